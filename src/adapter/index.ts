@@ -1,0 +1,4 @@
+export type { SchemaNames } from './names.js';
+export type { PostgresAdapterOptions, ResolvedAdapterOptions } from './options.js';
+export { type EntryToWrite, PostgresAdapter, type StoredEntry } from './postgres-adapter.js';
+export { assertStorableKey, keyDigestHex, normalizeTtl } from './validation.js';

@@ -1,0 +1,221 @@
+import type pg from 'pg';
+import { SchemaError } from '../errors.js';
+import { LOCK_CLASS, lockId, type SchemaNames } from './names.js';
+import { keyDigest, LIVE, NOW_MS, SILENT_SETTING } from './sql.js';
+
+export interface SchemaSettings {
+  names: SchemaNames;
+  unlogged: boolean;
+  notifyChannel: string;
+}
+
+interface Migration {
+  version: number;
+  statements: (settings: SchemaSettings) => string[];
+}
+
+/**
+ * Versioned, append-only. Each runs once, inside the migration transaction, under an advisory lock.
+ * Functions are created SECURITY INVOKER except `next_version`, so a runtime role needs only DML on the table.
+ */
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    statements: ({ names: n, unlogged }) => {
+      const sequenceLiteral = `'${n.versionSequence}'`;
+      return [
+        `CREATE SEQUENCE IF NOT EXISTS ${n.versionSequence}`,
+        `CREATE ${unlogged ? 'UNLOGGED ' : ''}TABLE IF NOT EXISTS ${n.entries} (
+          namespace  text   NOT NULL,
+          key_hash   bytea  NOT NULL,
+          key        text   NOT NULL,
+          value      text   NOT NULL,
+          expires_at bigint,
+          version    bigint NOT NULL DEFAULT 0,
+          PRIMARY KEY (namespace, key_hash)
+        )`,
+        `CREATE INDEX IF NOT EXISTS ${n.expiresIndex} ON ${n.entries} (expires_at) WHERE expires_at IS NOT NULL`,
+        // Only this function touches the sequence, as its owner: writers need no privilege on it.
+        `CREATE OR REPLACE FUNCTION ${n.nextVersion}() RETURNS bigint
+          LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
+          AS $fn$ SELECT nextval(${sequenceLiteral}::regclass) $fn$`,
+        // Every write, whoever makes it, gets a fresh version and a digest that matches its key.
+        `CREATE OR REPLACE FUNCTION ${n.assignVersion}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          NEW.version := ${nextVersion(n)};
+          NEW.key_hash := ${keyDigest('NEW.key')};
+          RETURN NEW;
+        END $fn$`,
+        `CREATE OR REPLACE FUNCTION ${n.notifyChange}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          IF current_setting('${SILENT_SETTING}', true) = 'on' THEN
+            RETURN NULL;
+          END IF;
+          IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.namespace, OLD.key_hash) IS DISTINCT FROM (NEW.namespace, NEW.key_hash)) THEN
+            PERFORM pg_notify(TG_ARGV[0], ${changePayload("'delete'", 'OLD', nextVersion(n))});
+          END IF;
+          IF TG_OP <> 'DELETE' THEN
+            PERFORM pg_notify(TG_ARGV[0], ${changePayload("'set'", 'NEW', 'NEW.version')});
+          END IF;
+          RETURN NULL;
+        END $fn$`,
+        `CREATE OR REPLACE FUNCTION ${n.clearNamespace}(ns text, channel text) RETURNS bigint LANGUAGE plpgsql AS $fn$
+        DECLARE
+          removed bigint;
+          payload text;
+        BEGIN
+          PERFORM set_config('${SILENT_SETTING}', 'on', true);
+          DELETE FROM ${n.entries} WHERE namespace = ns;
+          GET DIAGNOSTICS removed = ROW_COUNT;
+          PERFORM set_config('${SILENT_SETTING}', 'off', true);
+          payload := json_build_object('op', 'clear', 'ns', ns, 'v', ${nextVersion(n)})::text;
+          IF octet_length(payload) > 7999 THEN
+            payload := json_build_object('op', 'flush', 'v', ${nextVersion(n)})::text;
+          END IF;
+          PERFORM pg_notify(channel, payload);
+          RETURN removed;
+        END $fn$`,
+        // One sweeper at a time across the cluster; a busy lock means another process is already on it.
+        `CREATE OR REPLACE FUNCTION ${n.sweepExpired}(batch integer) RETURNS integer LANGUAGE plpgsql AS $fn$
+        DECLARE
+          removed integer;
+        BEGIN
+          IF NOT pg_try_advisory_xact_lock(${LOCK_CLASS.sweep}, ${lockId(n.identity)}) THEN
+            RETURN -1;
+          END IF;
+          PERFORM set_config('${SILENT_SETTING}', 'on', true);
+          DELETE FROM ${n.entries}
+          WHERE ctid = ANY (ARRAY(
+              SELECT ctid FROM ${n.entries} WHERE expires_at <= ${NOW_MS} LIMIT batch))
+            AND NOT ${LIVE};
+          GET DIAGNOSTICS removed = ROW_COUNT;
+          PERFORM set_config('${SILENT_SETTING}', 'off', true);
+          RETURN removed;
+        END $fn$`,
+        `CREATE TRIGGER ${n.versionTrigger} BEFORE INSERT OR UPDATE ON ${n.entries}
+          FOR EACH ROW EXECUTE FUNCTION ${n.assignVersion}()`,
+      ];
+    },
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+function nextVersion(n: SchemaNames): string {
+  return `${n.nextVersion}()`;
+}
+
+/**
+ * The change event as JSON. A key too long for NOTIFY's 8000-byte payload travels as its hex digest
+ * (`kh`); when even that does not fit (a huge namespace), the event asks every listener to flush.
+ */
+function changePayload(op: string, row: string, version: string): string {
+  return `(SELECT CASE
+      WHEN octet_length(p.full) <= 7999 THEN p.full
+      WHEN octet_length(p.digest) <= 7999 THEN p.digest
+      ELSE json_build_object('op', 'flush', 'v', p.v)::text END
+    FROM (SELECT json_build_object('op', ${op}, 'ns', ${row}.namespace, 'key', ${row}.key, 'v', v.v)::text AS full,
+                 json_build_object('op', ${op}, 'ns', ${row}.namespace, 'kh', encode(${row}.key_hash, 'hex'), 'v', v.v)::text AS digest,
+                 v.v
+          FROM (SELECT ${version} AS v) v) p)`;
+}
+
+interface SchemaState {
+  version: number;
+  unlogged: boolean | undefined;
+  notifyChannel: string | undefined;
+}
+
+async function readSchemaState(client: pg.ClientBase, n: SchemaNames): Promise<SchemaState> {
+  const { rows } = await client.query<{ has_meta: boolean; persistence: string | null; args: string | null }>(
+    `SELECT to_regclass($1) IS NOT NULL AS has_meta,
+            (SELECT relpersistence FROM pg_class WHERE oid = to_regclass($2)) AS persistence,
+            (SELECT encode(tgargs, 'escape') FROM pg_trigger
+              WHERE tgrelid = to_regclass($2) AND tgname = $3) AS args`,
+    [n.meta, n.entries, n.notifyTrigger.slice(1, -1)],
+  );
+  const state = rows[0];
+  let version = 0;
+  if (state?.has_meta) {
+    const meta = await client.query<{ value: string }>(
+      `SELECT value FROM ${n.meta} WHERE name = 'schema_version'`,
+    );
+    version = Number(meta.rows[0]?.value ?? 0);
+  }
+  return {
+    version,
+    unlogged: state?.persistence == null ? undefined : state.persistence === 'u',
+    notifyChannel: state?.args == null ? undefined : state.args.replace(/\\000$/, ''),
+  };
+}
+
+function isCurrent(state: SchemaState, settings: SchemaSettings): boolean {
+  return (
+    state.version >= SCHEMA_VERSION &&
+    state.unlogged === settings.unlogged &&
+    state.notifyChannel === settings.notifyChannel
+  );
+}
+
+function describeMismatch(state: SchemaState, settings: SchemaSettings): string {
+  if (state.version < SCHEMA_VERSION) {
+    return `schema version is ${state.version}, this library needs ${SCHEMA_VERSION}`;
+  }
+  if (state.unlogged !== settings.unlogged) return `the table is ${state.unlogged ? '' : 'not '}UNLOGGED`;
+  return `the trigger notifies ${JSON.stringify(state.notifyChannel)}, not ${JSON.stringify(settings.notifyChannel)}`;
+}
+
+/**
+ * Brings the cache's objects up to date. Cheap when nothing is to do (one read, no lock); otherwise
+ * serialised across processes with a transaction-scoped advisory lock, so N processes may start at once.
+ */
+export async function ensureSchema(
+  client: pg.ClientBase,
+  settings: SchemaSettings,
+  migrate: boolean,
+): Promise<void> {
+  const n = settings.names;
+  if (isCurrent(await readSchemaState(client, n), settings)) return;
+  if (!migrate) {
+    const state = await readSchemaState(client, n);
+    throw new SchemaError(
+      `cache tables in ${n.identity} are not ready (${describeMismatch(state, settings)}); run PostgresAdapter.initDb() with a role that may run DDL`,
+    );
+  }
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.migrate, lockId(n.identity)]);
+    const { rows } = await client.query<{ exists: boolean }>(
+      'SELECT to_regnamespace($1) IS NOT NULL AS exists',
+      [n.schema],
+    );
+    if (!rows[0]?.exists) await client.query(`CREATE SCHEMA IF NOT EXISTS ${n.schema}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${n.meta} (name text PRIMARY KEY, value text NOT NULL)`);
+    const state = await readSchemaState(client, n);
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= state.version) continue;
+      for (const statement of migration.statements(settings)) await client.query(statement);
+      await client.query(
+        `INSERT INTO ${n.meta} (name, value) VALUES ('schema_version', $1)
+         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`,
+        [String(migration.version)],
+      );
+    }
+    const migrated = await readSchemaState(client, n);
+    if (migrated.unlogged !== settings.unlogged) {
+      await client.query(`ALTER TABLE ${n.entries} SET ${settings.unlogged ? 'UNLOGGED' : 'LOGGED'}`);
+    }
+    if (migrated.notifyChannel !== settings.notifyChannel) {
+      // The channel is the trigger's argument: changing the option re-points the trigger, no hand-written SQL.
+      await client.query(`DROP TRIGGER IF EXISTS ${n.notifyTrigger} ON ${n.entries}`);
+      await client.query(
+        `CREATE TRIGGER ${n.notifyTrigger} AFTER INSERT OR UPDATE OR DELETE ON ${n.entries}
+         FOR EACH ROW EXECUTE FUNCTION ${n.notifyChange}('${settings.notifyChannel}')`,
+      );
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,95 @@
+import type pg from 'pg';
+import { InvalidOptionError } from '../errors.js';
+import { assertIdentifier, assertPrefix } from './identifiers.js';
+
+export interface PostgresAdapterOptions {
+  /** PostgreSQL URL. Ignored when `pool` is given. Defaults to the `DATABASE_URL` environment variable. */
+  connectionString?: string;
+  /** A pool of your own. The adapter uses it and never ends it. */
+  pool?: pg.Pool;
+  /** Extra `pg.Pool` settings for the pool the adapter creates itself. */
+  poolConfig?: pg.PoolConfig;
+  /** Connections in the pool the adapter creates. Default 10. */
+  poolSize?: number;
+  /** Schema of the cache's tables. Default `public`. */
+  schema?: string;
+  /** Prefix of every table, sequence and function the cache creates. Default `pgcache_`. */
+  tablePrefix?: string;
+  /** Create the entries table UNLOGGED: much faster writes, emptied after a crash, not replicated. Default true. */
+  unlogged?: boolean;
+  /** Channel the table's trigger notifies on. Default `<schema>_<tablePrefix>events`. */
+  notifyChannel?: string;
+  /** Server-side statement timeout and client-side query timeout, in ms. Default 5000. */
+  statementTimeout?: number;
+  /** How long to wait for a pool connection, in ms. Default 5000. */
+  connectionTimeout?: number;
+  /** Run migrations on first use. Set false for a role that may not run DDL; run `initDb()` elsewhere. Default true. */
+  migrate?: boolean;
+  /** How often to delete expired rows, in ms; 0 turns the sweeper off. Default 30000. */
+  sweepInterval?: number;
+  /** Rows deleted per sweeper statement. Default 1000. */
+  sweepBatchSize?: number;
+  /** Rows fetched per round trip by `iterator()`. Default 100. */
+  iterationBatchSize?: number;
+}
+
+export interface ResolvedAdapterOptions {
+  connectionString: string | undefined;
+  pool: pg.Pool | undefined;
+  poolConfig: pg.PoolConfig;
+  poolSize: number;
+  schema: string;
+  tablePrefix: string;
+  unlogged: boolean;
+  notifyChannel: string;
+  statementTimeout: number;
+  connectionTimeout: number;
+  migrate: boolean;
+  sweepInterval: number;
+  sweepBatchSize: number;
+  iterationBatchSize: number;
+}
+
+function positiveInteger(
+  value: number | undefined,
+  fallback: number,
+  name: string,
+  allowZero = false,
+): number {
+  const chosen = value ?? fallback;
+  if (!Number.isInteger(chosen) || chosen < (allowZero ? 0 : 1)) {
+    throw new InvalidOptionError(
+      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer; got ${chosen}`,
+    );
+  }
+  return chosen;
+}
+
+export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): ResolvedAdapterOptions {
+  const schema = options.schema ?? 'public';
+  const tablePrefix = options.tablePrefix ?? 'pgcache_';
+  assertIdentifier(schema, 'schema');
+  assertPrefix(tablePrefix);
+  const notifyChannel = options.notifyChannel ?? `${schema}_${tablePrefix}events`;
+  assertIdentifier(notifyChannel, 'notifyChannel');
+  const connectionString = options.connectionString ?? process.env.DATABASE_URL;
+  if (!options.pool && !connectionString && !options.poolConfig) {
+    throw new InvalidOptionError('give connectionString, pool or poolConfig, or set DATABASE_URL');
+  }
+  return {
+    connectionString,
+    pool: options.pool,
+    poolConfig: options.poolConfig ?? {},
+    poolSize: positiveInteger(options.poolSize, 10, 'poolSize'),
+    schema,
+    tablePrefix,
+    unlogged: options.unlogged ?? true,
+    notifyChannel,
+    statementTimeout: positiveInteger(options.statementTimeout, 5000, 'statementTimeout'),
+    connectionTimeout: positiveInteger(options.connectionTimeout, 5000, 'connectionTimeout'),
+    migrate: options.migrate ?? true,
+    sweepInterval: positiveInteger(options.sweepInterval, 30_000, 'sweepInterval', true),
+    sweepBatchSize: positiveInteger(options.sweepBatchSize, 1000, 'sweepBatchSize'),
+    iterationBatchSize: positiveInteger(options.iterationBatchSize, 100, 'iterationBatchSize'),
+  };
+}

@@ -1,0 +1,335 @@
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import { DisconnectedError, type PostgresCacheError, toCacheError } from '../errors.js';
+import { ensureSchema } from './migrations.js';
+import { type SchemaNames, schemaNames } from './names.js';
+import {
+  type PostgresAdapterOptions,
+  type ResolvedAdapterOptions,
+  resolveAdapterOptions,
+} from './options.js';
+import { buildStatements, type Statement, type Statements } from './statements.js';
+import { Sweeper } from './sweeper.js';
+import { assertStorableKey, assertStorableValue, normalizeTtl } from './validation.js';
+
+/** A live row as the store layer needs it: the value, its version, and how long it has left. */
+export interface StoredEntry {
+  value: string;
+  version: number;
+  /** Milliseconds until the row expires by the database's clock; undefined when it never does. */
+  ttlLeft: number | undefined;
+}
+
+export interface EntryToWrite {
+  key: string;
+  value: string;
+  ttl?: number | undefined;
+}
+
+interface EntryRow {
+  value: string;
+  version: string;
+  ttl_left: string | null;
+}
+
+const toEntry = (row: EntryRow): StoredEntry => ({
+  value: row.value,
+  version: Number(row.version),
+  ttlLeft: row.ttl_left === null ? undefined : Number(row.ttl_left),
+});
+
+/**
+ * A Keyv 5 storage adapter on PostgreSQL. Keys Keyv passes keep their `namespace:` prefix; the
+ * namespace also has a column of its own, so `clear()` deletes one namespace through the primary key.
+ *
+ * The `*Entry`/`*Entries` methods take the namespace explicitly and return versions: they are what
+ * `PostgresCache` builds on.
+ */
+export class PostgresAdapter extends EventEmitter {
+  /** Keyv reads `opts.dialect` to decide whether to expose `iterator()`. */
+  readonly opts: { dialect: 'postgres'; url: string; schema: string; tablePrefix: string };
+  /** Set by Keyv to the namespace of the Keyv instance using this adapter. */
+  namespace?: string | undefined;
+  readonly options: ResolvedAdapterOptions;
+  readonly names: SchemaNames;
+  readonly pool: pg.Pool;
+
+  private readonly ownsPool: boolean;
+  private readonly statements: Statements;
+  private readonly sweeper: Sweeper;
+  private readonly forwardPoolError = (error: Error) =>
+    this.reportError(toCacheError(error, 'idle pool connection'));
+  private ready: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: PostgresAdapterOptions = {}) {
+    super();
+    this.options = resolveAdapterOptions(options);
+    this.names = schemaNames(this.options.schema, this.options.tablePrefix);
+    this.statements = buildStatements(this.names);
+    this.opts = {
+      dialect: 'postgres',
+      url: 'postgres',
+      schema: this.options.schema,
+      tablePrefix: this.options.tablePrefix,
+    };
+    this.ownsPool = this.options.pool === undefined;
+    this.pool = this.options.pool ?? createPool(this.options);
+    // A supplied pool's idle-connection errors are its owner's to handle.
+    if (this.ownsPool) this.pool.on('error', this.forwardPoolError);
+    this.sweeper = new Sweeper(
+      (batch) => this.sweepBatch(batch),
+      this.options.sweepInterval,
+      this.options.sweepBatchSize,
+      (error) => this.reportError(toCacheError(error, 'sweeping expired rows')),
+    );
+  }
+
+  /** Creates or migrates the cache's tables once, with a role that may run DDL (for example from a migration job). */
+  static async initDb(options: PostgresAdapterOptions = {}): Promise<void> {
+    const adapter = new PostgresAdapter({ ...options, sweepInterval: 0, migrate: true });
+    try {
+      await adapter.init();
+    } finally {
+      await adapter.disconnect();
+    }
+  }
+
+  /** Makes sure the tables exist (migrating if allowed) and starts the sweeper. Called lazily by every operation. */
+  init(): Promise<void> {
+    if (this.closed) return Promise.reject(new DisconnectedError());
+    this.ready ??= this.prepare().catch((error: unknown) => {
+      this.ready = undefined;
+      throw toCacheError(error, `preparing cache tables ${this.names.identity}`);
+    });
+    return this.ready;
+  }
+
+  // ---- Keyv storage adapter --------------------------------------------------------------
+
+  async get(key: string): Promise<string | undefined> {
+    return (await this.readEntry(this.currentNamespace, key))?.value;
+  }
+
+  async getMany(keys: string[]): Promise<Array<string | undefined>> {
+    return (await this.readEntries(this.currentNamespace, keys)).map((entry) => entry?.value);
+  }
+
+  async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    await this.writeEntry(this.currentNamespace, key, value, ttl);
+    return true;
+  }
+
+  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
+    await this.writeEntries(this.currentNamespace, entries as EntryToWrite[]);
+    return entries.map(() => true);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.removeEntry(this.currentNamespace, key);
+  }
+
+  /** True when every key named was live and is now deleted (as Keyv's own fallback over `delete` answers). */
+  async deleteMany(keys: string[]): Promise<boolean> {
+    const removed = await this.removeEntries(this.currentNamespace, keys);
+    return keys.length > 0 && removed === keys.length;
+  }
+
+  async clear(): Promise<void> {
+    await this.clearNamespace(this.currentNamespace);
+  }
+
+  async has(key: string): Promise<boolean> {
+    assertStorableKey(key);
+    return (await this.run(this.statements.has, [this.currentNamespace, key], 'has')).length > 0;
+  }
+
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    keys.forEach(assertStorableKey);
+    const rows = await this.run<{ ord: number }>(
+      this.statements.hasMany,
+      [this.currentNamespace, keys],
+      'hasMany',
+    );
+    const found = new Set(rows.map((row) => row.ord - 1));
+    return keys.map((_, index) => found.has(index));
+  }
+
+  /** Live entries of one namespace as `[key, value]`, fetched in pages along the primary key. */
+  async *iterator(namespace?: string): AsyncGenerator<[string, string], void> {
+    const ns = namespace ?? this.currentNamespace;
+    let after: Buffer = Buffer.alloc(0);
+    for (;;) {
+      const rows = await this.run<{ key: string; value: string; key_hash: Buffer }>(
+        this.statements.iterate,
+        [ns, after, this.options.iterationBatchSize],
+        'iterator',
+      );
+      for (const row of rows) yield [row.key, row.value];
+      const last = rows.at(-1);
+      if (!last || rows.length < this.options.iterationBatchSize) return;
+      after = last.key_hash;
+    }
+  }
+
+  /** Stops the sweeper and ends the pool if the adapter created it. A supplied pool is left open. */
+  async disconnect(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.sweeper.stop();
+    await this.ready?.catch(() => undefined);
+    if (this.ownsPool) await this.pool.end();
+  }
+
+  // ---- Entry-level API (explicit namespace, versions) --------------------------------------
+
+  async readEntry(namespace: string, key: string): Promise<StoredEntry | undefined> {
+    assertStorableKey(key);
+    const rows = await this.run<EntryRow>(this.statements.get, [namespace, key], 'get');
+    return rows[0] ? toEntry(rows[0]) : undefined;
+  }
+
+  async readEntries(namespace: string, keys: string[]): Promise<Array<StoredEntry | undefined>> {
+    keys.forEach(assertStorableKey);
+    if (keys.length === 0) return [];
+    const rows = await this.run<EntryRow & { ord: number }>(
+      this.statements.getMany,
+      [namespace, keys],
+      'getMany',
+    );
+    const result: Array<StoredEntry | undefined> = new Array(keys.length).fill(undefined);
+    for (const row of rows) result[row.ord - 1] = toEntry(row);
+    return result;
+  }
+
+  /** Writes one entry and returns the version the database gave it. */
+  async writeEntry(namespace: string, key: string, value: unknown, ttl?: number): Promise<number> {
+    assertStorableKey(key);
+    assertStorableValue(value);
+    const rows = await this.run<{ version: string }>(
+      this.statements.set,
+      [namespace, key, value, normalizeTtl(ttl)],
+      'set',
+    );
+    return Number(rows[0]?.version);
+  }
+
+  /** Writes many entries in one statement; a key named twice keeps its last value. Returns each entry's version. */
+  async writeEntries(namespace: string, entries: EntryToWrite[]): Promise<number[]> {
+    const latest = new Map<string, EntryToWrite>();
+    for (const entry of entries) {
+      assertStorableKey(entry.key);
+      assertStorableValue(entry.value);
+      latest.set(entry.key, entry);
+    }
+    if (latest.size === 0) return [];
+    const unique = [...latest.values()];
+    const rows = await this.run<{ key: string; version: string }>(
+      this.statements.setMany,
+      [
+        namespace,
+        unique.map((e) => e.key),
+        unique.map((e) => e.value),
+        unique.map((e) => normalizeTtl(e.ttl)),
+      ],
+      'setMany',
+    );
+    const versions = new Map(rows.map((row) => [row.key, Number(row.version)]));
+    return entries.map((entry) => versions.get(entry.key) ?? Number.NaN);
+  }
+
+  /** True when a live entry was deleted. */
+  async removeEntry(namespace: string, key: string): Promise<boolean> {
+    assertStorableKey(key);
+    const rows = await this.run<{ live: boolean }>(this.statements.delete, [namespace, key], 'delete');
+    return rows[0]?.live === true;
+  }
+
+  /** Deletes the keys and returns how many of them were live. */
+  async removeEntries(namespace: string, keys: string[]): Promise<number> {
+    keys.forEach(assertStorableKey);
+    if (keys.length === 0) return 0;
+    const rows = await this.run<{ live: boolean }>(
+      this.statements.deleteMany,
+      [namespace, keys],
+      'deleteMany',
+    );
+    return rows.filter((row) => row.live).length;
+  }
+
+  /** Deletes one namespace through the primary key and sends one `clear` event for it. Returns rows removed. */
+  async clearNamespace(namespace: string): Promise<number> {
+    const rows = await this.run<{ removed: string }>(
+      this.statements.clear,
+      [namespace, this.options.notifyChannel],
+      'clear',
+    );
+    return Number(rows[0]?.removed ?? 0);
+  }
+
+  /** Deletes expired rows now, in batches, unless another process is sweeping. Returns rows removed. */
+  sweep(): Promise<number> {
+    return this.sweeper.sweep();
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private get currentNamespace(): string {
+    return this.namespace ?? '';
+  }
+
+  private async prepare(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await ensureSchema(
+        client,
+        { names: this.names, unlogged: this.options.unlogged, notifyChannel: this.options.notifyChannel },
+        this.options.migrate,
+      );
+      client.release();
+    } catch (error) {
+      client.release(true);
+      throw error;
+    }
+    if (!this.closed) this.sweeper.start();
+  }
+
+  private async sweepBatch(batchSize: number): Promise<number> {
+    const rows = await this.run<{ removed: number }>(this.statements.sweep, [batchSize], 'sweep');
+    return Number(rows[0]?.removed ?? 0);
+  }
+
+  private async run<Row>(statement: Statement, values: unknown[], operation: string): Promise<Row[]> {
+    if (this.closed) throw new DisconnectedError();
+    await this.init();
+    try {
+      const result = await this.pool.query({
+        name: statement.name,
+        text: statement.text,
+        values,
+        query_timeout: this.options.statementTimeout,
+      } as pg.QueryConfig);
+      return result.rows as Row[];
+    } catch (error) {
+      throw toCacheError(error, `${operation} on ${this.names.identity}`);
+    }
+  }
+
+  /** Background errors go to 'error' listeners when there are any; an unheard 'error' event would crash the process. */
+  private reportError(error: PostgresCacheError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+}
+
+function createPool(options: ResolvedAdapterOptions): pg.Pool {
+  return new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize,
+    connectionTimeoutMillis: options.connectionTimeout,
+    statement_timeout: options.statementTimeout,
+    application_name: 'postgres-cache',
+    keepAlive: true,
+    allowExitOnIdle: true,
+    ...options.poolConfig,
+  });
+}

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import type { SchemaNames } from './names.js';
+import { keyDigest, LIVE, NOW_MS, TTL_LEFT } from './sql.js';
+
+/** A named statement: `pg` parses and plans it once per connection, then only binds. */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+function named(text: string): Statement {
+  const compact = text.replace(/\s+/g, ' ').trim();
+  return { name: `pgcache_${createHash('sha1').update(compact).digest('hex').slice(0, 20)}`, text: compact };
+}
+
+export type Statements = ReturnType<typeof buildStatements>;
+
+/** Every statement the adapter runs against one cache table. $1 is always the namespace. */
+export function buildStatements(n: SchemaNames) {
+  const upsertTail = `ON CONFLICT (namespace, key_hash)
+    DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`;
+  return {
+    get: named(`SELECT value, version, ${TTL_LEFT} AS ttl_left FROM ${n.entries}
+      WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${LIVE}`),
+    getMany: named(`SELECT k.ord::int AS ord, e.value, e.version, ${TTL_LEFT} AS ttl_left
+      FROM unnest($2::text[]) WITH ORDINALITY AS k(key, ord)
+      JOIN ${n.entries} e ON e.namespace = $1 AND e.key_hash = ${keyDigest('k.key')}
+      WHERE ${LIVE}`),
+    has: named(
+      `SELECT 1 FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${LIVE}`,
+    ),
+    hasMany: named(`SELECT k.ord::int AS ord FROM unnest($2::text[]) WITH ORDINALITY AS k(key, ord)
+      JOIN ${n.entries} e ON e.namespace = $1 AND e.key_hash = ${keyDigest('k.key')}
+      WHERE ${LIVE}`),
+    set: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at)
+      VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint)
+      ${upsertTail} RETURNING version`),
+    setMany: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at)
+      SELECT $1, ${keyDigest('u.key')}, u.key, u.value, ${NOW_MS} + u.ttl
+      FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(key, value, ttl)
+      ${upsertTail} RETURNING key, version`),
+    delete: named(`DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}
+      RETURNING ${LIVE} AS live`),
+    deleteMany: named(`DELETE FROM ${n.entries} e USING unnest($2::text[]) AS k(key)
+      WHERE e.namespace = $1 AND e.key_hash = ${keyDigest('k.key')}
+      RETURNING ${LIVE} AS live`),
+    clear: named(`SELECT ${n.clearNamespace}($1, $2) AS removed`),
+    iterate: named(`SELECT key, value, key_hash FROM ${n.entries}
+      WHERE namespace = $1 AND key_hash > $2 AND ${LIVE}
+      ORDER BY key_hash LIMIT $3`),
+    sweep: named(`SELECT ${n.sweepExpired}($1) AS removed`),
+  };
+}

@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import { InvalidKeyError, InvalidOptionError, InvalidValueError } from '../errors.js';
+
+/** In unicode mode a surrogate pair is one code point, so this matches only a lone surrogate. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** Keys must reach PostgreSQL unchanged: text cannot hold NUL, and UTF-8 turns a lone surrogate into U+FFFD. */
+export function assertStorableKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string') throw new InvalidKeyError(`keys must be strings; got ${typeof key}`);
+  if (key.includes('\u0000'))
+    throw new InvalidKeyError('keys cannot contain NUL (\\u0000): PostgreSQL text cannot store it');
+  if (LONE_SURROGATE.test(key)) {
+    throw new InvalidKeyError(
+      'keys cannot contain an unpaired UTF-16 surrogate: it would be stored as U+FFFD',
+    );
+  }
+}
+
+/**
+ * The adapter stores the strings Keyv serialises. Anything else would have to be converted, and a
+ * conversion that loses data silently is worse than an error.
+ */
+export function assertStorableValue(value: unknown): asserts value is string {
+  if (typeof value !== 'string') {
+    throw new InvalidValueError(
+      `the adapter stores strings (Keyv serialises values before they reach it); got ${value === null ? 'null' : typeof value}`,
+    );
+  }
+  if (value.includes('\u0000')) {
+    throw new InvalidValueError('values cannot contain NUL (\\u0000): PostgreSQL text cannot store it');
+  }
+  if (LONE_SURROGATE.test(value)) {
+    throw new InvalidValueError(
+      'values cannot contain an unpaired UTF-16 surrogate: it would be stored as U+FFFD',
+    );
+  }
+}
+
+/** Milliseconds to live as the database wants them: null for none (undefined, 0 or Infinity, as Keyv means them). */
+export function normalizeTtl(ttl: unknown): number | null {
+  if (ttl === undefined || ttl === null || ttl === 0 || ttl === Number.POSITIVE_INFINITY) return null;
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
+    throw new InvalidOptionError(`ttl must be a non-negative number of milliseconds; got ${String(ttl)}`);
+  }
+  return Math.ceil(ttl);
+}
+
+/** The hex digest a change event carries in place of a key too long for a NOTIFY payload. */
+export function keyDigestHex(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}

@@ -1,0 +1,2 @@
+export * from './adapter/index.js';
+export * from './errors.js';

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+
+export const databaseUrl = (): string => inject('databaseUrl');
+
+/** A schema of the test file's own, so test files never see each other's tables. */
+export function uniqueSchema(label: string): string {
+  return `t_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
+}
+
+export function adminPool(max = 4): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl(), max, allowExitOnIdle: true });
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl() });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` returns true or the time is up; returns the last answer. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000, stepMs = 10) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(stepMs);
+  }
+}
