@@ -24,6 +24,8 @@ const MIGRATIONS: Migration[] = [
     statements: ({ names: n, unlogged }) => {
       const sequenceLiteral = `'${n.versionSequence}'`;
       return [
+        // The schema version is no secret, and a runtime role must read it to know the tables are ready.
+        `GRANT SELECT ON ${n.meta} TO PUBLIC`,
         `CREATE SEQUENCE IF NOT EXISTS ${n.versionSequence}`,
         `CREATE ${unlogged ? 'UNLOGGED ' : ''}TABLE IF NOT EXISTS ${n.entries} (
           namespace  text   NOT NULL,

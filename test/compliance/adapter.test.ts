@@ -20,4 +20,5 @@ vitest.afterAll(async () => {
 
 keyvTestSuite(vitest, Keyv, store);
 keyvIteratorTests(vitest, Keyv, store);
-keyvCompresstionTests(vitest, new KeyvGzip());
+// @keyv/compress-gzip's declared types lag behind keyv's CompressionAdapter; the runtime contract matches.
+keyvCompresstionTests(vitest, new KeyvGzip() as unknown as Parameters<typeof keyvCompresstionTests>[1]);

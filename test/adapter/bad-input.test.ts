@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import Keyv from 'keyv';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ConnectionError,
+  InvalidIdentifierError,
+  InvalidKeyError,
+  InvalidOptionError,
+  InvalidValueError,
+  PostgresAdapter,
+} from '../../src/index.js';
+import { adminPool, dropSchema, uniqueSchema } from '../support/database.js';
+
+const schema = uniqueSchema('bad_input');
+const pool = adminPool();
+let adapter: PostgresAdapter;
+
+beforeAll(async () => {
+  adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+  adapter.namespace = 'ns';
+  await adapter.init();
+});
+afterAll(async () => {
+  await adapter.disconnect();
+  await dropSchema(schema);
+  await pool.end();
+});
+
+describe('keys', () => {
+  it('round-trips a 10 KB random key, an empty key and unicode keys', async () => {
+    const keys = [
+      randomBytes(5000).toString('hex'),
+      '',
+      'ключ-🔑-鍵',
+      'a\tb\nc "quoted" \'single\' ; DROP TABLE x; --',
+    ];
+    for (const [index, key] of keys.entries()) {
+      await adapter.set(key, `value-${index}`);
+      expect(await adapter.get(key)).toBe(`value-${index}`);
+      expect(await adapter.has(key)).toBe(true);
+    }
+    expect(await adapter.getMany(keys)).toEqual(keys.map((_, index) => `value-${index}`));
+    expect(await adapter.deleteMany(keys)).toBe(true);
+    expect(await adapter.getMany(keys)).toEqual(keys.map(() => undefined));
+  });
+
+  it('round-trips a 1 MB key through Keyv', async () => {
+    const keyv = new Keyv({ store: adapter, namespace: 'big' });
+    const key = randomBytes(512 * 1024).toString('hex');
+    await keyv.set(key, { ok: true });
+    expect(await keyv.get(key)).toEqual({ ok: true });
+    expect([...(await collect(keyv))].map(([k]) => k)).toEqual([key]);
+  });
+
+  it('rejects a NUL byte in a key with a typed error and stores nothing', async () => {
+    await expect(adapter.set('a\u0000b', 'v')).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(adapter.get('a\u0000b')).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(adapter.getMany(['ok', 'a\u0000b'])).rejects.toBeInstanceOf(InvalidKeyError);
+    expect(await adapter.has('a')).toBe(false);
+  });
+
+  it('rejects an unpaired surrogate rather than storing U+FFFD', async () => {
+    await expect(adapter.set('x\uD800y', 'v')).rejects.toMatchObject({ code: 'ERR_PGCACHE_INVALID_KEY' });
+    await adapter.set('emoji-\uD83D\uDE00', 'paired surrogates are fine');
+    expect(await adapter.get('emoji-\uD83D\uDE00')).toBe('paired surrogates are fine');
+  });
+
+  it('rejects a non-string key', async () => {
+    await expect(adapter.set(42 as unknown as string, 'v')).rejects.toBeInstanceOf(InvalidKeyError);
+  });
+});
+
+describe('values', () => {
+  it('rejects values it would have to convert, and NUL bytes', async () => {
+    await expect(adapter.set('k', { not: 'serialised' })).rejects.toBeInstanceOf(InvalidValueError);
+    await expect(adapter.set('k', Buffer.from('x'))).rejects.toBeInstanceOf(InvalidValueError);
+    await expect(adapter.set('k', 'a\u0000b')).rejects.toBeInstanceOf(InvalidValueError);
+    await expect(
+      adapter.setMany([
+        { key: 'k1', value: 'fine' },
+        { key: 'k2', value: 7 },
+      ]),
+    ).rejects.toBeInstanceOf(InvalidValueError);
+    // A rejected batch writes nothing.
+    expect(await adapter.has('k1')).toBe(false);
+  });
+
+  it('stores NUL bytes and lone surrogates when Keyv serialises them (JSON escapes them)', async () => {
+    const keyv = new Keyv({ store: adapter, namespace: 'escaped' });
+    await keyv.set('k', 'a\u0000b\uD800c');
+    expect(await keyv.get('k')).toBe('a\u0000b\uD800c');
+  });
+
+  it('rejects a negative or non-numeric ttl', async () => {
+    await expect(adapter.set('k', 'v', -1)).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(adapter.set('k', 'v', Number.NaN)).rejects.toBeInstanceOf(InvalidOptionError);
+  });
+
+  it('a Keyv user gets the typed error back with throwOnErrors', async () => {
+    const keyv = new Keyv({ store: adapter, throwOnErrors: true });
+    await expect(keyv.set('a\u0000', 'v')).rejects.toBeInstanceOf(InvalidKeyError);
+  });
+});
+
+describe('identifiers', () => {
+  const hostile = [
+    'public"; DROP TABLE x; --',
+    "it's",
+    'a b',
+    'semi;colon',
+    '',
+    '1starts_with_digit',
+    'x'.repeat(64),
+  ];
+
+  it.each(hostile)('refuses schema %j before touching the database', (name) => {
+    expect(() => new PostgresAdapter({ pool, schema: name })).toThrow(InvalidIdentifierError);
+  });
+
+  it.each(hostile.filter((name) => name !== ''))('refuses table prefix %j', (name) => {
+    expect(() => new PostgresAdapter({ pool, tablePrefix: name })).toThrow(InvalidIdentifierError);
+  });
+
+  it.each(hostile)('refuses notify channel %j', (name) => {
+    expect(() => new PostgresAdapter({ pool, notifyChannel: name })).toThrow(InvalidIdentifierError);
+  });
+
+  it('refuses a prefix that makes a name past 63 bytes', () => {
+    expect(() => new PostgresAdapter({ pool, tablePrefix: `p${'x'.repeat(55)}` })).toThrow(
+      InvalidIdentifierError,
+    );
+  });
+});
+
+describe('a dead database', () => {
+  it('fails fast with a ConnectionError, and the adapter stays usable afterwards', async () => {
+    const dead = new PostgresAdapter({
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+      connectionTimeout: 1000,
+      sweepInterval: 0,
+    });
+    const started = Date.now();
+    await expect(dead.get('k')).rejects.toBeInstanceOf(ConnectionError);
+    await expect(dead.set('k', 'v')).rejects.toBeInstanceOf(ConnectionError);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await dead.disconnect();
+    await expect(dead.get('k')).rejects.toMatchObject({ code: 'ERR_PGCACHE_DISCONNECTED' });
+  });
+
+  it('reports it through Keyv as an error event, not a crash', async () => {
+    const dead = new PostgresAdapter({
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+      sweepInterval: 0,
+    });
+    const keyv = new Keyv({ store: dead });
+    const errors: unknown[] = [];
+    keyv.on('error', (error) => errors.push(error));
+    expect(await keyv.set('k', 'v')).toBe(false);
+    expect(errors[0]).toBeInstanceOf(ConnectionError);
+    await dead.disconnect();
+  });
+});
+
+async function collect(keyv: Keyv): Promise<Array<[string, unknown]>> {
+  const entries: Array<[string, unknown]> = [];
+  if (!keyv.iterator) throw new Error('Keyv did not wire the iterator');
+  for await (const entry of keyv.iterator(keyv.namespace)) entries.push(entry as [string, unknown]);
+  return entries;
+}

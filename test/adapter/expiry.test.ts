@@ -1,0 +1,148 @@
+import Keyv from 'keyv';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresAdapter } from '../../src/index.js';
+import { runScript } from '../support/child.js';
+import { adminPool, databaseUrl, dropSchema, sleep, uniqueSchema } from '../support/database.js';
+
+const schema = uniqueSchema('expiry');
+const pool = adminPool(6);
+const rowCount = async () =>
+  Number((await pool.query(`SELECT count(*) FROM "${schema}".pgcache_entries`)).rows[0].count);
+
+beforeAll(() => PostgresAdapter.initDb({ pool, schema }));
+afterAll(async () => {
+  await dropSchema(schema);
+  await pool.end();
+});
+
+describe('expiry on every read path', () => {
+  it('get, has, getMany, hasMany and the iterator all treat an expired row as missing', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    adapter.namespace = 'reads';
+    await adapter.set('reads:short', 'v', 30);
+    await adapter.set('reads:long', 'w', 60_000);
+    await sleep(60);
+    expect(await adapter.get('reads:short')).toBeUndefined();
+    expect(await adapter.has('reads:short')).toBe(false);
+    expect(await adapter.getMany(['reads:short', 'reads:long'])).toEqual([undefined, 'w']);
+    expect(await adapter.hasMany(['reads:short', 'reads:long'])).toEqual([false, true]);
+    const iterated: string[] = [];
+    for await (const [key] of adapter.iterator('reads')) iterated.push(key);
+    expect(iterated).toEqual(['reads:long']);
+    // Deleting an expired row is deleting something already gone.
+    expect(await adapter.delete('reads:short')).toBe(false);
+    // The row stays until swept: filtering, not deletion, is what makes reads right.
+    await adapter.set('reads:short2', 'v', 1);
+    await sleep(10);
+    expect(
+      Number(
+        (await pool.query(`SELECT count(*) FROM "${schema}".pgcache_entries WHERE key = 'reads:short2'`))
+          .rows[0].count,
+      ),
+    ).toBe(1);
+    await adapter.disconnect();
+  });
+
+  it('Keyv.has() honours expiry through the adapter', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    const keyv = new Keyv({ store: adapter, namespace: 'keyvhas' });
+    await keyv.set('k', 'v', 30);
+    expect(await keyv.has('k')).toBe(true);
+    await sleep(60);
+    expect(await keyv.has('k')).toBe(false);
+    await adapter.disconnect();
+  });
+});
+
+describe('the sweeper', () => {
+  it('removes expired rows in bounded batches and leaves live ones', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, sweepBatchSize: 1000 });
+    adapter.namespace = 'batches';
+    const expired = Array.from({ length: 2500 }, (_, i) => ({
+      key: `batches:dead-${i}`,
+      value: 'x',
+      ttl: 1,
+    }));
+    await adapter.setMany(expired);
+    await adapter.set('batches:alive', 'y', 60_000);
+    await sleep(20);
+    const before = await rowCount();
+    const removed = await adapter.sweep();
+    // Earlier tests in this file leave a few expired rows too: the sweeper covers the whole table.
+    expect(removed).toBeGreaterThanOrEqual(2500);
+    expect(await rowCount()).toBe(before - removed);
+    expect(await adapter.hasMany(expired.map((entry) => entry.key))).toEqual(expired.map(() => false));
+    expect(await adapter.get('batches:alive')).toBe('y');
+    await adapter.disconnect();
+  });
+
+  it('keeps the table bounded under churn of short-TTL keys', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 50, sweepBatchSize: 500 });
+    adapter.namespace = 'churn';
+    await adapter.init();
+    const baseline = await rowCount();
+    const samples: number[] = [];
+    let written = 0;
+    const until = Date.now() + 2500;
+    while (Date.now() < until) {
+      await adapter.setMany(
+        Array.from({ length: 100 }, (_, i) => ({ key: `churn:${written + i}`, value: 'v', ttl: 20 })),
+      );
+      written += 100;
+      if (written % 1000 === 0) samples.push((await rowCount()) - baseline);
+    }
+    await sleep(150);
+    const settled = (await rowCount()) - baseline;
+    await adapter.disconnect();
+    expect(written).toBeGreaterThan(3000);
+    // Without the sweeper the table would hold every row written.
+    expect(Math.max(...samples)).toBeLessThan(written / 2);
+    expect(settled).toBeLessThan(300);
+  });
+
+  it('runs in one process at a time: a held sweep lock makes another sweep a no-op', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    adapter.namespace = 'lock';
+    await adapter.set('lock:k', 'v', 1);
+    await sleep(10);
+    const holder = await pool.connect();
+    try {
+      await holder.query('BEGIN');
+      // Take the same lock the sweep function takes, by calling it in this open transaction.
+      await holder.query(`SELECT "${schema}".pgcache_sweep_expired(0)`);
+      expect(await adapter.sweep()).toBe(0);
+      await holder.query('COMMIT');
+    } finally {
+      holder.release();
+    }
+    expect(await adapter.sweep()).toBeGreaterThanOrEqual(1);
+    await adapter.disconnect();
+  });
+
+  it('sends no change events: expiry is not a change listeners must act on', async () => {
+    const listener = new pg.Client({ connectionString: databaseUrl() });
+    await listener.connect();
+    const events: string[] = [];
+    listener.on('notification', (message) => events.push(message.payload ?? ''));
+    await listener.query(`LISTEN "${schema}_pgcache_events"`);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    adapter.namespace = 'quiet';
+    await adapter.setMany(Array.from({ length: 50 }, (_, i) => ({ key: `quiet:${i}`, value: 'v', ttl: 1 })));
+    await sleep(100);
+    const setEvents = events.length;
+    expect(await adapter.sweep()).toBeGreaterThanOrEqual(50);
+    await sleep(100);
+    await listener.end();
+    await adapter.disconnect();
+    expect(setEvents).toBe(50);
+    expect(events.length).toBe(50);
+  });
+
+  it('stops on disconnect, and never keeps a process alive', async () => {
+    const result = await runScript('idle-adapter.ts', [schema], {}, 15_000);
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^swept \d+/);
+  });
+});

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PostgresAdapter, SchemaError } from '../../src/index.js';
+import { runScript } from '../support/child.js';
+import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
+
+const pool = adminPool();
+const schemas: string[] = [];
+const roles: string[] = [];
+
+function newSchema(label: string) {
+  const schema = uniqueSchema(label);
+  schemas.push(schema);
+  return schema;
+}
+
+afterAll(async () => {
+  for (const schema of schemas) await dropSchema(schema);
+  for (const role of roles) {
+    await pool.query(`DROP OWNED BY "${role}"`);
+    await pool.query(`DROP ROLE "${role}"`);
+  }
+  await pool.end();
+});
+
+describe('migrations', () => {
+  it('eight processes starting at once all succeed and leave one schema version', async () => {
+    const schema = newSchema('concurrent');
+    const results = await Promise.all(Array.from({ length: 8 }, () => runScript('init-db.ts', [schema])));
+    expect(results.map((result) => result.stdout.trim())).toEqual(Array(8).fill('ok'));
+    const { rows } = await pool.query(`SELECT name, value FROM "${schema}".pgcache_meta`);
+    expect(rows).toEqual([{ name: 'schema_version', value: '1' }]);
+  }, 60_000);
+
+  it('is idempotent in one process', async () => {
+    const schema = newSchema('idempotent');
+    await PostgresAdapter.initDb({ pool, schema });
+    await PostgresAdapter.initDb({ pool, schema });
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    await adapter.set('k', 'v');
+    expect(await adapter.get('k')).toBe('v');
+    await adapter.disconnect();
+  });
+
+  it('with migrate: false, a missing schema is a SchemaError that names the fix', async () => {
+    const adapter = new PostgresAdapter({
+      pool,
+      schema: newSchema('missing'),
+      migrate: false,
+      sweepInterval: 0,
+    });
+    const failure = adapter.get('k');
+    await expect(failure).rejects.toBeInstanceOf(SchemaError);
+    await expect(failure).rejects.toThrow(/initDb/);
+    await adapter.disconnect();
+  });
+
+  it('creates the table UNLOGGED by default and LOGGED on request, switching an existing one', async () => {
+    const schema = newSchema('persistence');
+    const persistence = async () =>
+      (
+        await pool.query<{ relpersistence: string }>(
+          'SELECT relpersistence FROM pg_class WHERE oid = to_regclass($1)',
+          [`"${schema}".pgcache_entries`],
+        )
+      ).rows[0]?.relpersistence;
+    await PostgresAdapter.initDb({ pool, schema });
+    expect(await persistence()).toBe('u');
+    await PostgresAdapter.initDb({ pool, schema, unlogged: false });
+    expect(await persistence()).toBe('p');
+  });
+
+  it('changing notifyChannel re-points the trigger without hand-written SQL', async () => {
+    const schema = newSchema('channel');
+    const listener = new pg.Client({ connectionString: databaseUrl() });
+    await listener.connect();
+    const received: Array<{ channel: string; payload: string | undefined }> = [];
+    listener.on('notification', (message) =>
+      received.push({ channel: message.channel, payload: message.payload }),
+    );
+    await listener.query('LISTEN first_channel');
+    await listener.query('LISTEN second_channel');
+
+    const first = new PostgresAdapter({ pool, schema, notifyChannel: 'first_channel', sweepInterval: 0 });
+    await first.set('a', '1');
+    const second = new PostgresAdapter({ pool, schema, notifyChannel: 'second_channel', sweepInterval: 0 });
+    await second.set('b', '2');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await listener.end();
+
+    expect(received.map((event) => [event.channel, JSON.parse(event.payload ?? '{}').key])).toEqual([
+      ['first_channel', 'a'],
+      ['second_channel', 'b'],
+    ]);
+  });
+});
+
+describe('a runtime role without DDL rights', () => {
+  it('works with only USAGE on the schema and SELECT/INSERT/UPDATE/DELETE on the table', async () => {
+    const schema = newSchema('runtime_role');
+    const role = `pgcache_runtime_${randomBytes(4).toString('hex')}`;
+    roles.push(role);
+    await PostgresAdapter.initDb({ pool, schema });
+    await pool.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'runtime'`);
+    await pool.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
+    await pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON "${schema}".pgcache_entries TO "${role}"`);
+
+    const url = new URL(databaseUrl());
+    url.username = role;
+    url.password = 'runtime';
+    const adapter = new PostgresAdapter({ connectionString: url.toString(), schema, sweepInterval: 0 });
+    adapter.namespace = 'app';
+    await adapter.set('k', 'v', 60_000);
+    await adapter.set('k', 'v2');
+    expect(await adapter.get('k')).toBe('v2');
+    expect(await adapter.delete('k')).toBe(true);
+    await adapter.set('gone', 'soon', 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await adapter.sweep()).toBe(1);
+    await adapter.clear();
+    await adapter.disconnect();
+
+    // The same role may not create a cache of its own: that takes initDb with a migration role.
+    const denied = new PostgresAdapter({ connectionString: url.toString(), schema: newSchema('denied') });
+    await expect(denied.get('k')).rejects.toMatchObject({ code: 'ERR_PGCACHE_QUERY' });
+    await denied.disconnect();
+  });
+});

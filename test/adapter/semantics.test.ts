@@ -1,0 +1,120 @@
+import Keyv from 'keyv';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresAdapter } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, sleep, uniqueSchema } from '../support/database.js';
+
+const schema = uniqueSchema('semantics');
+const pool = adminPool();
+
+beforeAll(() => PostgresAdapter.initDb({ pool, schema }));
+afterAll(async () => {
+  await dropSchema(schema);
+  await pool.end();
+});
+
+/** The same script of calls, against Keyv's Map store and against the adapter. */
+async function script(keyv: Keyv) {
+  const out: unknown[] = [];
+  out.push(await keyv.get('missing'));
+  out.push(await keyv.set('a', 1));
+  out.push(await keyv.set('b', { nested: [1, 'two', null] }));
+  out.push(await keyv.set('c', null));
+  out.push(await keyv.get('c'));
+  out.push(await keyv.get(['a', 'missing', 'b']));
+  out.push(await keyv.has('a'), await keyv.has('missing'));
+  out.push(await keyv.hasMany(['a', 'missing', 'c']));
+  out.push(await keyv.delete('missing'));
+  out.push(await keyv.delete('a'));
+  out.push(await keyv.delete('a'));
+  out.push(
+    await keyv.setMany([
+      { key: 'x', value: 'x' },
+      { key: 'y', value: 'y' },
+      { key: 'x', value: 'x2' },
+    ]),
+  );
+  out.push(await keyv.get('x'));
+  out.push(await keyv.delete(['x', 'missing']));
+  out.push(await keyv.delete(['y', 'b']));
+  out.push(await keyv.get(['x', 'y', 'b']));
+  out.push(await keyv.clear());
+  out.push(await keyv.get('c'));
+  return out;
+}
+
+describe('behaves like Keyv over its own Map store', () => {
+  it('answers a script of calls exactly as the Map store does', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    const expected = await script(new Keyv({ store: new Map(), namespace: 'parity' }));
+    const actual = await script(new Keyv({ store: adapter, namespace: 'parity' }));
+    expect(actual).toEqual(expected);
+    await adapter.disconnect();
+  });
+});
+
+describe('clear()', () => {
+  it('removes exactly its namespace, even when other namespaces look like prefixes or LIKE patterns', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    const namespaces = ['app', 'app:sub', 'ap_', 'a%', 'App'];
+    for (const namespace of namespaces) {
+      const keyv = new Keyv({ store: new PostgresAdapter({ pool, schema, sweepInterval: 0 }), namespace });
+      await keyv.setMany(Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: namespace })));
+    }
+    adapter.namespace = 'app';
+    await adapter.clear();
+    const { rows } = await pool.query(
+      `SELECT namespace, count(*)::int AS n FROM "${schema}".pgcache_entries GROUP BY namespace ORDER BY namespace`,
+    );
+    expect(rows).toEqual(
+      namespaces
+        .filter((namespace) => namespace !== 'app')
+        .sort()
+        .map((namespace) => ({ namespace, n: 20 })),
+    );
+    await adapter.disconnect();
+  });
+
+  it('sends one event for the whole namespace, not one per row', async () => {
+    const listener = new pg.Client({ connectionString: databaseUrl() });
+    await listener.connect();
+    const events: Array<{ op: string; ns?: string }> = [];
+    listener.on('notification', (message) => events.push(JSON.parse(message.payload ?? '{}')));
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    adapter.namespace = 'bulk';
+    await adapter.setMany(Array.from({ length: 1000 }, (_, i) => ({ key: `bulk:${i}`, value: 'v' })));
+    await listener.query(`LISTEN "${schema}_pgcache_events"`);
+    await adapter.clear();
+    await sleep(100);
+    await listener.end();
+    await adapter.disconnect();
+    expect(events).toEqual([expect.objectContaining({ op: 'clear', ns: 'bulk' })]);
+  });
+});
+
+describe('versions', () => {
+  it('grow with every write, whoever makes it, and survive delete and re-insert', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    const v1 = await adapter.writeEntry('ver', 'k', 'one');
+    const v2 = await adapter.writeEntry('ver', 'k', 'two');
+    await adapter.removeEntry('ver', 'k');
+    const v3 = await adapter.writeEntry('ver', 'k', 'three');
+    await pool.query(`UPDATE "${schema}".pgcache_entries SET value = 'four' WHERE namespace = 'ver'`);
+    const v4 = (await adapter.readEntry('ver', 'k'))?.version ?? 0;
+    expect(v2).toBeGreaterThan(v1);
+    expect(v3).toBeGreaterThan(v2);
+    expect(v4).toBeGreaterThan(v3);
+    await adapter.disconnect();
+  });
+
+  it('reports the time left by the database clock', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    await adapter.writeEntry('ttl', 'k', 'v', 10_000);
+    const entry = await adapter.readEntry('ttl', 'k');
+    expect(entry?.ttlLeft).toBeGreaterThan(9000);
+    expect(entry?.ttlLeft).toBeLessThanOrEqual(10_000);
+    await adapter.writeEntry('ttl', 'forever', 'v');
+    expect((await adapter.readEntry('ttl', 'forever'))?.ttlLeft).toBeUndefined();
+    await adapter.disconnect();
+  });
+});
