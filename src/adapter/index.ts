@@ -1,4 +1,9 @@
 export type { SchemaNames } from './names.js';
 export type { PostgresAdapterOptions, ResolvedAdapterOptions } from './options.js';
-export { type EntryToWrite, PostgresAdapter, type StoredEntry } from './postgres-adapter.js';
+export {
+  type EntryToWrite,
+  PostgresAdapter,
+  type RemovedEntry,
+  type StoredEntry,
+} from './postgres-adapter.js';
 export { assertStorableKey, keyDigestHex, normalizeTtl } from './validation.js';

@@ -20,6 +20,25 @@ export interface StoredEntry {
   ttlLeft: number | undefined;
 }
 
+/** A row a delete removed: its version, and whether it was still live (not yet expired). */
+export interface RemovedEntry {
+  key: string;
+  version: number;
+  live: boolean;
+}
+
+interface RemovedRow {
+  key: string;
+  version: string;
+  live: boolean;
+}
+
+const toRemoved = (row: RemovedRow): RemovedEntry => ({
+  key: row.key,
+  version: Number(row.version),
+  live: row.live,
+});
+
 export interface EntryToWrite {
   key: string;
   value: string;
@@ -126,13 +145,13 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.removeEntry(this.currentNamespace, key);
+    return (await this.removeEntry(this.currentNamespace, key))?.live === true;
   }
 
   /** True when every key named was live and is now deleted (as Keyv's own fallback over `delete` answers). */
   async deleteMany(keys: string[]): Promise<boolean> {
     const removed = await this.removeEntries(this.currentNamespace, keys);
-    return keys.length > 0 && removed === keys.length;
+    return keys.length > 0 && removed.filter((entry) => entry.live).length === keys.length;
   }
 
   async clear(): Promise<void> {
@@ -202,6 +221,19 @@ export class PostgresAdapter extends EventEmitter {
     return result;
   }
 
+  async hasEntry(namespace: string, key: string): Promise<boolean> {
+    assertStorableKey(key);
+    return (await this.run(this.statements.has, [namespace, key], 'has')).length > 0;
+  }
+
+  async hasEntries(namespace: string, keys: string[]): Promise<boolean[]> {
+    keys.forEach(assertStorableKey);
+    if (keys.length === 0) return [];
+    const rows = await this.run<{ ord: number }>(this.statements.hasMany, [namespace, keys], 'hasMany');
+    const found = new Set(rows.map((row) => row.ord - 1));
+    return keys.map((_, index) => found.has(index));
+  }
+
   /** Writes one entry and returns the version the database gave it. */
   async writeEntry(namespace: string, key: string, value: unknown, ttl?: number): Promise<number> {
     assertStorableKey(key);
@@ -238,23 +270,19 @@ export class PostgresAdapter extends EventEmitter {
     return entries.map((entry) => versions.get(entry.key) ?? Number.NaN);
   }
 
-  /** True when a live entry was deleted. */
-  async removeEntry(namespace: string, key: string): Promise<boolean> {
+  /** Deletes one entry; returns the row removed, if there was one. */
+  async removeEntry(namespace: string, key: string): Promise<RemovedEntry | undefined> {
     assertStorableKey(key);
-    const rows = await this.run<{ live: boolean }>(this.statements.delete, [namespace, key], 'delete');
-    return rows[0]?.live === true;
+    const rows = await this.run<RemovedRow>(this.statements.delete, [namespace, key], 'delete');
+    return rows[0] ? toRemoved(rows[0]) : undefined;
   }
 
-  /** Deletes the keys and returns how many of them were live. */
-  async removeEntries(namespace: string, keys: string[]): Promise<number> {
+  /** Deletes the keys; returns the rows removed. */
+  async removeEntries(namespace: string, keys: string[]): Promise<RemovedEntry[]> {
     keys.forEach(assertStorableKey);
-    if (keys.length === 0) return 0;
-    const rows = await this.run<{ live: boolean }>(
-      this.statements.deleteMany,
-      [namespace, keys],
-      'deleteMany',
-    );
-    return rows.filter((row) => row.live).length;
+    if (keys.length === 0) return [];
+    const rows = await this.run<RemovedRow>(this.statements.deleteMany, [namespace, keys], 'deleteMany');
+    return rows.map(toRemoved);
   }
 
   /** Deletes one namespace through the primary key and sends one `clear` event for it. Returns rows removed. */

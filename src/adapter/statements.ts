@@ -40,10 +40,10 @@ export function buildStatements(n: SchemaNames) {
       FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(key, value, ttl)
       ${upsertTail} RETURNING key, version`),
     delete: named(`DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}
-      RETURNING ${LIVE} AS live`),
+      RETURNING key, version, ${LIVE} AS live`),
     deleteMany: named(`DELETE FROM ${n.entries} e USING unnest($2::text[]) AS k(key)
       WHERE e.namespace = $1 AND e.key_hash = ${keyDigest('k.key')}
-      RETURNING ${LIVE} AS live`),
+      RETURNING e.key, e.version, ${LIVE} AS live`),
     clear: named(`SELECT ${n.clearNamespace}($1, $2) AS removed`),
     iterate: named(`SELECT key, value, key_hash FROM ${n.entries}
       WHERE namespace = $1 AND key_hash > $2 AND ${LIVE}

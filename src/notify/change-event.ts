@@ -1,0 +1,38 @@
+/**
+ * A change to the cache table, as its trigger announces it. `key` is absent when the key was too long
+ * for a NOTIFY payload; `keyDigest` (hex SHA-256 of the key) stands in for it.
+ */
+export type CacheChange =
+  | { op: 'set' | 'delete'; namespace: string; key: string; keyDigest?: undefined; version: number }
+  | { op: 'set' | 'delete'; namespace: string; key?: undefined; keyDigest: string; version: number }
+  | { op: 'clear'; namespace: string; version: number }
+  | { op: 'flush'; version: number };
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null;
+const isVersion = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value);
+
+/**
+ * Reads a payload from the cache's channel. Any database user may NOTIFY any channel, so anything
+ * that is not exactly an event of ours yields undefined, never an exception.
+ */
+export function decodeCacheChange(payload: string | undefined): CacheChange | undefined {
+  if (!payload) return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(data) || !isVersion(data.v)) return undefined;
+  const { op, ns, key, kh, v: version } = data;
+  if (op === 'flush') return { op, version };
+  if (typeof ns !== 'string') return undefined;
+  if (op === 'clear') return { op, namespace: ns, version };
+  if (op !== 'set' && op !== 'delete') return undefined;
+  if (typeof key === 'string') return { op, namespace: ns, key, version };
+  if (typeof kh === 'string' && /^[0-9a-f]{64}$/.test(kh))
+    return { op, namespace: ns, keyDigest: kh, version };
+  return undefined;
+}

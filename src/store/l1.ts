@@ -1,0 +1,99 @@
+import { LRUCache } from 'lru-cache';
+
+export interface L1Options {
+  /** Most entries held. Default 10000. */
+  max?: number;
+  /** Most bytes held (keys and values, counted as UTF-16). Default 50 MB. */
+  maxBytes?: number;
+  /** Longest an entry may stay in L1, in ms, whatever its row's expiry. Default: the row's expiry only. */
+  ttl?: number;
+}
+
+export interface L1Entry {
+  value: string;
+  version: number;
+}
+
+/** Rough per-entry bookkeeping of lru-cache and the entry object, so tiny values still count. */
+const ENTRY_OVERHEAD_BYTES = 96;
+
+/** The in-process tier: bounded by entries and bytes, and never holding an entry past its row's expiry. */
+export class L1 {
+  private readonly lru: LRUCache<string, L1Entry>;
+  private readonly ttlCap: number | undefined;
+
+  constructor(options: L1Options = {}) {
+    this.ttlCap = options.ttl;
+    this.lru = new LRUCache<string, L1Entry>({
+      max: options.max ?? 10_000,
+      maxSize: options.maxBytes ?? 50 * 1024 * 1024,
+      sizeCalculation: (entry, id) => (entry.value.length + id.length) * 2 + ENTRY_OVERHEAD_BYTES,
+      // lru-cache checks expiry lazily on read; no timers.
+      ttlAutopurge: false,
+    });
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+
+  get(id: string): L1Entry | undefined {
+    return this.lru.get(id);
+  }
+
+  /** @param ttlLeft the row's remaining lifetime in ms; undefined when it has none. */
+  set(id: string, value: string, version: number, ttlLeft: number | undefined): void {
+    const ttl = minDefined(ttlLeft, this.ttlCap);
+    if (ttl !== undefined && ttl <= 0) {
+      this.lru.delete(id);
+      return;
+    }
+    this.lru.set(id, { value, version }, ttl === undefined ? undefined : { ttl });
+  }
+
+  /** Evicts the entry when the event's version is newer than the one held. Returns whether it did. */
+  evictOlderThan(id: string, version: number): boolean {
+    const held = this.lru.peek(id);
+    if (held === undefined || held.version >= version) return false;
+    this.lru.delete(id);
+    return true;
+  }
+
+  /** Live entries, without touching their recency. */
+  *entries(): Generator<[string, L1Entry]> {
+    for (const id of [...this.lru.keys()]) {
+      const entry = this.lru.peek(id);
+      if (entry !== undefined) yield [id, entry];
+    }
+  }
+
+  delete(id: string): boolean {
+    return this.lru.delete(id);
+  }
+
+  /** Evicts every entry of a namespace; returns how many. */
+  deleteNamespace(namespace: string): number {
+    const prefix = `${namespace}\u0000`;
+    let removed = 0;
+    for (const id of [...this.lru.keys()]) {
+      if (id.startsWith(prefix) && this.lru.delete(id)) removed++;
+    }
+    return removed;
+  }
+
+  clear(): number {
+    const removed = this.lru.size;
+    this.lru.clear();
+    return removed;
+  }
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}

@@ -1,0 +1,21 @@
+import type { PostgresAdapterOptions } from '../adapter/options.js';
+import type { BackoffOptions } from '../notify/backoff.js';
+import type { L1Options } from './l1.js';
+
+export interface PostgresCacheOptions extends PostgresAdapterOptions {
+  /**
+   * The in-process tier. `false` turns it off. With `notifications: false` it is off unless `l1.ttl`
+   * is set, and then entries may be that stale.
+   */
+  l1?: L1Options | false;
+  /** LISTEN for changes so every process's L1 stays coherent. Costs one connection per process. Default true. */
+  notifications?: boolean;
+  /** A direct URL for the LISTEN connection when `connectionString` goes through PgBouncer in transaction mode. */
+  listenerConnectionString?: string;
+  /** Reconnect backoff of the LISTEN connection. */
+  reconnect?: BackoffOptions;
+  /** How often the LISTEN connection proves it is alive, in ms. Default 2000. */
+  heartbeatInterval?: number;
+  /** Namespace for calls made on the cache directly (not through Keyv, which sets its own). Default: the empty namespace. */
+  namespace?: string;
+}

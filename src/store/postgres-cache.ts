@@ -1,0 +1,412 @@
+import { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
+import { normalizeTtl } from '../adapter/validation.js';
+import { type PostgresCacheError, toCacheError } from '../errors.js';
+import { type CacheChange, decodeCacheChange } from '../notify/change-event.js';
+import type { PgListener } from '../notify/listener.js';
+import { type ListenerLease, leaseListener } from '../notify/shared-listener.js';
+import { digestEntryId, entryId } from './entry-id.js';
+import { FillGuard } from './fill-guard.js';
+import { L1 } from './l1.js';
+import type { PostgresCacheOptions } from './options.js';
+import { type CacheStats, emptyStats } from './stats.js';
+
+export type InvalidationReason = 'event' | 'clear' | 'flush' | 'disconnected';
+
+export interface PostgresCacheEvents {
+  hit: [{ key: string; tier: 'l1' | 'postgres' }];
+  miss: [{ key: string }];
+  set: [{ key: string }];
+  delete: [{ key: string }];
+  invalidate: [{ namespace?: string; key?: string; reason: InvalidationReason }];
+  connected: [];
+  disconnected: [];
+  error: [PostgresCacheError];
+}
+
+/** A remembered version must outlast the slowest read, which the statement timeout bounds. */
+const GUARD_MARGIN_MS = 5000;
+const GUARD_CAPACITY = 100_000;
+
+/**
+ * A Keyv storage adapter with an in-process L1 in front of PostgreSQL, kept coherent across processes
+ * by the change events the cache table's trigger sends. Use it wherever a Keyv store goes:
+ * `new Keyv({ store: cache })`, cache-manager, NestJS.
+ */
+export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
+  readonly adapter: PostgresAdapter;
+  /** Set by Keyv to its namespace; calls made on the cache directly use `options.namespace`. */
+  namespace?: string | undefined;
+
+  private readonly l1: L1 | undefined;
+  private readonly guard: FillGuard;
+  private readonly lease: ListenerLease | undefined;
+  private readonly counters = emptyStats();
+  private unsubscribe: (() => Promise<void>) | undefined;
+  /** Callers waiting for the next change event of an entry (the waiters of a cluster-wide fill). */
+  private readonly changeWaiters = new Map<string, Set<() => void>>();
+  /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
+  private l1Trusted: boolean;
+  private closed = false;
+
+  constructor(readonly options: PostgresCacheOptions = {}) {
+    super();
+    this.adapter = new PostgresAdapter(options);
+    this.adapter.on('error', (error) => this.reportError(error));
+    const notifications = options.notifications ?? true;
+    const l1Wanted = options.l1 !== false && (notifications || options.l1?.ttl !== undefined);
+    this.l1 = l1Wanted ? new L1(options.l1 || {}) : undefined;
+    this.guard = new FillGuard(this.adapter.options.statementTimeout + GUARD_MARGIN_MS, GUARD_CAPACITY);
+    this.l1Trusted = !notifications;
+    if (notifications) {
+      this.lease = leaseListener({
+        connection: options.listenerConnectionString ?? listenerConnection(this.adapter),
+        reconnect: options.reconnect,
+        heartbeatInterval: options.heartbeatInterval,
+      });
+      this.watchListener(this.lease.listener);
+    }
+  }
+
+  /** Creates or migrates the tables with a role that may run DDL, once (for example in a migration job). */
+  static initDb(options: PostgresCacheOptions = {}): Promise<void> {
+    return PostgresAdapter.initDb(options);
+  }
+
+  get opts() {
+    return this.adapter.opts;
+  }
+
+  /** True while change events are flowing (or notifications are off): L1 is in use. */
+  get coherent(): boolean {
+    return this.l1Trusted;
+  }
+
+  get stats(): CacheStats {
+    const listener = this.lease?.listener;
+    return {
+      ...structuredClone(this.counters),
+      l1: { ...this.counters.l1, size: this.l1?.size ?? 0, bytes: this.l1?.bytes ?? 0 },
+      listener: { connected: listener?.connected ?? false, reconnects: listener?.reconnects ?? 0 },
+    };
+  }
+
+  /** Prepares the tables and, with notifications, waits until LISTEN is in place. */
+  async init(): Promise<void> {
+    await Promise.all([this.adapter.init(), this.lease?.listener.start()]);
+  }
+
+  // ---- Keyv storage adapter --------------------------------------------------------------
+
+  async get(key: string): Promise<string | undefined> {
+    return (await this.readOne(this.currentNamespace, key))?.value;
+  }
+
+  async getMany(keys: string[]): Promise<Array<string | undefined>> {
+    const namespace = this.currentNamespace;
+    const result: Array<string | undefined> = new Array(keys.length).fill(undefined);
+    const missing: number[] = [];
+    keys.forEach((key, index) => {
+      const hit = this.fromL1(namespace, key);
+      if (hit === undefined) missing.push(index);
+      else result[index] = hit;
+    });
+    if (missing.length === 0) return result;
+    const token = this.guard.begin();
+    const entries = await this.adapter.readEntries(
+      namespace,
+      missing.map((index) => keys[index] as string),
+    );
+    entries.forEach((entry, position) => {
+      const index = missing[position] as number;
+      result[index] = this.afterRead(token, namespace, keys[index] as string, entry);
+    });
+    return result;
+  }
+
+  async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    const namespace = this.currentNamespace;
+    const token = this.guard.begin();
+    const version = await this.adapter.writeEntry(namespace, key, value, ttl);
+    this.fill(token, namespace, key, value as string, version, normalizeTtl(ttl) ?? undefined);
+    this.emit('set', { key });
+    return true;
+  }
+
+  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
+    const namespace = this.currentNamespace;
+    const token = this.guard.begin();
+    const versions = await this.adapter.writeEntries(
+      namespace,
+      entries.map(({ key, value, ttl }) => ({ key, value: value as string, ttl })),
+    );
+    entries.forEach((entry, index) => {
+      this.fill(
+        token,
+        namespace,
+        entry.key,
+        entry.value as string,
+        versions[index] as number,
+        normalizeTtl(entry.ttl) ?? undefined,
+      );
+      this.emit('set', { key: entry.key });
+    });
+    return entries.map(() => true);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const namespace = this.currentNamespace;
+    const removed = await this.adapter.removeEntry(namespace, key);
+    this.forgetOwn(namespace, key, removed?.version);
+    this.emit('delete', { key });
+    return removed?.live === true;
+  }
+
+  async deleteMany(keys: string[]): Promise<boolean> {
+    const namespace = this.currentNamespace;
+    const removed = await this.adapter.removeEntries(namespace, keys);
+    const versions = new Map(removed.map((entry) => [entry.key, entry.version]));
+    for (const key of keys) {
+      this.forgetOwn(namespace, key, versions.get(key));
+      this.emit('delete', { key });
+    }
+    return keys.length > 0 && removed.filter((entry) => entry.live).length === keys.length;
+  }
+
+  async clear(): Promise<void> {
+    const namespace = this.currentNamespace;
+    await this.adapter.clearNamespace(namespace);
+    // Our own clear: void fills in flight now rather than waiting for the event to come back.
+    this.guard.reset();
+    this.evictNamespace(namespace, 'clear');
+  }
+
+  async has(key: string): Promise<boolean> {
+    const namespace = this.currentNamespace;
+    if (this.fromL1(namespace, key) !== undefined) return true;
+    return this.adapter.hasEntry(namespace, key);
+  }
+
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    const namespace = this.currentNamespace;
+    const inL1 = keys.map((key) => this.fromL1(namespace, key) !== undefined);
+    const rest = keys.filter((_, index) => !inL1[index]);
+    const found = await this.adapter.hasEntries(namespace, rest);
+    let next = 0;
+    return inL1.map((hit) => hit || (found[next++] ?? false));
+  }
+
+  /**
+   * Resolves with true at the next change event for the key (or a clear, flush or lost listener, after
+   * which anything may have changed), or with false after `timeoutMs`. Holds no connection while waiting.
+   */
+  waitForChange(namespace: string, key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const id = entryId(namespace, key);
+    return new Promise((resolve) => {
+      const waiters = this.changeWaiters.get(id) ?? new Set();
+      this.changeWaiters.set(id, waiters);
+      const done = (changed: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', aborted);
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.changeWaiters.get(id) === waiters) this.changeWaiters.delete(id);
+        resolve(changed);
+      };
+      const wake = () => done(true);
+      const aborted = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      signal?.addEventListener('abort', aborted, { once: true });
+      waiters.add(wake);
+    });
+  }
+
+  /** What L1 holds now, for inspection (the harness's convergence check). Digest-identified entries have no key. */
+  *l1Entries(): Generator<{
+    namespace: string;
+    key?: string;
+    keyDigest?: string;
+    version: number;
+    value: string;
+  }> {
+    if (!this.l1) return;
+    for (const [id, entry] of this.l1.entries()) {
+      const separator = id.indexOf('\u0000');
+      const namespace = id.slice(0, separator);
+      const { version, value } = entry;
+      yield id[separator + 1] === '\u0000'
+        ? { namespace, keyDigest: id.slice(separator + 2), version, value }
+        : { namespace, key: id.slice(separator + 1), version, value };
+    }
+  }
+
+  /** Iterates PostgreSQL, the source of truth; L1 is not involved. */
+  iterator(namespace?: string): AsyncGenerator<[string, string], void> {
+    return this.adapter.iterator(namespace ?? this.currentNamespace);
+  }
+
+  /** Closes the listener lease, the sweeper and the pool if it created one. Nothing is left to keep the process alive. */
+  async disconnect(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.l1Trusted = false;
+    this.l1?.clear();
+    await this.unsubscribe?.();
+    await this.lease?.release();
+    await this.adapter.disconnect();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  protected get currentNamespace(): string {
+    return this.namespace ?? this.options.namespace ?? '';
+  }
+
+  /** L1 then PostgreSQL, filling L1 with what PostgreSQL returned if no newer change was seen meanwhile. */
+  protected async readOne(namespace: string, key: string): Promise<{ value: string } | undefined> {
+    const hit = this.fromL1(namespace, key);
+    if (hit !== undefined) return { value: hit };
+    const token = this.guard.begin();
+    const entry = await this.adapter.readEntry(namespace, key);
+    const value = this.afterRead(token, namespace, key, entry);
+    return value === undefined ? undefined : { value };
+  }
+
+  private fromL1(namespace: string, key: string): string | undefined {
+    if (!this.l1 || !this.l1Trusted) return undefined;
+    const entry = this.l1.get(entryId(namespace, key));
+    if (entry === undefined) {
+      this.counters.l1.misses++;
+      return undefined;
+    }
+    this.counters.l1.hits++;
+    this.emit('hit', { key, tier: 'l1' });
+    return entry.value;
+  }
+
+  private afterRead(token: number, namespace: string, key: string, entry: StoredEntry | undefined) {
+    if (entry === undefined) {
+      this.counters.postgres.misses++;
+      this.emit('miss', { key });
+      return undefined;
+    }
+    this.counters.postgres.hits++;
+    this.emit('hit', { key, tier: 'postgres' });
+    this.fill(token, namespace, key, entry.value, entry.version, entry.ttlLeft);
+    return entry.value;
+  }
+
+  private fill(
+    token: number,
+    namespace: string,
+    key: string,
+    value: string,
+    version: number,
+    ttlLeft: number | undefined,
+  ) {
+    if (!this.l1 || !this.l1Trusted) return;
+    const id = entryId(namespace, key);
+    if (this.guard.mayFill(token, namespace, id, version)) {
+      this.l1.set(id, value, version, ttlLeft);
+    } else {
+      this.counters.refusedFills++;
+      this.l1.delete(id);
+    }
+  }
+
+  /** After our own delete: drop the entry, and refuse any read in flight that returns the deleted row. */
+  private forgetOwn(namespace: string, key: string, deletedVersion: number | undefined) {
+    const id = entryId(namespace, key);
+    if (deletedVersion !== undefined) this.guard.observe(id, deletedVersion + 1);
+    this.l1?.delete(id);
+  }
+
+  private watchListener(listener: PgListener) {
+    listener.setMaxListeners(0);
+    const channel = this.adapter.options.notifyChannel;
+    listener.on('connected', () => {
+      // Whatever happened while we were not listening is unknown: start L1 afresh.
+      this.flush('flush');
+      this.l1Trusted = !this.closed;
+      this.emit('connected');
+    });
+    listener.on('disconnected', () => {
+      this.l1Trusted = false;
+      this.flush('disconnected');
+      this.emit('disconnected');
+    });
+    listener.on('error', (error) => this.reportError(toCacheError(error, 'listener')));
+    if (listener.connected) this.l1Trusted = true;
+    listener
+      .listen(channel, (payload) => this.applyChange(payload))
+      .then((unsubscribe) => {
+        this.unsubscribe = unsubscribe;
+      })
+      .catch((error: unknown) => this.reportError(toCacheError(error, `listening on ${channel}`)));
+    void listener.start();
+  }
+
+  private applyChange(payload: string | undefined) {
+    this.counters.events.received++;
+    const change = decodeCacheChange(payload);
+    if (!change) {
+      this.counters.events.ignored++;
+      return;
+    }
+    this.apply(change);
+  }
+
+  private apply(change: CacheChange) {
+    if (change.op === 'flush') {
+      this.flush('flush');
+      return;
+    }
+    if (change.op === 'clear') {
+      this.guard.observeClear(change.namespace, change.version);
+      this.evictNamespace(change.namespace, 'clear');
+      return;
+    }
+    const id =
+      change.key === undefined
+        ? digestEntryId(change.namespace, change.keyDigest)
+        : entryId(change.namespace, change.key);
+    this.guard.observe(id, change.version);
+    for (const wake of [...(this.changeWaiters.get(id) ?? [])]) wake();
+    if (this.l1?.evictOlderThan(id, change.version)) {
+      this.counters.evictions.event++;
+      this.emit('invalidate', { namespace: change.namespace, key: change.key, reason: 'event' });
+    }
+  }
+
+  private wakeWaiters(matches: (id: string) => boolean) {
+    for (const [id, waiters] of [...this.changeWaiters]) {
+      if (matches(id)) for (const wake of [...waiters]) wake();
+    }
+  }
+
+  private evictNamespace(namespace: string, reason: 'clear') {
+    this.wakeWaiters((id) => id.startsWith(`${namespace}\u0000`));
+    const removed = this.l1?.deleteNamespace(namespace) ?? 0;
+    this.counters.evictions.clear += removed;
+    this.emit('invalidate', { namespace, reason });
+  }
+
+  private flush(reason: 'flush' | 'disconnected') {
+    this.wakeWaiters(() => true);
+    this.guard.reset();
+    this.counters.evictions.flush += this.l1?.clear() ?? 0;
+    this.emit('invalidate', { reason });
+  }
+
+  private reportError(error: PostgresCacheError) {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+}
+
+/** The listener needs its own connection; with a supplied pool, it connects with the pool's settings. */
+function listenerConnection(adapter: PostgresAdapter): string | pg.ClientConfig {
+  const { connectionString, pool } = adapter.options;
+  if (connectionString) return connectionString;
+  return (adapter.pool as unknown as { options: pg.ClientConfig }).options ?? pool;
+}
