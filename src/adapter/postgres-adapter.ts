@@ -3,6 +3,7 @@ import pg from 'pg';
 import { DisconnectedError, type PostgresCacheError, toCacheError } from '../errors.js';
 import { ensureSchema } from './migrations.js';
 import { type SchemaNames, schemaNames } from './names.js';
+import { NamespaceTracker } from './namespaces.js';
 import {
   type PostgresAdapterOptions,
   type ResolvedAdapterOptions,
@@ -67,8 +68,7 @@ const toEntry = (row: EntryRow): StoredEntry => ({
 export class PostgresAdapter extends EventEmitter {
   /** Keyv reads `opts.dialect` to decide whether to expose `iterator()`. */
   readonly opts: { dialect: 'postgres'; url: string; schema: string; tablePrefix: string };
-  /** Set by Keyv to the namespace of the Keyv instance using this adapter. */
-  namespace?: string | undefined;
+  private readonly namespaces = new NamespaceTracker();
   readonly options: ResolvedAdapterOptions;
   readonly names: SchemaNames;
   readonly pool: pg.Pool;
@@ -126,52 +126,54 @@ export class PostgresAdapter extends EventEmitter {
 
   // ---- Keyv storage adapter --------------------------------------------------------------
 
+  /** Set by Keyv to the namespace of the Keyv instance using this adapter. */
+  get namespace(): string | undefined {
+    return this.namespaces.namespace;
+  }
+
+  set namespace(value: string | undefined) {
+    this.namespaces.namespace = value;
+  }
+
   async get(key: string): Promise<string | undefined> {
-    return (await this.readEntry(this.currentNamespace, key))?.value;
+    return (await this.readEntry(this.namespaceOf(key), key))?.value;
   }
 
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
-    return (await this.readEntries(this.currentNamespace, keys)).map((entry) => entry?.value);
+    return (await this.readEntries(this.namespaceOf(keys[0]), keys)).map((entry) => entry?.value);
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    await this.writeEntry(this.currentNamespace, key, value, ttl);
+    await this.writeEntry(this.namespaceOf(key), key, value, ttl);
     return true;
   }
 
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
-    await this.writeEntries(this.currentNamespace, entries as EntryToWrite[]);
+    await this.writeEntries(this.namespaceOf(entries[0]?.key), entries as EntryToWrite[]);
     return entries.map(() => true);
   }
 
   async delete(key: string): Promise<boolean> {
-    return (await this.removeEntry(this.currentNamespace, key))?.live === true;
+    return (await this.removeEntry(this.namespaceOf(key), key))?.live === true;
   }
 
   /** True when every key named was live and is now deleted (as Keyv's own fallback over `delete` answers). */
   async deleteMany(keys: string[]): Promise<boolean> {
-    const removed = await this.removeEntries(this.currentNamespace, keys);
+    const removed = await this.removeEntries(this.namespaceOf(keys[0]), keys);
     return keys.length > 0 && removed.filter((entry) => entry.live).length === keys.length;
   }
 
+  /** Clears the namespace of the Keyv instance that set `namespace` last: give each namespace its own adapter. */
   async clear(): Promise<void> {
     await this.clearNamespace(this.currentNamespace);
   }
 
   async has(key: string): Promise<boolean> {
-    assertStorableKey(key);
-    return (await this.run(this.statements.has, [this.currentNamespace, key], 'has')).length > 0;
+    return this.hasEntry(this.namespaceOf(key), key);
   }
 
   async hasMany(keys: string[]): Promise<boolean[]> {
-    keys.forEach(assertStorableKey);
-    const rows = await this.run<{ ord: number }>(
-      this.statements.hasMany,
-      [this.currentNamespace, keys],
-      'hasMany',
-    );
-    const found = new Set(rows.map((row) => row.ord - 1));
-    return keys.map((_, index) => found.has(index));
+    return this.hasEntries(this.namespaceOf(keys[0]), keys);
   }
 
   /** Live entries of one namespace as `[key, value]`, fetched in pages along the primary key. */
@@ -202,9 +204,10 @@ export class PostgresAdapter extends EventEmitter {
 
   // ---- Entry-level API (explicit namespace, versions) --------------------------------------
 
-  async readEntry(namespace: string, key: string): Promise<StoredEntry | undefined> {
+  /** @param client runs the query on this connection instead of the pool (a lock holder's own connection). */
+  async readEntry(namespace: string, key: string, client?: pg.ClientBase): Promise<StoredEntry | undefined> {
     assertStorableKey(key);
-    const rows = await this.run<EntryRow>(this.statements.get, [namespace, key], 'get');
+    const rows = await this.run<EntryRow>(this.statements.get, [namespace, key], 'get', client);
     return rows[0] ? toEntry(rows[0]) : undefined;
   }
 
@@ -234,14 +237,24 @@ export class PostgresAdapter extends EventEmitter {
     return keys.map((_, index) => found.has(index));
   }
 
-  /** Writes one entry and returns the version the database gave it. */
-  async writeEntry(namespace: string, key: string, value: unknown, ttl?: number): Promise<number> {
+  /**
+   * Writes one entry and returns the version the database gave it.
+   * @param client runs the query on this connection instead of the pool (a lock holder's own connection).
+   */
+  async writeEntry(
+    namespace: string,
+    key: string,
+    value: unknown,
+    ttl?: number,
+    client?: pg.ClientBase,
+  ): Promise<number> {
     assertStorableKey(key);
     assertStorableValue(value);
     const rows = await this.run<{ version: string }>(
       this.statements.set,
       [namespace, key, value, normalizeTtl(ttl)],
       'set',
+      client,
     );
     return Number(rows[0]?.version);
   }
@@ -306,6 +319,11 @@ export class PostgresAdapter extends EventEmitter {
     return this.namespace ?? '';
   }
 
+  /** The namespace a Keyv-prefixed key belongs to, even when several Keyv instances share this adapter. */
+  private namespaceOf(key: string | undefined): string {
+    return this.namespaces.of(key ?? '');
+  }
+
   private async prepare(): Promise<void> {
     const client = await this.pool.connect();
     try {
@@ -327,11 +345,16 @@ export class PostgresAdapter extends EventEmitter {
     return Number(rows[0]?.removed ?? 0);
   }
 
-  private async run<Row>(statement: Statement, values: unknown[], operation: string): Promise<Row[]> {
+  private async run<Row>(
+    statement: Statement,
+    values: unknown[],
+    operation: string,
+    client?: pg.ClientBase,
+  ): Promise<Row[]> {
     if (this.closed) throw new DisconnectedError();
     await this.init();
     try {
-      const result = await this.pool.query({
+      const result = await (client ?? this.pool).query({
         name: statement.name,
         text: statement.text,
         values,

@@ -50,6 +50,11 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     return this.client !== undefined;
   }
 
+  /** The server process id of the LISTEN connection, for monitoring (and for tests that kill it). */
+  get backendPid(): number | undefined {
+    return (this.client as { processID?: number } | undefined)?.processID;
+  }
+
   /** Starts connecting in the background; resolves once LISTEN is in place (or the listener is closed). */
   start(): Promise<void> {
     if (this.closed) return Promise.resolve();

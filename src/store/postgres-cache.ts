@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
+import { NamespaceTracker } from '../adapter/namespaces.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
 import { normalizeTtl } from '../adapter/validation.js';
 import { type PostgresCacheError, toCacheError } from '../errors.js';
@@ -36,8 +37,7 @@ const GUARD_CAPACITY = 100_000;
  */
 export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   readonly adapter: PostgresAdapter;
-  /** Set by Keyv to its namespace; calls made on the cache directly use `options.namespace`. */
-  namespace?: string | undefined;
+  private readonly namespaces = new NamespaceTracker();
 
   private readonly l1: L1 | undefined;
   private readonly guard: FillGuard;
@@ -88,7 +88,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return {
       ...structuredClone(this.counters),
       l1: { ...this.counters.l1, size: this.l1?.size ?? 0, bytes: this.l1?.bytes ?? 0 },
-      listener: { connected: listener?.connected ?? false, reconnects: listener?.reconnects ?? 0 },
+      listener: {
+        connected: listener?.connected ?? false,
+        reconnects: listener?.reconnects ?? 0,
+        backendPid: listener?.backendPid,
+      },
     };
   }
 
@@ -99,12 +103,21 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   // ---- Keyv storage adapter --------------------------------------------------------------
 
+  /** Set by Keyv to its namespace; calls made on the cache directly use `options.namespace`. */
+  get namespace(): string | undefined {
+    return this.namespaces.namespace;
+  }
+
+  set namespace(value: string | undefined) {
+    this.namespaces.namespace = value;
+  }
+
   async get(key: string): Promise<string | undefined> {
-    return (await this.readOne(this.currentNamespace, key))?.value;
+    return (await this.readOne(this.namespaceOf(key), key))?.value;
   }
 
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
-    const namespace = this.currentNamespace;
+    const namespace = this.namespaceOf(keys[0]);
     const result: Array<string | undefined> = new Array(keys.length).fill(undefined);
     const missing: number[] = [];
     keys.forEach((key, index) => {
@@ -126,7 +139,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    const namespace = this.currentNamespace;
+    const namespace = this.namespaceOf(key);
     const token = this.guard.begin();
     const version = await this.adapter.writeEntry(namespace, key, value, ttl);
     this.fill(token, namespace, key, value as string, version, normalizeTtl(ttl) ?? undefined);
@@ -135,7 +148,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
-    const namespace = this.currentNamespace;
+    const namespace = this.namespaceOf(entries[0]?.key);
     const token = this.guard.begin();
     const versions = await this.adapter.writeEntries(
       namespace,
@@ -156,7 +169,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async delete(key: string): Promise<boolean> {
-    const namespace = this.currentNamespace;
+    const namespace = this.namespaceOf(key);
     const removed = await this.adapter.removeEntry(namespace, key);
     this.forgetOwn(namespace, key, removed?.version);
     this.emit('delete', { key });
@@ -164,7 +177,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async deleteMany(keys: string[]): Promise<boolean> {
-    const namespace = this.currentNamespace;
+    const namespace = this.namespaceOf(keys[0]);
     const removed = await this.adapter.removeEntries(namespace, keys);
     const versions = new Map(removed.map((entry) => [entry.key, entry.version]));
     for (const key of keys) {
@@ -183,13 +196,13 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async has(key: string): Promise<boolean> {
-    const namespace = this.currentNamespace;
+    const namespace = this.namespaceOf(key);
     if (this.fromL1(namespace, key) !== undefined) return true;
     return this.adapter.hasEntry(namespace, key);
   }
 
   async hasMany(keys: string[]): Promise<boolean[]> {
-    const namespace = this.currentNamespace;
+    const namespace = this.namespaceOf(keys[0]);
     const inL1 = keys.map((key) => this.fromL1(namespace, key) !== undefined);
     const rest = keys.filter((_, index) => !inL1[index]);
     const found = await this.adapter.hasEntries(namespace, rest);
@@ -261,6 +274,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   protected get currentNamespace(): string {
     return this.namespace ?? this.options.namespace ?? '';
+  }
+
+  /** The namespace a Keyv-prefixed key belongs to, even when several Keyv instances share this store. */
+  private namespaceOf(key: string | undefined): string {
+    return this.namespace === undefined ? this.currentNamespace : this.namespaces.of(key ?? '');
   }
 
   /** L1 then PostgreSQL, filling L1 with what PostgreSQL returned if no newer change was seen meanwhile. */

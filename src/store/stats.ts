@@ -8,7 +8,7 @@ export interface CacheStats {
   events: { received: number; ignored: number };
   /** Values read or written that were kept out of L1 because a newer change had been seen. */
   refusedFills: number;
-  listener: { connected: boolean; reconnects: number };
+  listener: { connected: boolean; reconnects: number; backendPid: number | undefined };
 }
 
 export function emptyStats(): Omit<CacheStats, 'listener'> {

@@ -1,0 +1,245 @@
+import { randomBytes } from 'node:crypto';
+import Keyv from 'keyv';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresCache, type StoredEntry } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
+
+const schema = uniqueSchema('coherence');
+const pool = adminPool(8);
+const opened: PostgresCache[] = [];
+
+function newCache(options: ConstructorParameters<typeof PostgresCache>[0] = {}) {
+  const cache = new PostgresCache({ connectionString: databaseUrl(), schema, sweepInterval: 0, ...options });
+  opened.push(cache);
+  return cache;
+}
+
+beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
+afterAll(async () => {
+  await Promise.all(opened.map((cache) => cache.disconnect()));
+  await dropSchema(schema);
+  await pool.end();
+});
+
+/** Waits until `cache` has received more change events than it had when this was called. */
+async function nextEvent(cache: PostgresCache, action: () => Promise<unknown>) {
+  const before = cache.stats.events.received;
+  await action();
+  expect(await eventually(() => cache.stats.events.received > before, 5000, 2)).toBe(true);
+}
+
+/** Makes the next `readEntry` of `cache` pause after PostgreSQL answered, while `meanwhile` runs. */
+function pauseNextRead(cache: PostgresCache, meanwhile: () => Promise<void>) {
+  const adapter = cache.adapter;
+  const original = adapter.readEntry.bind(adapter);
+  adapter.readEntry = async (namespace: string, key: string): Promise<StoredEntry | undefined> => {
+    adapter.readEntry = original;
+    const entry = await original(namespace, key);
+    await meanwhile();
+    return entry;
+  };
+}
+
+describe('the read-versus-event race', () => {
+  it('a read that returns after a newer write was announced does not fill L1 with the older row', async () => {
+    const writer = newCache();
+    const reader = newCache();
+    await Promise.all([writer.init(), reader.init()]);
+    const ns = 'race-read';
+    await writer.adapter.writeEntry(ns, 'k', 'old');
+    pauseNextRead(reader, () => nextEvent(reader, () => writer.adapter.writeEntry(ns, 'k', 'new')));
+    reader.namespace = ns;
+    expect(await reader.get('k')).toBe('old');
+    // The read answered with what it saw, but L1 kept out of it: the next read goes to PostgreSQL.
+    expect(await reader.get('k')).toBe('new');
+    expect(reader.stats.refusedFills).toBe(1);
+  });
+
+  it('a read that returns after a delete was announced does not resurrect the row', async () => {
+    const writer = newCache();
+    const reader = newCache();
+    await Promise.all([writer.init(), reader.init()]);
+    const ns = 'race-delete';
+    await writer.adapter.writeEntry(ns, 'k', 'doomed');
+    pauseNextRead(reader, () => nextEvent(reader, () => writer.adapter.removeEntry(ns, 'k')));
+    reader.namespace = ns;
+    expect(await reader.get('k')).toBe('doomed');
+    expect(await reader.get('k')).toBeUndefined();
+  });
+
+  it('a read that returns after a clear was announced does not refill the namespace', async () => {
+    const writer = newCache();
+    const reader = newCache();
+    await Promise.all([writer.init(), reader.init()]);
+    const ns = 'race-clear';
+    await writer.adapter.writeEntry(ns, 'k', 'cleared soon');
+    pauseNextRead(reader, () => nextEvent(reader, () => writer.adapter.clearNamespace(ns)));
+    reader.namespace = ns;
+    expect(await reader.get('k')).toBe('cleared soon');
+    expect(await reader.get('k')).toBeUndefined();
+  });
+
+  it("an own write whose answer arrives after another process's newer write does not win in L1", async () => {
+    const mine = newCache();
+    const theirs = newCache();
+    await Promise.all([mine.init(), theirs.init()]);
+    mine.namespace = 'race-write';
+    const original = mine.adapter.writeEntry.bind(mine.adapter);
+    mine.adapter.writeEntry = async (namespace, key, value, ttl) => {
+      mine.adapter.writeEntry = original;
+      const version = await original(namespace, key, value, ttl);
+      await nextEvent(mine, () => theirs.adapter.writeEntry(namespace, key, 'theirs'));
+      return version;
+    };
+    await mine.set('k', 'mine');
+    expect(await mine.get('k')).toBe('theirs');
+  });
+});
+
+describe('change events', () => {
+  it("evict another cache's entry for a 10 KB key (the event carries a digest)", async () => {
+    const writer = newCache();
+    const reader = newCache();
+    await Promise.all([writer.init(), reader.init()]);
+    const key = randomBytes(5000).toString('hex');
+    reader.namespace = 'long';
+    writer.namespace = 'long';
+    await writer.set(key, 'v1');
+    expect(await reader.get(key)).toBe('v1');
+    expect(await reader.get(key)).toBe('v1');
+    expect(reader.stats.l1.hits).toBeGreaterThanOrEqual(1);
+    await writer.set(key, 'v2');
+    expect(await eventually(async () => (await reader.get(key)) === 'v2')).toBe(true);
+    expect(reader.stats.evictions.event).toBeGreaterThanOrEqual(1);
+  });
+
+  it('ignore and count malformed payloads from anyone who can NOTIFY the channel', async () => {
+    const cache = newCache();
+    await cache.init();
+    cache.namespace = 'malformed';
+    await cache.set('k', 'v');
+    const channel = cache.adapter.options.notifyChannel;
+    const junk = [
+      '',
+      'not json',
+      '{}',
+      '[]',
+      'null',
+      '{"op":"set","v":1}',
+      '{"op":"set","ns":1,"key":"k","v":2}',
+      '{"op":"drop","ns":"x","v":3}',
+      '{"op":"set","ns":"x","kh":"zz","v":4}',
+      '{"op":"set","ns":"x","key":"k","v":"9"}',
+      'x'.repeat(7000),
+    ];
+    const before = cache.stats.events;
+    for (const payload of junk) await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    expect(await eventually(() => cache.stats.events.ignored - before.ignored === junk.length)).toBe(true);
+    expect(await cache.get('k')).toBe('v');
+    expect(cache.coherent).toBe(true);
+  });
+
+  it('are reported as invalidate events, with stats per tier', async () => {
+    const writer = newCache();
+    const reader = newCache();
+    await Promise.all([writer.init(), reader.init()]);
+    writer.namespace = reader.namespace = 'observed';
+    const seen: string[] = [];
+    reader.on('hit', ({ tier }) => seen.push(`hit:${tier}`));
+    reader.on('miss', () => seen.push('miss'));
+    reader.on('invalidate', ({ reason, key }) => seen.push(`invalidate:${reason}:${key ?? ''}`));
+    writer.on('set', ({ key }) => seen.push(`set:${key}`));
+    writer.on('delete', ({ key }) => seen.push(`delete:${key}`));
+    await reader.get('k');
+    await writer.set('k', 'v');
+    await reader.get('k');
+    await reader.get('k');
+    await writer.delete('k');
+    await eventually(() => seen.includes('invalidate:event:k'));
+    expect(seen).toEqual(['miss', 'set:k', 'hit:postgres', 'hit:l1', 'delete:k', 'invalidate:event:k']);
+    expect(reader.stats).toMatchObject({
+      l1: { hits: 1 },
+      postgres: { hits: 1, misses: 1 },
+      evictions: { event: 1 },
+    });
+  });
+});
+
+describe('when the listener is down', () => {
+  it('L1 is bypassed and flushed at once, and trusted again only after LISTEN is back', async () => {
+    const cache = newCache({ reconnect: { initialDelay: 300, maxDelay: 300 } });
+    await cache.init();
+    cache.namespace = 'down';
+    await cache.set('k', 'v');
+    expect(await cache.get('k')).toBe('v');
+    expect(cache.stats.l1.size).toBeGreaterThan(0);
+    const pid = cache.stats.listener.backendPid;
+    const states: string[] = [];
+    cache.on('disconnected', () => states.push('disconnected'));
+    cache.on('connected', () => states.push('connected'));
+    await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+    expect(await eventually(() => !cache.coherent, 5000, 1)).toBe(true);
+    expect(cache.stats.l1.size).toBe(0);
+    const postgresHits = cache.stats.postgres.hits;
+    expect(await cache.get('k')).toBe('v');
+    expect(cache.stats.postgres.hits).toBe(postgresHits + 1);
+    expect(await eventually(() => cache.coherent, 10_000)).toBe(true);
+    expect(states).toEqual(['disconnected', 'connected']);
+    expect(cache.stats.listener.backendPid).not.toBe(pid);
+  });
+});
+
+describe('notifications: false', () => {
+  it('opens no LISTEN connection and keeps L1 off without an L1 ttl', async () => {
+    const cache = newCache({ notifications: false });
+    const keyv = new Keyv({ store: cache, namespace: 'quiet' });
+    await keyv.set('k', 'v');
+    expect(await keyv.get('k')).toBe('v');
+    expect(await keyv.get('k')).toBe('v');
+    expect(cache.stats.l1.hits).toBe(0);
+    expect(cache.stats.postgres.hits).toBe(2);
+    expect(cache.stats.listener.connected).toBe(false);
+  });
+
+  it('with an L1 ttl, serves from L1 and is stale for at most that long', async () => {
+    const cache = newCache({ notifications: false, l1: { ttl: 300 } });
+    const other = newCache({ notifications: false, l1: false });
+    cache.namespace = other.namespace = 'ttl-bound';
+    await cache.set('k', 'v1');
+    expect(await cache.get('k')).toBe('v1');
+    await other.set('k', 'v2');
+    expect(await cache.get('k')).toBe('v1');
+    // Both reads were L1 hits (its own set filled L1); the second is stale, as promised.
+    expect(cache.stats.l1.hits).toBe(2);
+    await sleep(350);
+    expect(await cache.get('k')).toBe('v2');
+  });
+});
+
+describe('the L1 bounds', () => {
+  it('holds no more bytes and entries than allowed', async () => {
+    const cache = newCache({ l1: { max: 50, maxBytes: 64 * 1024 } });
+    await cache.init();
+    cache.namespace = 'bounded';
+    const value = 'x'.repeat(4096);
+    for (let i = 0; i < 40; i++) await cache.set(`k${i}`, value);
+    expect(cache.stats.l1.bytes).toBeLessThanOrEqual(64 * 1024);
+    expect(cache.stats.l1.size).toBeLessThan(40);
+    for (let i = 0; i < 100; i++) await cache.set(`small${i}`, 's');
+    expect(cache.stats.l1.size).toBeLessThanOrEqual(50);
+    // What fell out of L1 is still in PostgreSQL.
+    expect(await cache.get('k0')).toBe(value);
+  });
+
+  it("never keeps an entry past its row's expiry", async () => {
+    const cache = newCache();
+    await cache.init();
+    cache.namespace = 'expiring';
+    await cache.set('k', 'v', 150);
+    expect(await cache.get('k')).toBe('v');
+    expect(cache.stats.l1.hits).toBe(1);
+    await sleep(200);
+    expect(await cache.get('k')).toBeUndefined();
+    expect(cache.stats.l1.hits).toBe(1);
+  });
+});
