@@ -24,7 +24,7 @@ export interface ListenerEvents {
   error: [error: Error];
 }
 
-type RawSocket = { destroy(): void; unref(): void };
+type RawSocket = { destroy(): void; ref(): void; unref(): void };
 
 /**
  * One dedicated LISTEN connection (never from a pool): any number of handlers per channel, each
@@ -39,6 +39,7 @@ export class PgListener extends EventEmitter<ListenerEvents> {
   private retryTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private closed = false;
   private everConnected = false;
+  private pendingQueries = 0;
   /** How many times the connection was lost and re-established. */
   reconnects = 0;
 
@@ -72,14 +73,17 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     if (!set) {
       set = new Set();
       this.handlers.set(channel, set);
-      await this.client?.query(`LISTEN "${channel}"`).catch((error: Error) => this.lose(this.client, error));
+      const client = this.client;
+      if (client)
+        await this.query(client, `LISTEN "${channel}"`).catch((error: Error) => this.lose(client, error));
     }
     set.add(handler);
     return async () => {
       const current = this.handlers.get(channel);
       if (!current?.delete(handler) || current.size > 0) return;
       this.handlers.delete(channel);
-      await this.client?.query(`UNLISTEN "${channel}"`).catch(() => undefined);
+      const client = this.client;
+      if (client) await this.query(client, `UNLISTEN "${channel}"`).catch(() => undefined);
     };
   }
 
@@ -91,7 +95,11 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     const client = this.client;
     this.client = undefined;
     clearInterval(this.heartbeat);
-    if (client) await endQuietly(client);
+    if (client) {
+      // Held while closing, so the process waits for the goodbye instead of exiting mid-way.
+      socketOf(client)?.ref();
+      await endQuietly(client);
+    }
   }
 
   private async connectUntilDone(): Promise<void> {
@@ -118,7 +126,7 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     try {
       await client.connect();
       socketOf(client)?.unref();
-      for (const channel of this.handlers.keys()) await client.query(`LISTEN "${channel}"`);
+      for (const channel of this.handlers.keys()) await this.query(client, `LISTEN "${channel}"`);
     } catch (error) {
       await endQuietly(client);
       throw error;
@@ -146,7 +154,7 @@ export class PgListener extends EventEmitter<ListenerEvents> {
           timeout,
         );
       });
-      Promise.race([client.query('SELECT 1'), deadline])
+      Promise.race([this.query(client, 'SELECT 1'), deadline])
         .catch((error: Error) => this.lose(client, error))
         .finally(() => clearTimeout(timer));
     }, interval);
@@ -163,6 +171,18 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     endQuietly(client);
     this.emit('disconnected', error);
     if (!this.closed) void this.start();
+  }
+
+  /** The socket is unref'd while idle; a query in flight holds a ref so the process waits for its answer. */
+  private async query(client: pg.Client, sql: string): Promise<unknown> {
+    const socket = socketOf(client);
+    this.pendingQueries++;
+    socket?.ref();
+    try {
+      return await client.query(sql);
+    } finally {
+      if (--this.pendingQueries === 0) socket?.unref();
+    }
   }
 
   private dispatch(channel: string, payload: string | undefined): void {
@@ -202,4 +222,6 @@ async function endQuietly(client: pg.Client): Promise<void> {
     client.end().catch(() => undefined),
     new Promise((resolve) => setTimeout(resolve, 1000).unref()),
   ]);
+  // A server that never answered the goodbye must not leave a socket open behind us.
+  socketOf(client)?.destroy();
 }

@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresCache } from '../../src/index.js';
+import { type EmbeddedServer, startEmbeddedPostgres } from '../../support/embedded-postgres.js';
+import { runScript } from '../support/child.js';
+import { eventually, sleep } from '../support/database.js';
+import { type CacheWorker, startWorkers, type WorkerError } from '../support/worker-client.js';
+
+// This file stops and starts PostgreSQL, so it has a server of its own whatever DATABASE_URL says.
+let server: EmbeddedServer;
+let workers: CacheWorker[] = [];
+const schema = 'recovery';
+
+beforeAll(async () => {
+  server = await startEmbeddedPostgres();
+  await PostgresCache.initDb({ connectionString: server.url, schema });
+  workers = await startWorkers(schema, 2, { DATABASE_URL: server.url });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(workers.map((worker) => worker.stop()));
+  await server.stop();
+});
+
+/** Runs a call and reports how it settled and how long it took. */
+async function settle(call: Promise<unknown>) {
+  const started = Date.now();
+  try {
+    return { value: await call, code: undefined, ms: Date.now() - started };
+  } catch (error) {
+    return { value: undefined, code: (error as WorkerError).code, ms: Date.now() - started };
+  }
+}
+
+describe('PostgreSQL stopped and started', () => {
+  it('fails with typed errors while down, without hanging, and recovers by itself', async () => {
+    const [a, b] = workers as [CacheWorker, CacheWorker];
+    await a.call('set', { key: 'k', value: 'before' });
+    expect(await b.call('get', { key: 'k' })).toBe('before');
+
+    const restarted = server.restart(4000);
+    await sleep(1000);
+    const whileDown = await Promise.all([
+      settle(a.call('get', { key: 'k' })),
+      settle(b.call('get', { key: 'k' })),
+      settle(a.call('set', { key: 'k', value: 'lost' })),
+      settle(b.call('delete', { key: 'k' })),
+    ]);
+    for (const outcome of whileDown) {
+      expect(outcome.code).toBe('ERR_PGCACHE_CONNECTION');
+      // statementTimeout and connectionTimeout are 2 s in the workers: nothing waits much longer.
+      expect(outcome.ms).toBeLessThan(8000);
+    }
+    await restarted;
+
+    const recovered = await eventually(
+      async () => {
+        const outcome = await settle(a.call('set', { key: 'k', value: 'after' }));
+        return outcome.code === undefined;
+      },
+      20_000,
+      200,
+    );
+    expect(recovered).toBe(true);
+    expect(
+      await eventually(
+        async () => (await settle(b.call('get', { key: 'k' }))).value === 'after',
+        20_000,
+        200,
+      ),
+    ).toBe(true);
+    expect(await eventually(async () => (await b.call('coherent')) === true, 20_000, 100)).toBe(true);
+    // Coherent again: a change on one process reaches the other's L1.
+    expect(await b.call('get', { key: 'k' })).toBe('after');
+    await a.call('set', { key: 'k', value: 'final' });
+    expect(await eventually(async () => (await b.call('get', { key: 'k' })) === 'final', 10_000)).toBe(true);
+  }, 90_000);
+});
+
+describe('disconnect()', () => {
+  it('leaves nothing that keeps the process alive', async () => {
+    const result = await runScript('disconnect-exits.ts', [schema], { DATABASE_URL: server.url }, 20_000);
+    expect(result.stdout.trim()).toBe('disconnected');
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+  });
+});
