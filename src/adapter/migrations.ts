@@ -41,12 +41,30 @@ const MIGRATIONS: Migration[] = [
         `CREATE OR REPLACE FUNCTION ${n.nextVersion}() RETURNS bigint
           LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
           AS $fn$ SELECT nextval(${sequenceLiteral}::regclass) $fn$`,
-        // Every write, whoever makes it, gets a fresh version and a digest that matches its key.
+        // A write that does not set the version itself (anyone's but this library's statements) gets a
+        // fresh version and a digest that matches its key, from the triggers below.
         `CREATE OR REPLACE FUNCTION ${n.assignVersion}() RETURNS trigger LANGUAGE plpgsql AS $fn$
         BEGIN
           NEW.version := ${nextVersion(n)};
           NEW.key_hash := ${keyDigest('NEW.key')};
           RETURN NEW;
+        END $fn$`,
+        // The change event as JSON. A key too long for NOTIFY's 8000-byte payload travels as its hex digest
+        // (kh); when even that does not fit (a huge namespace), the event asks every listener to flush.
+        // Short keys skip the length check: escaping grows a byte at most six-fold.
+        `CREATE OR REPLACE FUNCTION ${n.changePayload}(op text, ns text, key text, key_hash bytea, v bigint)
+          RETURNS text LANGUAGE plpgsql STABLE AS $fn$
+        DECLARE
+          payload text := json_build_object('op', op, 'ns', ns, 'key', key, 'v', v)::text;
+        BEGIN
+          IF octet_length(ns) + octet_length(key) < 1300 OR octet_length(payload) <= 7999 THEN
+            RETURN payload;
+          END IF;
+          payload := json_build_object('op', op, 'ns', ns, 'kh', encode(key_hash, 'hex'), 'v', v)::text;
+          IF octet_length(payload) <= 7999 THEN
+            RETURN payload;
+          END IF;
+          RETURN json_build_object('op', 'flush', 'v', v)::text;
         END $fn$`,
         `CREATE OR REPLACE FUNCTION ${n.notifyChange}() RETURNS trigger LANGUAGE plpgsql AS $fn$
         BEGIN
@@ -54,10 +72,10 @@ const MIGRATIONS: Migration[] = [
             RETURN NULL;
           END IF;
           IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.namespace, OLD.key_hash) IS DISTINCT FROM (NEW.namespace, NEW.key_hash)) THEN
-            PERFORM pg_notify(TG_ARGV[0], ${changePayload("'delete'", 'OLD', nextVersion(n))});
+            PERFORM pg_notify(TG_ARGV[0], ${n.changePayload}('delete', OLD.namespace, OLD.key, OLD.key_hash, ${nextVersion(n)}));
           END IF;
           IF TG_OP <> 'DELETE' THEN
-            PERFORM pg_notify(TG_ARGV[0], ${changePayload("'set'", 'NEW', 'NEW.version')});
+            PERFORM pg_notify(TG_ARGV[0], ${n.changePayload}('set', NEW.namespace, NEW.key, NEW.key_hash, NEW.version));
           END IF;
           RETURN NULL;
         END $fn$`,
@@ -94,10 +112,28 @@ const MIGRATIONS: Migration[] = [
           PERFORM set_config('${SILENT_SETTING}', 'off', true);
           RETURN removed;
         END $fn$`,
-        `CREATE TRIGGER ${n.versionTrigger} BEFORE INSERT OR UPDATE ON ${n.entries}
-          FOR EACH ROW EXECUTE FUNCTION ${n.assignVersion}()`,
+        // This library's statements set version and digest themselves, so the triggers stay out of its way.
+        `CREATE TRIGGER ${n.versionTrigger} BEFORE INSERT ON ${n.entries}
+          FOR EACH ROW WHEN (NEW.version = 0) EXECUTE FUNCTION ${n.assignVersion}()`,
+        `CREATE TRIGGER ${n.versionUpdateTrigger} BEFORE UPDATE ON ${n.entries}
+          FOR EACH ROW WHEN (NEW.version = OLD.version) EXECUTE FUNCTION ${n.assignVersion}()`,
       ];
     },
+  },
+  {
+    version: 2,
+    // The tag index (src/store/table-invalidation-tags.ts). Always LOGGED: emptied by a crash while
+    // LOGGED entries survived, it would let a tag eviction miss them. A row lives until its entry's expiry.
+    statements: ({ names: n }) => [
+      `CREATE TABLE IF NOT EXISTS ${n.tags} (
+          tag        text   NOT NULL,
+          namespace  text   NOT NULL,
+          key_hash   bytea  NOT NULL,
+          expires_at bigint,
+          PRIMARY KEY (tag, namespace, key_hash)
+        )`,
+      `CREATE INDEX IF NOT EXISTS ${n.tagsExpiresIndex} ON ${n.tags} (expires_at) WHERE expires_at IS NOT NULL`,
+    ],
   },
 ];
 
@@ -105,21 +141,6 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 
 function nextVersion(n: SchemaNames): string {
   return `${n.nextVersion}()`;
-}
-
-/**
- * The change event as JSON. A key too long for NOTIFY's 8000-byte payload travels as its hex digest
- * (`kh`); when even that does not fit (a huge namespace), the event asks every listener to flush.
- */
-function changePayload(op: string, row: string, version: string): string {
-  return `(SELECT CASE
-      WHEN octet_length(p.full) <= 7999 THEN p.full
-      WHEN octet_length(p.digest) <= 7999 THEN p.digest
-      ELSE json_build_object('op', 'flush', 'v', p.v)::text END
-    FROM (SELECT json_build_object('op', ${op}, 'ns', ${row}.namespace, 'key', ${row}.key, 'v', v.v)::text AS full,
-                 json_build_object('op', ${op}, 'ns', ${row}.namespace, 'kh', encode(${row}.key_hash, 'hex'), 'v', v.v)::text AS digest,
-                 v.v
-          FROM (SELECT ${version} AS v) v) p)`;
 }
 
 interface SchemaState {

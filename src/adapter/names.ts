@@ -12,11 +12,15 @@ export interface SchemaNames {
   nextVersion: string;
   assignVersion: string;
   notifyChange: string;
+  changePayload: string;
   clearNamespace: string;
   sweepExpired: string;
   versionTrigger: string;
+  versionUpdateTrigger: string;
   notifyTrigger: string;
   expiresIndex: string;
+  tags: string;
+  tagsExpiresIndex: string;
 }
 
 export function schemaNames(schema: string, prefix: string): SchemaNames {
@@ -35,11 +39,15 @@ export function schemaNames(schema: string, prefix: string): SchemaNames {
     nextVersion: `${s}.${q('next_version')}`,
     assignVersion: `${s}.${q('assign_version')}`,
     notifyChange: `${s}.${q('notify_change')}`,
+    changePayload: `${s}.${q('change_payload')}`,
     clearNamespace: `${s}.${q('clear_namespace')}`,
     sweepExpired: `${s}.${q('sweep_expired')}`,
     versionTrigger: q('version_trigger'),
+    versionUpdateTrigger: q('version_update_trigger'),
     notifyTrigger: q('notify_trigger'),
     expiresIndex: q('entries_expires_idx'),
+    tags: `${s}.${q('tags')}`,
+    tagsExpiresIndex: q('tags_expires_idx'),
   };
 }
 

@@ -23,7 +23,8 @@ export class NamespaceTracker {
   /** The namespace a key belongs to: the current one when the key carries its prefix, else the one it carries. */
   of(key: string): string {
     const current = this.current ?? '';
-    if (this.known.length <= 1 || key.startsWith(`${current}:`)) return current;
+    // A non-string key is refused later, with a typed error, by the method that got it.
+    if (this.known.length <= 1 || typeof key !== 'string' || key.startsWith(`${current}:`)) return current;
     return this.known.find((namespace) => key.startsWith(`${namespace}:`)) ?? current;
   }
 }

@@ -17,8 +17,10 @@ export type Statements = ReturnType<typeof buildStatements>;
 
 /** Every statement the adapter runs against one cache table. $1 is always the namespace. */
 export function buildStatements(n: SchemaNames) {
+  // The version is drawn again once the row lock is held, so versions grow in commit order for each key.
   const upsertTail = `ON CONFLICT (namespace, key_hash)
-    DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`;
+    DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
+      version = ${n.nextVersion}()`;
   return {
     get: named(`SELECT value, version, ${TTL_LEFT} AS ttl_left FROM ${n.entries}
       WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${LIVE}`),
@@ -32,11 +34,11 @@ export function buildStatements(n: SchemaNames) {
     hasMany: named(`SELECT k.ord::int AS ord FROM unnest($2::text[]) WITH ORDINALITY AS k(key, ord)
       JOIN ${n.entries} e ON e.namespace = $1 AND e.key_hash = ${keyDigest('k.key')}
       WHERE ${LIVE}`),
-    set: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at)
-      VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint)
+    set: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at, version)
+      VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${n.nextVersion}())
       ${upsertTail} RETURNING version`),
-    setMany: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at)
-      SELECT $1, ${keyDigest('u.key')}, u.key, u.value, ${NOW_MS} + u.ttl
+    setMany: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at, version)
+      SELECT $1, ${keyDigest('u.key')}, u.key, u.value, ${NOW_MS} + u.ttl, ${n.nextVersion}()
       FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(key, value, ttl)
       ${upsertTail} RETURNING key, version`),
     delete: named(`DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}

@@ -107,6 +107,31 @@ describe('versions', () => {
     await adapter.disconnect();
   });
 
+  it('grow in commit order when many connections write one key at once', async () => {
+    const listener = new pg.Client({ connectionString: databaseUrl() });
+    await listener.connect();
+    const versions: number[] = [];
+    listener.on('notification', (message) => {
+      const event = JSON.parse(message.payload ?? '{}');
+      if (event.ns === 'contended') versions.push(event.v);
+    });
+    await listener.query(`LISTEN "${schema}_pgcache_events"`);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    for (let round = 0; round < 5; round++) {
+      await Promise.all(
+        Array.from({ length: 16 }, (_, i) => adapter.writeEntry('contended', 'k', `w${round}-${i}`)),
+      );
+    }
+    const final = await adapter.readEntry('contended', 'k');
+    await sleep(200);
+    await listener.end();
+    await adapter.disconnect();
+    // Events arrive in commit order: each newer than the last, and the row holds the newest.
+    expect(versions.length).toBe(80);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(final?.version).toBe(Math.max(...versions));
+  });
+
   it('reports the time left by the database clock', async () => {
     const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
     await adapter.writeEntry('ttl', 'k', 'v', 10_000);
