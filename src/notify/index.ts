@@ -7,3 +7,4 @@ export {
   PgListener,
 } from './listener.js';
 export { type ListenerLease, leaseListener } from './shared-listener.js';
+export * from './table-watch/index.js';

@@ -1,59 +1,51 @@
-import { LRUCache } from 'lru-cache';
-
 /**
  * Decides whether a value read from (or written to) PostgreSQL may enter L1. It guards the race where a
  * read starts, another process commits a newer version and its event arrives, and only then the read
  * returns the older row: without the guard, L1 would serve that older row until it expires.
  *
- * It remembers, for a while, the newest version each change event announced, and refuses older fills.
- * A flush (listener lost, `flush` event, own clear) bumps an epoch that voids every fill in flight.
+ * Every read or write of an entry registers before it goes to the database. While it is in flight, the
+ * guard remembers the newest version that change events announced for that entry; when it returns, an
+ * older version is refused. A flush (listener lost, `flush` event, own clear) bumps an epoch that voids
+ * every operation in flight. Only entries with an operation in flight are remembered.
  */
 export class FillGuard {
   private epoch = 0;
-  /** Versions below this are refused: raised when a remembered version is pushed out for room. */
-  private floor = 0;
-  private readonly newest: LRUCache<string, number>;
-  private readonly clearedAt = new Map<string, number>();
+  private readonly inFlight = new Map<string, { operations: number; newest: number; namespace: string }>();
 
-  /**
-   * @param windowMs how long to remember a version; must outlast the slowest read (the statement timeout).
-   * @param capacity how many keys to remember at once.
-   */
-  constructor(windowMs: number, capacity: number) {
-    this.newest = new LRUCache<string, number>({
-      max: capacity,
-      ttl: windowMs,
-      dispose: (version, _id, reason) => {
-        // Forgetting a version early (for room, not age) must not let an older fill through.
-        if (reason === 'evict' && version > this.floor) this.floor = version;
-      },
-    });
+  /** Registers an operation on an entry; hand the ticket back to `end` whatever happens. */
+  begin(namespace: string, id: string): FillTicket {
+    const entry = this.inFlight.get(id);
+    if (entry) entry.operations++;
+    else this.inFlight.set(id, { operations: 1, newest: 0, namespace });
+    return { id, epoch: this.epoch };
   }
 
-  /** Taken before a read or write starts; handed back to `mayFill` when it returns. */
-  begin(): number {
-    return this.epoch;
+  /** Ends an operation; true when the version it saw may enter L1. Call without a version on failure. */
+  end(ticket: FillTicket, version?: number): boolean {
+    const entry = this.inFlight.get(ticket.id);
+    if (!entry) return false;
+    if (--entry.operations === 0) this.inFlight.delete(ticket.id);
+    return version !== undefined && ticket.epoch === this.epoch && version >= entry.newest;
   }
 
   observe(id: string, version: number): void {
-    const known = this.newest.get(id);
-    if (known === undefined || version > known) this.newest.set(id, version);
+    const entry = this.inFlight.get(id);
+    if (entry && version > entry.newest) entry.newest = version;
   }
 
   observeClear(namespace: string, version: number): void {
-    const known = this.clearedAt.get(namespace) ?? 0;
-    if (version > known) this.clearedAt.set(namespace, version);
+    for (const entry of this.inFlight.values()) {
+      if (entry.namespace === namespace && version > entry.newest) entry.newest = version;
+    }
   }
 
-  /** Voids every fill in flight. */
+  /** Voids every operation in flight. */
   reset(): void {
     this.epoch++;
   }
+}
 
-  mayFill(token: number, namespace: string, id: string, version: number): boolean {
-    if (token !== this.epoch || version < this.floor) return false;
-    if (version < (this.clearedAt.get(namespace) ?? 0)) return false;
-    const newest = this.newest.get(id);
-    return newest === undefined || version >= newest;
-  }
+export interface FillTicket {
+  readonly id: string;
+  readonly epoch: number;
 }

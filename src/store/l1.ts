@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 
 export interface L1Options {
-  /** Most entries held. Default 10000. */
+  /** Most entries held; 0 for no count bound (bytes only). Default 10000. */
   max?: number;
   /** Most bytes held (keys and values, counted as UTF-16). Default 50 MB. */
   maxBytes?: number;
@@ -14,8 +14,8 @@ export interface L1Entry {
   version: number;
 }
 
-/** Rough per-entry bookkeeping of lru-cache and the entry object, so tiny values still count. */
-const ENTRY_OVERHEAD_BYTES = 96;
+/** Per-entry memory beyond the strings (lru-cache slots, its key map, the entry object), measured on Node 20. */
+const ENTRY_OVERHEAD_BYTES = 256;
 
 /** The in-process tier: bounded by entries and bytes, and never holding an entry past its row's expiry. */
 export class L1 {
@@ -24,8 +24,10 @@ export class L1 {
 
   constructor(options: L1Options = {}) {
     this.ttlCap = options.ttl;
+    const max = options.max ?? 10_000;
     this.lru = new LRUCache<string, L1Entry>({
-      max: options.max ?? 10_000,
+      // lru-cache preallocates `max` slots; with no count bound it grows as needed.
+      ...(max > 0 ? { max } : {}),
       maxSize: options.maxBytes ?? 50 * 1024 * 1024,
       sizeCalculation: (entry, id) => (entry.value.length + id.length) * 2 + ENTRY_OVERHEAD_BYTES,
       // lru-cache checks expiry lazily on read; no timers.

@@ -1,4 +1,13 @@
 import { EventEmitter } from 'node:events';
+import { unlessAborted } from './wrap/abort.js';
+import type { Loader } from './wrap/cluster-wrap.js';
+import {
+  type RawWrapResult,
+  resolveWrapOptions,
+  type ValueDependent,
+  valueDependent,
+  type WrapOptions,
+} from './wrap/options.js';
 
 /**
  * A store that keeps nothing: every get misses, so every `wrap()` runs its loader. The same Keyv
@@ -45,4 +54,36 @@ export class NullCache extends EventEmitter {
   async *iterator(_namespace?: string): AsyncGenerator<[string, string], void> {}
 
   async disconnect(): Promise<void> {}
+
+  /** Runs the loader, every time: nothing is cached, nothing is shared between callers. */
+  wrap<T>(
+    key: string,
+    loader: Loader<T>,
+    ttl?: ValueDependent<T>,
+    refreshThreshold?: ValueDependent<T>,
+  ): Promise<T>;
+  wrap<T>(key: string, loader: Loader<T>, options: WrapOptions<T> & { raw: true }): Promise<RawWrapResult<T>>;
+  wrap<T>(key: string, loader: Loader<T>, options: WrapOptions<T>): Promise<T>;
+  async wrap<T>(
+    _key: string,
+    loader: Loader<T>,
+    ttlOrOptions?: ValueDependent<T> | WrapOptions<T>,
+    refreshThreshold?: ValueDependent<T>,
+  ): Promise<T | RawWrapResult<T>> {
+    const options = resolveWrapOptions(ttlOrOptions, refreshThreshold, undefined);
+    const value = await unlessAborted(Promise.resolve().then(loader), options.signal);
+    if (!options.raw) return value;
+    const ttl = value === undefined ? undefined : valueDependent(options.ttl, value, 'ttl');
+    return { value, expires: ttl ? Date.now() + ttl : undefined };
+  }
+
+  getOrSet<T>(
+    key: string,
+    loader: Loader<T>,
+    options: WrapOptions<T> & { raw: true },
+  ): Promise<RawWrapResult<T>>;
+  getOrSet<T>(key: string, loader: Loader<T>, options?: WrapOptions<T>): Promise<T>;
+  getOrSet<T>(key: string, loader: Loader<T>, options: WrapOptions<T> = {}): Promise<T | RawWrapResult<T>> {
+    return this.wrap(key, loader, options);
+  }
 }

@@ -1,6 +1,7 @@
 import type { PostgresAdapterOptions } from '../adapter/options.js';
 import type { BackoffOptions } from '../notify/backoff.js';
 import type { L1Options } from './l1.js';
+import type { WrapDefaults } from './wrap/options.js';
 
 export interface PostgresCacheOptions extends PostgresAdapterOptions {
   /**
@@ -18,4 +19,6 @@ export interface PostgresCacheOptions extends PostgresAdapterOptions {
   heartbeatInterval?: number;
   /** Namespace for calls made on the cache directly (not through Keyv, which sets its own). Default: the empty namespace. */
   namespace?: string;
+  /** Defaults of every `wrap()`/`getOrSet()` call: lock timeout and what follows it, lock mode (PgBouncer). */
+  wrap?: WrapDefaults;
 }

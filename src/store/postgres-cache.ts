@@ -8,10 +8,13 @@ import { type CacheChange, decodeCacheChange } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
 import { type ListenerLease, leaseListener } from '../notify/shared-listener.js';
 import { digestEntryId, entryId } from './entry-id.js';
-import { FillGuard } from './fill-guard.js';
-import { L1 } from './l1.js';
+import { FillGuard, type FillTicket } from './fill-guard.js';
+import { L1, type L1Entry } from './l1.js';
 import type { PostgresCacheOptions } from './options.js';
 import { type CacheStats, emptyStats } from './stats.js';
+import { ClusterWrap, type Loader } from './wrap/cluster-wrap.js';
+import type { WrapHost } from './wrap/host.js';
+import type { RawWrapResult, ValueDependent, WrapOptions } from './wrap/options.js';
 
 export type InvalidationReason = 'event' | 'clear' | 'flush' | 'disconnected';
 
@@ -21,14 +24,14 @@ export interface PostgresCacheEvents {
   set: [{ key: string }];
   delete: [{ key: string }];
   invalidate: [{ namespace?: string; key?: string; reason: InvalidationReason }];
+  /** Every change event applied, whether or not L1 held the entry (for monitoring and measuring propagation). */
+  change: [CacheChange];
   connected: [];
   disconnected: [];
   error: [PostgresCacheError];
+  /** A `wrap()` refresh ahead of expiry ended: `value` is what was stored, `error` what stopped it. */
+  refresh: [{ key: string; value?: unknown; error?: unknown }];
 }
-
-/** A remembered version must outlast the slowest read, which the statement timeout bounds. */
-const GUARD_MARGIN_MS = 5000;
-const GUARD_CAPACITY = 100_000;
 
 /**
  * A Keyv storage adapter with an in-process L1 in front of PostgreSQL, kept coherent across processes
@@ -49,6 +52,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
   private l1Trusted: boolean;
   private closed = false;
+  private clusterWrap: ClusterWrap | undefined;
 
   constructor(readonly options: PostgresCacheOptions = {}) {
     super();
@@ -57,7 +61,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const notifications = options.notifications ?? true;
     const l1Wanted = options.l1 !== false && (notifications || options.l1?.ttl !== undefined);
     this.l1 = l1Wanted ? new L1(options.l1 || {}) : undefined;
-    this.guard = new FillGuard(this.adapter.options.statementTimeout + GUARD_MARGIN_MS, GUARD_CAPACITY);
+    this.guard = new FillGuard();
     this.l1Trusted = !notifications;
     if (notifications) {
       this.lease = leaseListener({
@@ -126,43 +130,56 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       else result[index] = hit;
     });
     if (missing.length === 0) return result;
-    const token = this.guard.begin();
-    const entries = await this.adapter.readEntries(
-      namespace,
-      missing.map((index) => keys[index] as string),
-    );
+    const missingKeys = missing.map((index) => keys[index] as string);
+    const tickets = missingKeys.map((key) => this.beginFill(namespace, key));
+    let entries: Array<StoredEntry | undefined>;
+    try {
+      entries = await this.adapter.readEntries(namespace, missingKeys);
+    } catch (error) {
+      for (const ticket of tickets) this.abandonFill(ticket);
+      throw error;
+    }
     entries.forEach((entry, position) => {
-      const index = missing[position] as number;
-      result[index] = this.afterRead(token, namespace, keys[index] as string, entry);
+      result[missing[position] as number] = this.afterRead(
+        tickets[position],
+        missingKeys[position] as string,
+        entry,
+      );
     });
     return result;
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const namespace = this.namespaceOf(key);
-    const token = this.guard.begin();
-    const version = await this.adapter.writeEntry(namespace, key, value, ttl);
-    this.fill(token, namespace, key, value as string, version, normalizeTtl(ttl) ?? undefined);
+    const ticket = this.beginFill(namespace, key);
+    let version: number;
+    try {
+      version = await this.adapter.writeEntry(namespace, key, value, ttl);
+    } catch (error) {
+      this.abandonFill(ticket);
+      throw error;
+    }
+    this.fill(ticket, value as string, version, normalizeTtl(ttl) ?? undefined);
     this.emit('set', { key });
     return true;
   }
 
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
     const namespace = this.namespaceOf(entries[0]?.key);
-    const token = this.guard.begin();
-    const versions = await this.adapter.writeEntries(
-      namespace,
-      entries.map(({ key, value, ttl }) => ({ key, value: value as string, ttl })),
-    );
-    entries.forEach((entry, index) => {
-      this.fill(
-        token,
+    const tickets = entries.map((entry) => this.beginFill(namespace, entry.key));
+    let versions: number[];
+    try {
+      versions = await this.adapter.writeEntries(
         namespace,
-        entry.key,
-        entry.value as string,
-        versions[index] as number,
-        normalizeTtl(entry.ttl) ?? undefined,
+        entries.map(({ key, value, ttl }) => ({ key, value: value as string, ttl })),
       );
+    } catch (error) {
+      for (const ticket of tickets) this.abandonFill(ticket);
+      throw error;
+    }
+    entries.forEach((entry, index) => {
+      const ttlLeft = normalizeTtl(entry.ttl) ?? undefined;
+      this.fill(tickets[index], entry.value as string, versions[index] as number, ttlLeft);
       this.emit('set', { key: entry.key });
     });
     return entries.map(() => true);
@@ -270,6 +287,82 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     await this.adapter.disconnect();
   }
 
+  // ---- wrap() / getOrSet() ------------------------------------------------------------------
+
+  /**
+   * The cached value of `key`, or the loader's, run once across every process on the database while the
+   * others wait for it. cache-manager 7's call shapes: `(key, loader, ttl?, refreshThreshold?)` or
+   * `(key, loader, options)`. Values are stored as Keyv stores them, under the namespace of the Keyv on
+   * this store (or `options.namespace`, or Keyv's default `keyv`). `null` is cached; `undefined` is not.
+   */
+  wrap<T>(
+    key: string,
+    loader: Loader<T>,
+    ttl?: ValueDependent<T>,
+    refreshThreshold?: ValueDependent<T>,
+  ): Promise<T>;
+  wrap<T>(key: string, loader: Loader<T>, options: WrapOptions<T> & { raw: true }): Promise<RawWrapResult<T>>;
+  wrap<T>(key: string, loader: Loader<T>, options: WrapOptions<T>): Promise<T>;
+  wrap<T>(
+    key: string,
+    loader: Loader<T>,
+    ttlOrOptions?: ValueDependent<T> | WrapOptions<T>,
+    refreshThreshold?: ValueDependent<T>,
+  ): Promise<T | RawWrapResult<T>> {
+    this.clusterWrap ??= new ClusterWrap(this.wrapHost());
+    return this.clusterWrap.wrap(key, loader, ttlOrOptions, refreshThreshold);
+  }
+
+  /** `wrap(key, loader, options)` under the name the Python original uses. */
+  getOrSet<T>(
+    key: string,
+    loader: Loader<T>,
+    options: WrapOptions<T> & { raw: true },
+  ): Promise<RawWrapResult<T>>;
+  getOrSet<T>(key: string, loader: Loader<T>, options?: WrapOptions<T>): Promise<T>;
+  getOrSet<T>(key: string, loader: Loader<T>, options: WrapOptions<T> = {}): Promise<T | RawWrapResult<T>> {
+    return this.wrap(key, loader, options);
+  }
+
+  private wrapHost(): WrapHost {
+    return {
+      namespace: () => this.namespace ?? this.options.namespace ?? 'keyv',
+      // Keyv's prefixing: `namespace:key`, unless the key already carries the prefix.
+      storedKey: (namespace, key) =>
+        namespace === '' || (key.startsWith(namespace) && key[namespace.length] === ':')
+          ? key
+          : `${namespace}:${key}`,
+      peek: (namespace, key) => this.l1EntryOf(namespace, key),
+      read: async (namespace, key, client) => {
+        if (!client) return (await this.readOne(namespace, key))?.value;
+        return this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key, client));
+      },
+      write: async (namespace, key, text, ttl, client) => {
+        const ticket = this.beginFill(namespace, key);
+        let version: number;
+        try {
+          version = await this.adapter.writeEntry(namespace, key, text, ttl, client);
+        } catch (error) {
+          this.abandonFill(ticket);
+          throw error;
+        }
+        // Filled once the caller's transaction is committed: an uncommitted row must not reach L1.
+        return () => {
+          this.fill(ticket, text, version, ttl);
+          this.emit('set', { key });
+        };
+      },
+      waitForChange: (namespace, key, timeoutMs, signal) =>
+        this.waitForChange(namespace, key, timeoutMs, signal),
+      refreshed: (event) => this.emit('refresh', event),
+      isClosed: () => this.closed,
+      pool: this.adapter.pool,
+      table: this.adapter.names.identity,
+      statementTimeout: this.adapter.options.statementTimeout,
+      defaults: this.options.wrap,
+    };
+  }
+
   // ---- internals ---------------------------------------------------------------------------
 
   protected get currentNamespace(): string {
@@ -285,13 +378,42 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   protected async readOne(namespace: string, key: string): Promise<{ value: string } | undefined> {
     const hit = this.fromL1(namespace, key);
     if (hit !== undefined) return { value: hit };
-    const token = this.guard.begin();
-    const entry = await this.adapter.readEntry(namespace, key);
-    const value = this.afterRead(token, namespace, key, entry);
+    const value = await this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key));
     return value === undefined ? undefined : { value };
   }
 
+  /** Reads from PostgreSQL under the fill guard, then fills L1 unless a newer change was seen meanwhile. */
+  private async readThrough(
+    namespace: string,
+    key: string,
+    read: () => Promise<StoredEntry | undefined>,
+  ): Promise<string | undefined> {
+    const ticket = this.beginFill(namespace, key);
+    let entry: StoredEntry | undefined;
+    try {
+      entry = await read();
+    } catch (error) {
+      this.abandonFill(ticket);
+      throw error;
+    }
+    return this.afterRead(ticket, key, entry);
+  }
+
+  /** Registers an operation with the fill guard before it goes to the database (none when L1 is off). */
+  private beginFill(namespace: string, key: string): FillTicket | undefined {
+    return this.l1 ? this.guard.begin(namespace, entryId(namespace, key)) : undefined;
+  }
+
+  private abandonFill(ticket: FillTicket | undefined) {
+    if (ticket) this.guard.end(ticket);
+  }
+
   private fromL1(namespace: string, key: string): string | undefined {
+    return this.l1EntryOf(namespace, key)?.value;
+  }
+
+  /** The L1 entry itself: the same object until the entry changes (wrap() keeps decoded values by it). */
+  private l1EntryOf(namespace: string, key: string): L1Entry | undefined {
     if (!this.l1 || !this.l1Trusted) return undefined;
     const entry = this.l1.get(entryId(namespace, key));
     if (entry === undefined) {
@@ -299,37 +421,34 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       return undefined;
     }
     this.counters.l1.hits++;
-    this.emit('hit', { key, tier: 'l1' });
-    return entry.value;
+    // The hot path: no event object unless someone listens.
+    if (this.listenerCount('hit') > 0) this.emit('hit', { key, tier: 'l1' });
+    return entry;
   }
 
-  private afterRead(token: number, namespace: string, key: string, entry: StoredEntry | undefined) {
+  private afterRead(ticket: FillTicket | undefined, key: string, entry: StoredEntry | undefined) {
     if (entry === undefined) {
+      this.abandonFill(ticket);
       this.counters.postgres.misses++;
       this.emit('miss', { key });
       return undefined;
     }
     this.counters.postgres.hits++;
     this.emit('hit', { key, tier: 'postgres' });
-    this.fill(token, namespace, key, entry.value, entry.version, entry.ttlLeft);
+    this.fill(ticket, entry.value, entry.version, entry.ttlLeft);
     return entry.value;
   }
 
-  private fill(
-    token: number,
-    namespace: string,
-    key: string,
-    value: string,
-    version: number,
-    ttlLeft: number | undefined,
-  ) {
-    if (!this.l1 || !this.l1Trusted) return;
-    const id = entryId(namespace, key);
-    if (this.guard.mayFill(token, namespace, id, version)) {
-      this.l1.set(id, value, version, ttlLeft);
+  /** Ends the ticket; the value enters L1 only if no newer change arrived while it was in flight. */
+  private fill(ticket: FillTicket | undefined, value: string, version: number, ttlLeft: number | undefined) {
+    if (!ticket || !this.l1) return;
+    const allowed = this.guard.end(ticket, version);
+    if (!this.l1Trusted) return;
+    if (allowed) {
+      this.l1.set(ticket.id, value, version, ttlLeft);
     } else {
       this.counters.refusedFills++;
-      this.l1.delete(id);
+      this.l1.delete(ticket.id);
     }
   }
 
@@ -376,6 +495,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private apply(change: CacheChange) {
+    this.emit('change', change);
     if (change.op === 'flush') {
       this.flush('flush');
       return;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Keyv from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresCache, type StoredEntry } from '../../src/index.js';
+import { type CacheChange, PostgresCache, type StoredEntry } from '../../src/index.js';
 import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
 
 const schema = uniqueSchema('coherence');
@@ -21,11 +21,22 @@ afterAll(async () => {
   await pool.end();
 });
 
-/** Waits until `cache` has received more change events than it had when this was called. */
-async function nextEvent(cache: PostgresCache, action: () => Promise<unknown>) {
-  const before = cache.stats.events.received;
-  await action();
-  expect(await eventually(() => cache.stats.events.received > before, 5000, 2)).toBe(true);
+/**
+ * Runs `action`, then waits until `cache` has applied the change event it caused: of kind `op`, and
+ * at least as new as the version the action reports (an earlier write's event may still be on its way).
+ */
+async function nextEvent(cache: PostgresCache, op: CacheChange['op'], action: () => Promise<unknown>) {
+  const applied: CacheChange[] = [];
+  const onChange = (change: CacheChange) => applied.push(change);
+  cache.on('change', onChange);
+  try {
+    const outcome = await action();
+    const version = typeof outcome === 'number' ? outcome : ((outcome as { version?: number })?.version ?? 0);
+    const arrived = () => applied.some((change) => change.op === op && change.version >= version);
+    expect(await eventually(arrived, 5000, 2)).toBe(true);
+  } finally {
+    cache.off('change', onChange);
+  }
 }
 
 /** Makes the next `readEntry` of `cache` pause after PostgreSQL answered, while `meanwhile` runs. */
@@ -47,7 +58,7 @@ describe('the read-versus-event race', () => {
     await Promise.all([writer.init(), reader.init()]);
     const ns = 'race-read';
     await writer.adapter.writeEntry(ns, 'k', 'old');
-    pauseNextRead(reader, () => nextEvent(reader, () => writer.adapter.writeEntry(ns, 'k', 'new')));
+    pauseNextRead(reader, () => nextEvent(reader, 'set', () => writer.adapter.writeEntry(ns, 'k', 'new')));
     reader.namespace = ns;
     expect(await reader.get('k')).toBe('old');
     // The read answered with what it saw, but L1 kept out of it: the next read goes to PostgreSQL.
@@ -61,7 +72,7 @@ describe('the read-versus-event race', () => {
     await Promise.all([writer.init(), reader.init()]);
     const ns = 'race-delete';
     await writer.adapter.writeEntry(ns, 'k', 'doomed');
-    pauseNextRead(reader, () => nextEvent(reader, () => writer.adapter.removeEntry(ns, 'k')));
+    pauseNextRead(reader, () => nextEvent(reader, 'delete', () => writer.adapter.removeEntry(ns, 'k')));
     reader.namespace = ns;
     expect(await reader.get('k')).toBe('doomed');
     expect(await reader.get('k')).toBeUndefined();
@@ -73,7 +84,7 @@ describe('the read-versus-event race', () => {
     await Promise.all([writer.init(), reader.init()]);
     const ns = 'race-clear';
     await writer.adapter.writeEntry(ns, 'k', 'cleared soon');
-    pauseNextRead(reader, () => nextEvent(reader, () => writer.adapter.clearNamespace(ns)));
+    pauseNextRead(reader, () => nextEvent(reader, 'clear', () => writer.adapter.clearNamespace(ns)));
     reader.namespace = ns;
     expect(await reader.get('k')).toBe('cleared soon');
     expect(await reader.get('k')).toBeUndefined();
@@ -88,7 +99,7 @@ describe('the read-versus-event race', () => {
     mine.adapter.writeEntry = async (namespace, key, value, ttl) => {
       mine.adapter.writeEntry = original;
       const version = await original(namespace, key, value, ttl);
-      await nextEvent(mine, () => theirs.adapter.writeEntry(namespace, key, 'theirs'));
+      await nextEvent(mine, 'set', () => theirs.adapter.writeEntry(namespace, key, 'theirs'));
       return version;
     };
     await mine.set('k', 'mine');

@@ -1,0 +1,7 @@
+export { InjectPostgresCache } from './inject-postgres-cache.js';
+export {
+  PostgresCacheModule,
+  type PostgresCacheModuleAsyncOptions,
+  type PostgresCacheModuleOptions,
+} from './postgres-cache.module.js';
+export { POSTGRES_CACHE, POSTGRES_CACHE_OPTIONS } from './tokens.js';

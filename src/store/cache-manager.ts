@@ -1,0 +1,62 @@
+import { EventEmitter } from 'node:events';
+import { type Cache, createCache, type Events } from 'cache-manager';
+import Keyv from 'keyv';
+import type { PostgresCacheOptions } from './options.js';
+import { PostgresCache } from './postgres-cache.js';
+import type { ValueDependent, WrapOptions } from './wrap/options.js';
+
+export interface PostgresCacheManagerOptions extends PostgresCacheOptions {
+  /** Default time to live of `set`, `mset` and `wrap`, in ms (cache-manager's `ttl`). Default: none. */
+  ttl?: number;
+  /** Default `refreshThreshold` of `wrap`, in ms (cache-manager's `refreshThreshold`). */
+  refreshThreshold?: number;
+  /** cache-manager's `cacheId`. */
+  cacheId?: string;
+}
+
+/** A cache-manager `Cache` on one PostgresCache, with its `wrap()` taking this library's options too. */
+export type PostgresCacheManager = Omit<Cache, 'wrap'> & {
+  wrap: PostgresCache['wrap'];
+  /** The PostgresCache underneath, closed by `disconnect()`. */
+  readonly postgres: PostgresCache;
+};
+
+/**
+ * A cache-manager 7 `Cache` over one PostgresCache, whose `wrap()` is the cluster-wide one: the same call
+ * shapes as cache-manager's (`ttl` and `refreshThreshold` as numbers or functions of the value, `raw`),
+ * plus `lockTimeout`, `onLockTimeout`, `lockMode` and `signal`. Everything else is cache-manager's own.
+ * Its background refreshes are reported as `refresh` events, as cache-manager's are; a value it loads
+ * emits no `set` event. `disconnect()` closes the PostgresCache.
+ */
+export function createPostgresCacheManager(options: PostgresCacheManagerOptions = {}): PostgresCacheManager {
+  const { ttl, refreshThreshold, cacheId, ...cacheOptions } = options;
+  const postgres = new PostgresCache(cacheOptions);
+  const keyv = new Keyv({ store: postgres, namespace: cacheOptions.namespace ?? 'keyv' });
+  const manager = createCache({ stores: [keyv], ttl, refreshThreshold, cacheId });
+  // cache-manager cannot be told of refreshes it did not run: they get an emitter of their own.
+  const refreshes = new EventEmitter();
+  postgres.on('refresh', (event) => refreshes.emit('refresh', event));
+  const on = <E extends keyof Events>(event: E, listener: Events[E]) =>
+    event === 'refresh' ? refreshes.on(event, listener) : manager.on(event, listener);
+  const off = <E extends keyof Events>(event: E, listener: Events[E]) =>
+    event === 'refresh' ? refreshes.off(event, listener) : manager.off(event, listener);
+
+  function wrap<T>(
+    key: string,
+    loader: () => T | Promise<T>,
+    ttlOrOptions?: ValueDependent<T> | WrapOptions<T>,
+    refreshThresholdOrNothing?: ValueDependent<T>,
+  ) {
+    const given: WrapOptions<T> =
+      typeof ttlOrOptions === 'object' && ttlOrOptions !== null
+        ? ttlOrOptions
+        : { ttl: ttlOrOptions, refreshThreshold: refreshThresholdOrNothing };
+    return postgres.wrap(key, loader, {
+      ...given,
+      ttl: given.ttl ?? ttl,
+      refreshThreshold: given.refreshThreshold ?? refreshThreshold,
+    });
+  }
+
+  return Object.assign(manager, { wrap: wrap as PostgresCache['wrap'], on, off, postgres });
+}

@@ -1,0 +1,294 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { assertStorableKey, normalizeTtl } from '../../adapter/validation.js';
+import { DisconnectedError, InvalidOptionError, LockTimeoutError } from '../../errors.js';
+import { unlessAborted } from './abort.js';
+import { fillLockKey, tryFillLock } from './advisory-lock.js';
+import type { WrapHost } from './host.js';
+import {
+  assertWrapArguments,
+  type RawWrapResult,
+  type ResolvedWrapOptions,
+  resolveWrapOptions,
+  type ValueDependent,
+  valueDependent,
+  type WrapOptions,
+} from './options.js';
+import { Semaphore } from './semaphore.js';
+import { decodeEntry, encodeEntry, isLive, type KeyvEntry, parseEntry } from './serialization.js';
+import { SingleFlight } from './singleflight.js';
+
+export type Loader<T> = () => T | Promise<T>;
+
+/** An entry a fill ended with, and whether this fill loaded it (rather than finding it in the cache). */
+interface Filled {
+  entry: KeyvEntry;
+  loaded: boolean;
+}
+
+/** A loaded value, with the text and ttl to store unless it is `undefined` (which is never cached). */
+interface Loaded {
+  entry: KeyvEntry;
+  stored?: { text: string; ttl: number | undefined };
+}
+
+/** First pause between two looks at a key another process is filling; it doubles up to `maxPollInterval`. */
+const FIRST_POLL_MS = 20;
+
+/** Set while a loader runs: a `wrap()` inside a loader must not queue behind the holder that runs it. */
+const insideLoader = new AsyncLocalStorage<true>();
+
+/**
+ * `wrap()` with stampede protection across every process on the database. In this process one fill per
+ * key runs at a time (concurrent callers share it); across processes a fill runs under an advisory lock
+ * per key. The holder looks again, loads, writes and frees the lock; the others wait for the key's change
+ * event (or a bounded poll) without holding a connection, then read what the holder wrote.
+ *
+ * Holders keep a pool connection for the length of the loader, so at most pool size - 1 of them run at
+ * once in a process: other fills queue here, in memory, rather than on `pool.connect()`; the connection
+ * left over keeps reads going.
+ */
+export class ClusterWrap {
+  private readonly fills = new SingleFlight<Filled>();
+  private readonly refreshing = new Set<string>();
+  private readonly holders: Semaphore;
+  /** Decoded values by the L1 entry they came from: dropped with it, never stale. */
+  private readonly decoded = new WeakMap<object, KeyvEntry>();
+
+  constructor(private readonly host: WrapHost) {
+    this.holders = new Semaphore(Math.max(1, (host.pool.options.max ?? 10) - 1));
+  }
+
+  async wrap<T>(
+    key: string,
+    loader: Loader<T>,
+    ttlOrOptions?: ValueDependent<T> | WrapOptions<T>,
+    refreshThreshold?: ValueDependent<T>,
+  ): Promise<T | RawWrapResult<T>> {
+    assertWrapArguments(ttlOrOptions, refreshThreshold);
+    if (typeof loader !== 'function') throw new InvalidOptionError('wrap() needs a loader function');
+    if (typeof key !== 'string') assertStorableKey(key);
+    const given = typeof ttlOrOptions === 'object' && ttlOrOptions !== null ? ttlOrOptions : undefined;
+    // A caller that has already given up starts nothing.
+    if (given?.signal?.aborted) throw given.signal.reason;
+    const namespace = this.host.namespace();
+    const storedKey = this.host.storedKey(namespace, key);
+    const hit = this.fromL1(namespace, storedKey);
+    if (hit !== undefined) {
+      // The hot path: nothing is allocated or validated beyond this unless the entry is due for refresh.
+      const threshold = given ? given.refreshThreshold : refreshThreshold;
+      if (threshold !== undefined && hit.expires !== undefined) {
+        this.refreshAhead(key, namespace, storedKey, hit, loader, threshold, ttlOrOptions);
+      }
+      return given?.raw ? { value: hit.value as T, expires: hit.expires } : (hit.value as T);
+    }
+    assertStorableKey(key);
+    const options = resolveWrapOptions(ttlOrOptions, refreshThreshold, this.host.defaults);
+    const shared = this.fills.run(`${namespace}\u0000${storedKey}`, () =>
+      this.fill(key, namespace, storedKey, loader, options),
+    );
+    const filled = await unlessAborted(shared, options.signal);
+    if (!filled.loaded && options.refreshThreshold !== undefined) {
+      this.refreshAhead(key, namespace, storedKey, filled.entry, loader, options.refreshThreshold, options);
+    }
+    return result(filled.entry, options);
+  }
+
+  /** The live entry L1 holds, decoded once per L1 entry (callers of this process share the value). */
+  private fromL1(namespace: string, storedKey: string): KeyvEntry | undefined {
+    const held = this.host.peek(namespace, storedKey);
+    if (held === undefined) return undefined;
+    let entry = this.decoded.get(held);
+    if (entry === undefined) {
+      entry = parseEntry(held.value);
+      if (entry === undefined) return undefined;
+      this.decoded.set(held, entry);
+    }
+    return isLive(entry) ? entry : undefined;
+  }
+
+  /** Looks, then tries the lock; while another process holds it, waits for its write, up to `lockTimeout`. */
+  private async fill<T>(
+    key: string,
+    namespace: string,
+    storedKey: string,
+    loader: Loader<T>,
+    options: ResolvedWrapOptions<T>,
+  ): Promise<Filled> {
+    const lockKey = fillLockKey(this.host.table, namespace, storedKey);
+    const deadline = Date.now() + options.lockTimeout;
+    let pause = FIRST_POLL_MS;
+    for (;;) {
+      const stopWaiting = new AbortController();
+      // Wait from before the look: a write that lands between the look and the wait still wakes us.
+      const changed = this.host.waitForChange(
+        namespace,
+        storedKey,
+        Math.max(1, Math.min(pause, deadline - Date.now())),
+        stopWaiting.signal,
+      );
+      try {
+        const cached = decodeEntry(await this.host.read(namespace, storedKey));
+        if (cached !== undefined) return { entry: cached, loaded: false };
+        const filled = await this.loadUnderLock(namespace, storedKey, lockKey, loader, options);
+        if (filled !== undefined) return filled;
+        if (Date.now() >= deadline)
+          return await this.afterLockTimeout(key, namespace, storedKey, loader, options);
+        await changed;
+      } finally {
+        stopWaiting.abort();
+      }
+      pause = Math.min(pause * 2, options.maxPollInterval);
+    }
+  }
+
+  /** Undefined when another session holds the lock. */
+  private async loadUnderLock<T>(
+    namespace: string,
+    storedKey: string,
+    lockKey: [number, number],
+    loader: Loader<T>,
+    options: ResolvedWrapOptions<T>,
+  ): Promise<Filled | undefined> {
+    const release = insideLoader.getStore() ? undefined : await this.holders.acquire();
+    try {
+      // The cache may have closed while this fill queued for a permit.
+      if (this.host.isClosed()) throw new DisconnectedError();
+      const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.statementTimeout);
+      if (lock === undefined) return undefined;
+      let filled: Filled;
+      let publish: (() => void) | undefined;
+      try {
+        // Another process may have written it between our look and the lock.
+        const cached = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
+        if (cached !== undefined) {
+          filled = { entry: cached, loaded: false };
+        } else {
+          const loaded = await load(loader, options);
+          if (loaded.stored) {
+            const { text, ttl } = loaded.stored;
+            publish = await this.host.write(namespace, storedKey, text, ttl, lock.client);
+          }
+          filled = { entry: loaded.entry, loaded: true };
+        }
+      } catch (error) {
+        await lock.abandon();
+        throw error;
+      }
+      await lock.commit();
+      publish?.();
+      return filled;
+    } finally {
+      release?.();
+    }
+  }
+
+  private async afterLockTimeout<T>(
+    key: string,
+    namespace: string,
+    storedKey: string,
+    loader: Loader<T>,
+    options: ResolvedWrapOptions<T>,
+  ): Promise<Filled> {
+    if (options.onLockTimeout === 'throw') {
+      throw new LockTimeoutError(
+        `wrap(${JSON.stringify(key)}): another process has been filling this key for more than ${options.lockTimeout} ms`,
+      );
+    }
+    const loaded = await load(loader, options);
+    if (loaded.stored) {
+      const { text, ttl } = loaded.stored;
+      (await this.host.write(namespace, storedKey, text, ttl))();
+    }
+    return { entry: loaded.entry, loaded: true };
+  }
+
+  /** On a hit close to its expiry: one background refresh per key in this process, and one in the cluster. */
+  private refreshAhead<T>(
+    key: string,
+    namespace: string,
+    storedKey: string,
+    hit: KeyvEntry,
+    loader: Loader<T>,
+    setting: ValueDependent<T>,
+    ttlOrOptions: ValueDependent<T> | WrapOptions<T> | undefined,
+  ): void {
+    if (hit.expires === undefined) return;
+    let threshold: number | undefined;
+    let options: ResolvedWrapOptions<T>;
+    try {
+      threshold = valueDependent(setting, hit.value as T, 'refreshThreshold');
+      if (threshold === undefined || hit.expires - Date.now() >= threshold) return;
+      // Only now, when due: the hot path builds no options.
+      options = resolveWrapOptions(ttlOrOptions, setting, this.host.defaults);
+    } catch (error) {
+      this.host.refreshed({ key, error });
+      return;
+    }
+    const id = `${namespace}\u0000${storedKey}`;
+    if (this.refreshing.has(id)) return;
+    this.refreshing.add(id);
+    // Not part of the caller's loader, if there is one: it waits for a holder permit like any fill.
+    insideLoader.exit(() => {
+      void this.refresh(key, namespace, storedKey, threshold, loader, options).finally(() =>
+        this.refreshing.delete(id),
+      );
+    });
+  }
+
+  /** Never rejects: the outcome goes to the host's `refreshed`. */
+  private async refresh<T>(
+    key: string,
+    namespace: string,
+    storedKey: string,
+    threshold: number,
+    loader: Loader<T>,
+    options: ResolvedWrapOptions<T>,
+  ): Promise<void> {
+    try {
+      const release = await this.holders.acquire();
+      try {
+        if (this.host.isClosed()) return;
+        const lockKey = fillLockKey(this.host.table, namespace, storedKey);
+        const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.statementTimeout);
+        // Another process is filling or refreshing it.
+        if (lock === undefined) return;
+        let loaded: Loaded | undefined;
+        let publish: (() => void) | undefined;
+        try {
+          const current = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
+          const stillDue = current?.expires !== undefined && current.expires - Date.now() < threshold;
+          if (stillDue) {
+            loaded = await load(loader, options);
+            if (loaded.stored) {
+              const { text, ttl } = loaded.stored;
+              publish = await this.host.write(namespace, storedKey, text, ttl, lock.client);
+            }
+          }
+        } catch (error) {
+          await lock.abandon();
+          throw error;
+        }
+        await lock.commit();
+        publish?.();
+        if (loaded) this.host.refreshed({ key, value: loaded.entry.value });
+      } finally {
+        release();
+      }
+    } catch (error) {
+      this.host.refreshed({ key, error });
+    }
+  }
+}
+
+/** Runs the loader and prepares what to store: `undefined` is returned to callers but never cached. */
+async function load<T>(loader: Loader<T>, options: ResolvedWrapOptions<T>): Promise<Loaded> {
+  const value = await insideLoader.run(true, loader);
+  if (value === undefined) return { entry: { value, expires: undefined } };
+  const ttl = normalizeTtl(valueDependent(options.ttl, value, 'ttl')) ?? undefined;
+  const entry: KeyvEntry = { value, expires: ttl === undefined ? undefined : Date.now() + ttl };
+  return { entry, stored: { text: encodeEntry(entry), ttl } };
+}
+
+function result<T>(entry: KeyvEntry, options: ResolvedWrapOptions<T>): T | RawWrapResult<T> {
+  return options.raw ? { value: entry.value as T, expires: entry.expires } : (entry.value as T);
+}

@@ -1,0 +1,44 @@
+import type pg from 'pg';
+import type { WrapDefaults } from './options.js';
+
+/** What `wrap()` needs from the cache it serves (PostgresCache provides it). */
+export interface WrapHost {
+  /** The namespace a Keyv on the store writes to now. */
+  namespace(): string;
+  /** `key` as that Keyv stores it (prefixed with the namespace). */
+  storedKey(namespace: string, key: string): string;
+  /**
+   * What L1 holds for the entry now; never waits. The same object for as long as the entry is unchanged,
+   * so a decoded value can be kept by it.
+   */
+  peek(namespace: string, storedKey: string): { readonly value: string } | undefined;
+  /** L1 then PostgreSQL through the pool; with `client` (a lock holder's connection), PostgreSQL only, on it. */
+  read(namespace: string, storedKey: string, client?: pg.ClientBase): Promise<string | undefined>;
+  /**
+   * Writes through `client` or the pool. The returned function puts the value into L1; call it once the
+   * write is visible to everyone (after COMMIT in transaction mode).
+   */
+  write(
+    namespace: string,
+    storedKey: string,
+    text: string,
+    ttl: number | undefined,
+    client?: pg.ClientBase,
+  ): Promise<() => void>;
+  /** See `PostgresCache.waitForChange`. */
+  waitForChange(
+    namespace: string,
+    storedKey: string,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<boolean>;
+  /** A background refresh ended: with the new value, or with the error that stopped it. */
+  refreshed(event: { key: string; value?: unknown; error?: unknown }): void;
+  /** True once the cache is disconnected: no new lock is taken then. */
+  isClosed(): boolean;
+  readonly pool: pg.Pool;
+  /** The cache table's identity, part of every lock key so that two caches never share a lock. */
+  readonly table: string;
+  readonly statementTimeout: number;
+  readonly defaults: WrapDefaults | undefined;
+}

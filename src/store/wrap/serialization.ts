@@ -1,0 +1,62 @@
+import { defaultDeserialize, defaultSerialize } from '@keyv/serialize';
+import { InvalidValueError } from '../../errors.js';
+
+/** A value as Keyv 5 keeps it: `{ value, expires }`, `expires` in epoch ms by the writer's clock. */
+export interface KeyvEntry<T = unknown> {
+  value: T;
+  expires: number | undefined;
+}
+
+/**
+ * Serialises an entry exactly as Keyv's default serializer does, so that Keyv code on the same namespace
+ * reads what `wrap()` stored and the other way round. A value that cannot be serialised (a BigInt, a
+ * cycle, a symbol) is an `InvalidValueError`, and nothing is stored.
+ */
+export function encodeEntry(entry: KeyvEntry): string {
+  let text: string;
+  try {
+    text = defaultSerialize(entry);
+    // The serializer writes some values (a symbol) as text that is not JSON; reading it back proves it is.
+    JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof RangeError ? 'it contains a cycle' : describe(error);
+    throw new InvalidValueError(`the value cannot be cached as JSON: ${reason}`, { cause: error });
+  }
+  return text;
+}
+
+/** The live entry in a stored text, or undefined when there is none (missing, expired or not Keyv's format). */
+export function decodeEntry(text: string | undefined, now = Date.now()): KeyvEntry | undefined {
+  const entry = text === undefined ? undefined : parseEntry(text);
+  return entry !== undefined && isLive(entry, now) ? entry : undefined;
+}
+
+/** Keyv's own reading of expiry: past `expires`, an entry is missing. */
+export function isLive(entry: KeyvEntry, now = Date.now()): boolean {
+  return entry.expires === undefined || now <= entry.expires;
+}
+
+/**
+ * A string token that starts with a colon: the only thing Keyv's deserializer changes (`:base64:` Buffers
+ * and escaped colons). Without one, plain JSON.parse reads the same value, several times faster.
+ */
+const COLON_STRING = /(^|[[{,:])\s*":/;
+
+/** The entry in a stored text, live or not; undefined when the text is not Keyv's format. */
+export function parseEntry(text: string): KeyvEntry | undefined {
+  let data: unknown;
+  try {
+    data = COLON_STRING.test(text) ? defaultDeserialize(text) : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof data !== 'object' || data === null) return undefined;
+  const { value, expires } = data as { value?: unknown; expires?: unknown };
+  // No value is how Keyv reads a missing entry.
+  if (value === undefined) return undefined;
+  return { value, expires: typeof expires === 'number' ? expires : undefined };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

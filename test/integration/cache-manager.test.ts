@@ -1,0 +1,169 @@
+import { type Cache, createCache } from 'cache-manager';
+import Keyv from 'keyv';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresCache, type PostgresCacheOptions } from '../../src/index.js';
+import { createPostgresCacheManager, type PostgresCacheManager } from '../../src/store/cache-manager.js';
+import { databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
+import { counted, gate } from '../wrap/support.js';
+
+const schema = uniqueSchema('cache_manager');
+const opened: Array<{ disconnect(): Promise<unknown> }> = [];
+const base = () =>
+  ({ connectionString: databaseUrl(), schema, sweepInterval: 0 }) satisfies PostgresCacheOptions;
+
+function newCache(options: PostgresCacheOptions = {}) {
+  const cache = new PostgresCache({ ...base(), ...options });
+  opened.push(cache);
+  return cache;
+}
+
+function newManager(options: Parameters<typeof createPostgresCacheManager>[0] = {}): PostgresCacheManager {
+  const manager = createPostgresCacheManager({ ...base(), ...options });
+  opened.push(manager);
+  return manager;
+}
+
+beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
+afterAll(async () => {
+  await Promise.all(opened.map((thing) => thing.disconnect()));
+  await dropSchema(schema);
+});
+
+/** The same calls against two caches; expiries are compared as "about a minute from now". */
+async function script(cache: Cache) {
+  const events: unknown[] = [];
+  for (const name of ['get', 'mget', 'set', 'mset', 'del', 'mdel', 'clear'] as const) {
+    // 'mdel' is emitted though cache-manager's Events type leaves it out.
+    (cache.on as (event: string, listener: (data: unknown) => void) => void)(name, (data: unknown) =>
+      events.push([name, (data as { key?: string })?.key ?? null]),
+    );
+  }
+  const soon = (expires: number | undefined) =>
+    expires === undefined
+      ? 'none'
+      : Math.abs(expires - (Date.now() + 60_000)) < 10_000
+        ? 'about 60 s'
+        : expires;
+  const out: unknown[] = [];
+  out.push(await cache.set('a', { x: 1 }));
+  out.push(await cache.get('a'), await cache.get('missing'));
+  out.push(
+    await cache.mset([
+      { key: 'b', value: 2 },
+      { key: 'c', value: null, ttl: 60_000 },
+    ]),
+  );
+  out.push(await cache.mget(['a', 'b', 'c', 'missing']));
+  out.push(soon(await cache.ttl('c')), soon(await cache.ttl('a')), await cache.ttl('missing'));
+  out.push(await cache.del('a'), await cache.get('a'));
+  out.push(await cache.mdel(['b', 'c']), await cache.mget(['b', 'c']));
+  const loader = counted(() => ({ loaded: true }));
+  out.push(await cache.wrap('w', loader, 60_000), await cache.wrap('w', loader), loader.runs);
+  out.push(soon(await cache.ttl('w')));
+  out.push(
+    await cache.wrap('raw', async () => 'r', { ttl: 60_000, raw: true }).then((raw) => soon(raw?.expires)),
+  );
+  out.push(
+    await cache.set('z', 'before clear'),
+    await cache.clear(),
+    await cache.get('z'),
+    await cache.get('w'),
+  );
+  return { out, events };
+}
+
+describe('cache-manager 7 over new Keyv({ store: PostgresCache })', () => {
+  it('answers every call, and emits every event, exactly as over its in-memory store', async () => {
+    const expected = await script(createCache({ stores: [new Keyv()] }));
+    const actual = await script(
+      createCache({ stores: [new Keyv({ store: newCache(), namespace: 'parity' })] }),
+    );
+    expect(actual).toEqual(expected);
+  });
+
+  it('sees what another process stored, through PostgreSQL', async () => {
+    const writer = createCache({ stores: [new Keyv({ store: newCache(), namespace: 'shared' })] });
+    const reader = createCache({ stores: [new Keyv({ store: newCache(), namespace: 'shared' })] });
+    await writer.set('k', { from: 'writer' }, 60_000);
+    expect(await reader.get('k')).toEqual({ from: 'writer' });
+    await writer.del('k');
+    expect(await eventually(async () => (await reader.get('k')) === undefined)).toBe(true);
+  });
+
+  it('its own wrap() protects one process only: two instances each run the loader (why the factory exists)', async () => {
+    const managers = [0, 1].map(() =>
+      createCache({ stores: [new Keyv({ store: newCache(), namespace: 'plain' })] }),
+    );
+    const hold = gate();
+    const loader = counted(async () => {
+      await hold.opened;
+      return 'v';
+    });
+    const calls = managers.map((manager) => manager.wrap('k', loader));
+    await eventually(() => loader.runs === 2);
+    hold.open();
+    expect(await Promise.all(calls)).toEqual(['v', 'v']);
+    expect(loader.runs).toBe(2);
+  });
+});
+
+describe('createPostgresCacheManager()', () => {
+  it('is a cache-manager Cache whose wrap() runs the loader once across instances', async () => {
+    const managers = [0, 1, 2].map(() => newManager({ namespace: 'cluster' }));
+    const hold = gate();
+    const loader = counted(async () => {
+      await hold.opened;
+      return { once: true };
+    });
+    const calls = managers.flatMap((manager) => Array.from({ length: 10 }, () => manager.wrap('k', loader)));
+    await eventually(() => loader.runs === 1);
+    await sleep(100);
+    hold.open();
+    expect(await Promise.all(calls)).toEqual(Array(30).fill({ once: true }));
+    expect(loader.runs).toBe(1);
+    // What wrap() stored is an ordinary cache-manager entry.
+    for (const manager of managers) expect(await manager.get('k')).toEqual({ once: true });
+  });
+
+  it("takes cache-manager's wrap() call shapes and its default ttl", async () => {
+    const manager = newManager({ namespace: 'factory-shapes', ttl: 60_000 });
+    const about = (expires: number | undefined, ms: number) =>
+      expires !== undefined && Math.abs(expires - (Date.now() + ms)) < 10_000;
+    await manager.wrap('default', async () => 1);
+    expect(about(await manager.ttl('default'), 60_000)).toBe(true);
+    await manager.wrap('positional', async () => 2, 120_000, 1_000);
+    expect(about(await manager.ttl('positional'), 120_000)).toBe(true);
+    await manager.wrap('options', async () => 3, { ttl: (value: number) => value * 60_000 });
+    expect(about(await manager.ttl('options'), 180_000)).toBe(true);
+    const raw = await manager.wrap('raw', async () => 4, { raw: true });
+    expect(raw.value).toBe(4);
+    expect(about(raw.expires, 60_000)).toBe(true);
+    await manager.set('set', 5);
+    expect(about(await manager.ttl('set'), 60_000)).toBe(true);
+  });
+
+  it("reports a background refresh as cache-manager's 'refresh' event", async () => {
+    const manager = newManager({ namespace: 'factory-refresh' });
+    const refreshed: unknown[] = [];
+    const listener = (event: unknown) => refreshed.push(event);
+    manager.on('refresh', listener);
+    let version = 0;
+    const options = { ttl: 60_000, refreshThreshold: (value: number) => (value === 1 ? 59_800 : 0) };
+    await manager.wrap('k', async () => ++version, options);
+    await sleep(250);
+    expect(await manager.wrap('k', async () => ++version, options)).toBe(1);
+    expect(await eventually(() => refreshed.length === 1)).toBe(true);
+    expect(refreshed[0]).toEqual({ key: 'k', value: 2 });
+    manager.off('refresh', listener);
+  });
+
+  it('disconnect() closes the PostgresCache and its pool', async () => {
+    const manager = createPostgresCacheManager({ ...base(), namespace: 'factory-close' });
+    await manager.wrap('k', async () => 'v');
+    await manager.disconnect();
+    await expect(manager.postgres.wrap('k', async () => 'v')).rejects.toMatchObject({
+      code: 'ERR_PGCACHE_DISCONNECTED',
+    });
+    expect((manager.postgres.adapter.pool as unknown as { ended: boolean }).ended).toBe(true);
+  });
+});

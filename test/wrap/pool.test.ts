@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresCache } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
+import { lockOf, poolIsIdle } from './support.js';
+
+const schema = uniqueSchema('wrap_pool');
+const pool = adminPool();
+const opened: PostgresCache[] = [];
+
+const KEYS = 1000;
+const POOL_SIZE = 10;
+
+function newCache(namespace: string, lockMode: 'session' | 'transaction') {
+  const cache = new PostgresCache({
+    connectionString: databaseUrl(),
+    schema,
+    sweepInterval: 0,
+    namespace,
+    poolSize: POOL_SIZE,
+    wrap: { lockMode },
+  });
+  opened.push(cache);
+  return cache;
+}
+
+/** How many of these keys' fill locks some session holds now. */
+async function heldFillLocks(namespace: string, keys: string[]): Promise<number> {
+  const locks = keys.map((key) => lockOf(schema, namespace, key));
+  const { rows } = await pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_locks
+     WHERE locktype = 'advisory' AND classid = $1::bigint::oid AND objsubid = 2
+       AND objid = ANY (SELECT (unnest($2::bigint[]) & 4294967295)::oid)`,
+    [locks[0]?.[0] ?? 0, locks.map((lock) => lock[1])],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
+afterAll(async () => {
+  await Promise.all(opened.map((cache) => cache.disconnect()));
+  await dropSchema(schema);
+  await pool.end();
+});
+
+describe.each(['session', 'transaction'] as const)(
+  'a thousand cold keys at once, pool of ten (%s locks)',
+  (lockMode) => {
+    it('answers every caller, runs each loader once, and leaves the pool idle', async () => {
+      const cache = newCache(`many-${lockMode}`, lockMode);
+      const loads = new Map<string, number>();
+      let running = 0;
+      let mostAtOnce = 0;
+      const loaderFor = (key: string) => async () => {
+        loads.set(key, (loads.get(key) ?? 0) + 1);
+        mostAtOnce = Math.max(mostAtOnce, ++running);
+        await sleep(key.length % 5);
+        running--;
+        return { key };
+      };
+      const keys = Array.from({ length: KEYS }, (_, index) => `key-${index}`);
+      // The check below sees a held lock: prove it on one taken by hand.
+      const probe = await pool.connect();
+      await probe.query('SELECT pg_advisory_lock($1, $2)', lockOf(schema, `many-${lockMode}`, 'key-7'));
+      expect(await heldFillLocks(`many-${lockMode}`, keys)).toBe(1);
+      await probe.query('SELECT pg_advisory_unlock($1, $2)', lockOf(schema, `many-${lockMode}`, 'key-7'));
+      probe.release();
+      // Two callers per key: the second shares the first one's fill.
+      const calls = keys.flatMap((key) => [cache.wrap(key, loaderFor(key)), cache.wrap(key, loaderFor(key))]);
+      const outcomes = await Promise.allSettled(calls);
+      const failures = outcomes.filter((outcome) => outcome.status === 'rejected');
+      expect(failures.map((failure) => String((failure as PromiseRejectedResult).reason))).toEqual([]);
+      expect(
+        outcomes.map((outcome) => (outcome as PromiseFulfilledResult<{ key: string }>).value.key),
+      ).toEqual(keys.flatMap((key) => [key, key]));
+      expect(loads.size).toBe(KEYS);
+      expect([...loads.values()].every((count) => count === 1)).toBe(true);
+      // Holders run loaders side by side, fewer than the pool holds.
+      expect(mostAtOnce).toBeGreaterThan(1);
+      expect(mostAtOnce).toBeLessThan(POOL_SIZE);
+      const db = cache.adapter.pool;
+      expect(await eventually(() => poolIsIdle(db))).toBe(true);
+      expect(db.totalCount).toBeLessThanOrEqual(POOL_SIZE);
+      expect(await heldFillLocks(`many-${lockMode}`, keys)).toBe(0);
+      // Every value is in PostgreSQL.
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM "${schema}".pgcache_entries WHERE namespace = $1`,
+        [`many-${lockMode}`],
+      );
+      expect(rows[0]?.n).toBe(KEYS);
+    });
+
+    it('a loader that calls wrap() for another key does not deadlock the holders', async () => {
+      const cache = newCache(`nested-${lockMode}`, lockMode);
+      const outer = Array.from({ length: 50 }, (_, index) =>
+        cache.wrap(`outer-${index}`, async () => {
+          const inner = await cache.wrap(`inner-${index % 10}`, async () => {
+            await sleep(5);
+            return index % 10;
+          });
+          return { index, inner };
+        }),
+      );
+      const values = await Promise.all(outer);
+      expect(values.map((value) => value.inner)).toEqual(values.map((value) => value.index % 10));
+      expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
+    });
+  },
+);

@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresCache, type PostgresCacheOptions } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
+import { counted, gate, poolIsIdle } from './support.js';
+
+const schema = uniqueSchema('wrap_refresh');
+const pool = adminPool();
+const opened: PostgresCache[] = [];
+
+function newCache(options: PostgresCacheOptions = {}) {
+  const cache = new PostgresCache({ connectionString: databaseUrl(), schema, sweepInterval: 0, ...options });
+  opened.push(cache);
+  return cache;
+}
+
+/** 60 s to live; the first version is due for refresh 200 ms after its load, later versions not for a minute. */
+const dueOnce = { ttl: 60_000, refreshThreshold: (version: number) => (version === 1 ? 59_800 : 0) };
+
+type RefreshEvent = { key: string; value?: unknown; error?: unknown };
+
+function refreshEvents(cache: PostgresCache): RefreshEvent[] {
+  const events: RefreshEvent[] = [];
+  cache.on('refresh', (event) => events.push(event));
+  return events;
+}
+
+beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
+afterAll(async () => {
+  await Promise.all(opened.map((cache) => cache.disconnect()));
+  await dropSchema(schema);
+  await pool.end();
+});
+
+describe('refreshThreshold', () => {
+  it('serves the cached value and refreshes it in the background once it is close to expiry', async () => {
+    const cache = newCache({ namespace: 'refresh' });
+    const events = refreshEvents(cache);
+    let version = 0;
+    const loader = counted(() => ++version);
+    const options = dueOnce;
+    expect(await cache.wrap('k', loader, options)).toBe(1);
+    expect(await cache.wrap('k', loader, options)).toBe(1);
+    expect(loader.runs).toBe(1);
+    await sleep(250);
+    // Due: still answered from the cache, at once, while the refresh runs.
+    expect(await cache.wrap('k', loader, options)).toBe(1);
+    expect(await eventually(() => events.length === 1)).toBe(true);
+    expect(events[0]).toEqual({ key: 'k', value: 2 });
+    expect(await cache.wrap('k', loader, options)).toBe(2);
+    expect(loader.runs).toBe(2);
+    // The refreshed entry has a full ttl again, in PostgreSQL as in L1.
+    const raw = await newCache({ namespace: 'refresh' }).wrap('k', loader, { raw: true });
+    expect(raw.expires).toBeGreaterThan(Date.now() + 50_000);
+  });
+
+  it('takes the positional shape (key, loader, ttl, refreshThreshold) and a function of the value', async () => {
+    const cache = newCache({ namespace: 'refresh-shapes' });
+    const events = refreshEvents(cache);
+    let loads = 0;
+    const loaderOf = () => {
+      let version = 0;
+      return async () => {
+        loads++;
+        version++;
+        return { version, due: version === 1 ? 59_800 : 0 };
+      };
+    };
+    const positional = loaderOf();
+    const byFunction = loaderOf();
+    await cache.wrap('positional', positional, 60_000, 59_800);
+    await cache.wrap('function', byFunction, { ttl: 60_000, refreshThreshold: (value) => value.due });
+    await sleep(250);
+    await cache.wrap('positional', positional, 60_000, 59_800);
+    await cache.wrap('function', byFunction, { ttl: 60_000, refreshThreshold: (value) => value.due });
+    expect(await eventually(() => events.length === 2)).toBe(true);
+    expect(events.map((event) => event.key).sort()).toEqual(['function', 'positional']);
+    expect(loads).toBe(4);
+  });
+
+  it('does not refresh a value that is not yet due', async () => {
+    const cache = newCache({ namespace: 'not-due' });
+    const loader = counted(() => 'v');
+    await cache.wrap('k', loader, { ttl: 60_000, refreshThreshold: 1_000 });
+    await cache.wrap('k', loader, { ttl: 60_000, refreshThreshold: 1_000 });
+    await sleep(100);
+    await cache.wrap('k', loader, { ttl: 60_000, refreshThreshold: 1_000 });
+    expect(loader.runs).toBe(1);
+  });
+
+  it('refreshes once across instances that each see the value due (one lock, one look under it)', async () => {
+    const caches = [0, 1, 2].map(() => newCache({ namespace: 'refresh-once' }));
+    await Promise.all(caches.map((cache) => cache.init()));
+    const hold = gate();
+    let version = 0;
+    let loads = 0;
+    const loader = async () => {
+      loads++;
+      if (version > 0) await hold.opened;
+      return ++version;
+    };
+    const options = dueOnce;
+    expect(await caches[0]?.wrap('k', loader, options)).toBe(1);
+    await sleep(250);
+    // All three see it due while the first refresh is still loading.
+    for (const cache of caches) expect(await cache.wrap('k', loader, options)).toBe(1);
+    for (const cache of caches) expect(await cache.wrap('k', loader, options)).toBe(1);
+    hold.open();
+    const fresh = await eventually(async () => {
+      const seen = await Promise.all(caches.map((cache) => cache.wrap('k', loader, options)));
+      return seen.every((value) => value === 2);
+    }, 10_000);
+    expect(fresh).toBe(true);
+    expect(loads).toBe(2);
+  });
+
+  it('a refresh that fails keeps the old value, reports the error, and tries again on a later hit', async () => {
+    const cache = newCache({ namespace: 'refresh-error' });
+    const events = refreshEvents(cache);
+    let fail = true;
+    let version = 0;
+    const loader = async () => {
+      if (version > 0 && fail) throw new Error('refresh failed');
+      return ++version;
+    };
+    const options = dueOnce;
+    await cache.wrap('k', loader, options);
+    await sleep(250);
+    expect(await cache.wrap('k', loader, options)).toBe(1);
+    expect(await eventually(() => events.length === 1)).toBe(true);
+    expect(events[0]?.error).toMatchObject({ message: 'refresh failed' });
+    expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
+    fail = false;
+    expect(await cache.wrap('k', loader, options)).toBe(1);
+    expect(await eventually(() => events.length === 2)).toBe(true);
+    expect(events[1]).toEqual({ key: 'k', value: 2 });
+  });
+});
+
+describe('ttl as a function of the value', () => {
+  it('gives each value its own lifetime', async () => {
+    const cache = newCache({ namespace: 'ttl-function' });
+    const ttl = (value: { short: boolean }) => (value.short ? 150 : 60_000);
+    let loads = 0;
+    const loader = (short: boolean) => async () => {
+      loads++;
+      return { short };
+    };
+    await cache.wrap('short', loader(true), ttl);
+    await cache.wrap('long', loader(false), ttl);
+    expect(loads).toBe(2);
+    expect(
+      await eventually(async () => {
+        await cache.wrap('short', loader(true), ttl);
+        return loads > 3;
+      }, 10_000),
+    ).toBe(true);
+    const before = loads;
+    await cache.wrap('long', loader(false), ttl);
+    expect(loads).toBe(before);
+  });
+});
