@@ -1,0 +1,114 @@
+import { parseArgs } from 'node:util';
+
+/** A mistake in how the command was called (exit code 2), as opposed to a failure while running it. */
+export class UsageError extends Error {}
+
+export interface WatchArgs {
+  action: 'install' | 'uninstall' | 'list';
+  tables: Array<{ schema: string; table: string }>;
+  url: string | undefined;
+  keyColumns: string[] | undefined;
+  channel: string | undefined;
+  cacheSchema: string | undefined;
+  tablePrefix: string | undefined;
+  apply: boolean;
+  json: boolean;
+}
+
+export type Command = { name: 'help' } | { name: 'watch'; args: WatchArgs };
+
+const ACTIONS = ['install', 'uninstall', 'list'] as const;
+
+export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
+  const [command, action, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h')
+    return { name: 'help' };
+  if (command !== 'watch') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (action === undefined || action === '--help' || action === '-h') return { name: 'help' };
+  if (!ACTIONS.includes(action as WatchArgs['action'])) {
+    throw new UsageError(`unknown watch action ${JSON.stringify(action)}: use ${ACTIONS.join(', ')}`);
+  }
+  let parsed: ReturnType<typeof parseWatchOptions>;
+  try {
+    parsed = parseWatchOptions(rest);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { name: 'help' };
+  const defaultSchema = values.schema ?? 'public';
+  const tables = positionals.map((name) => splitTable(name, defaultSchema));
+  if (action === 'list' && tables.length > 0) throw new UsageError('watch list takes no tables');
+  if (action !== 'list' && tables.length === 0)
+    throw new UsageError(`watch ${action} needs at least one table`);
+  if (action !== 'install' && (values.key !== undefined || values.channel !== undefined)) {
+    throw new UsageError('--key and --channel belong to watch install');
+  }
+  return {
+    name: 'watch',
+    args: {
+      action: action as WatchArgs['action'],
+      tables,
+      url: values.url ?? env.DATABASE_URL,
+      keyColumns: values.key === undefined ? undefined : splitColumns(values.key),
+      channel: values.channel,
+      cacheSchema: values['cache-schema'],
+      tablePrefix: values.prefix,
+      apply: values.apply === true,
+      json: values.json === true,
+    },
+  };
+}
+
+function parseWatchOptions(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      url: { type: 'string' },
+      schema: { type: 'string' },
+      key: { type: 'string' },
+      channel: { type: 'string' },
+      'cache-schema': { type: 'string' },
+      prefix: { type: 'string' },
+      apply: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+/** `schema.table` names its schema; a bare name takes `--schema` (default public). */
+function splitTable(name: string, defaultSchema: string): { schema: string; table: string } {
+  const dot = name.indexOf('.');
+  if (dot <= 0 || dot === name.length - 1) return { schema: defaultSchema, table: name };
+  return { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+}
+
+/** `--key a,b`; `--key ''` means no key columns (events name the table only). */
+function splitColumns(list: string): string[] {
+  if (list.trim() === '') return [];
+  return list.split(',').map((column) => column.trim());
+}
+
+export const HELP = `Usage: postgres-cache watch <action> [options]
+
+Table-change invalidation: triggers on your tables that notify every process of a change.
+
+  watch install <table…>     print (and with --apply run) the SQL that watches the tables
+  watch uninstall <table…>   print (and with --apply run) the SQL that stops watching them
+  watch list                 the tables watched now
+
+Nothing changes without --apply: the SQL is printed for review (pipe it to psql if you prefer).
+
+Options:
+  --url URL            PostgreSQL URL (default: DATABASE_URL)
+  --schema NAME        schema of tables given without one (default: public); or write schema.table
+  --key COL,COL        columns events carry (default: the primary key; '' for none)
+  --channel NAME       channel to notify on (default: <cache-schema>_<prefix>table_changes)
+  --cache-schema NAME  schema of the cache, where the shared trigger function lives (default: public)
+  --prefix PREFIX      table prefix of the cache (default: pgcache_)
+  --apply              run the SQL
+  --json               watch list: print JSON
+`;

@@ -1,0 +1,62 @@
+import pg from 'pg';
+import { installTableWatch, uninstallTableWatch } from '../notify/table-watch/install.js';
+import { listTableWatches } from '../notify/table-watch/list.js';
+import { UsageError, type WatchArgs } from './args.js';
+
+export interface Output {
+  out(text: string): void;
+}
+
+export async function runWatch(args: WatchArgs, output: Output): Promise<void> {
+  if (!args.url) throw new UsageError('no database: give --url or set DATABASE_URL');
+  const pool = new pg.Pool({ connectionString: args.url, max: 1, application_name: 'postgres-cache cli' });
+  pool.on('error', () => undefined);
+  const location = { cacheSchema: args.cacheSchema, tablePrefix: args.tablePrefix };
+  try {
+    if (args.action === 'list') {
+      const watches = await listTableWatches(pool, location);
+      output.out(args.json ? `${JSON.stringify(watches, null, 2)}\n` : formatList(watches));
+      return;
+    }
+    for (const { schema, table } of args.tables) {
+      const name = `${JSON.stringify(schema)}.${JSON.stringify(table)}`;
+      if (args.action === 'install') {
+        const plan = await installTableWatch(pool, {
+          ...location,
+          schema,
+          table,
+          keyColumns: args.keyColumns,
+          channel: args.channel,
+          dryRun: !args.apply,
+        });
+        const keys = plan.keyColumns.length ? plan.keyColumns.join(', ') : 'none';
+        output.out(`-- watch ${name}: key ${keys}; channel ${plan.channel}\n${plan.sql}`);
+        output.out(
+          `${outcome(args.apply, plan.applied, plan.upToDate ? 'already watched like this' : undefined)}\n`,
+        );
+      } else {
+        const plan = await uninstallTableWatch(pool, { ...location, schema, table, dryRun: !args.apply });
+        output.out(`-- unwatch ${name}\n${plan.sql}`);
+        output.out(`${outcome(args.apply, plan.applied, plan.wasWatched ? undefined : 'not watched')}\n`);
+      }
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+function outcome(apply: boolean, applied: boolean, nothingToDo: string | undefined): string {
+  if (nothingToDo) return `-- ${nothingToDo}: nothing to change`;
+  if (!apply) return '-- dry run: nothing was changed; add --apply to run it';
+  return applied ? '-- applied' : '-- not applied';
+}
+
+function formatList(watches: Awaited<ReturnType<typeof listTableWatches>>): string {
+  if (watches.length === 0) return 'no tables are watched\n';
+  return watches
+    .map(
+      (watch) =>
+        `${JSON.stringify(watch.schema)}.${JSON.stringify(watch.table)}  key: ${watch.keyColumns.join(', ') || 'none'}  channel: ${watch.channel}  on: ${watch.operations.join(', ')}\n`,
+    )
+    .join('');
+}

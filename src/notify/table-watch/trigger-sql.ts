@@ -1,0 +1,78 @@
+import type { WatchNames } from './names.js';
+import { quoteLiteral } from './quote.js';
+
+/** NOTIFY refuses payloads of 8000 bytes or more. */
+export const PAYLOAD_LIMIT_BYTES = 7999;
+
+/**
+ * The key columns of one row version as a JSON object. Integers past 15 digits, and any other
+ * non-integer number, travel as strings: JavaScript would round them, and keys must come out exact.
+ */
+function keyObject(row: 'OLD' | 'NEW'): string {
+  const value = 'r.doc -> k.name';
+  return `(SELECT coalesce(jsonb_object_agg(k.name,
+              CASE WHEN jsonb_typeof(${value}) = 'number' AND (${value})::text !~ '^-?[0-9]{1,15}$'
+                   THEN to_jsonb(r.doc ->> k.name) ELSE ${value} END), '{}'::jsonb)
+            FROM (SELECT to_jsonb(${row}) AS doc) r, unnest(key_columns) AS k(name))`;
+}
+
+/**
+ * The one trigger function all watched tables of a cache share. Its arguments are the channel and
+ * then the key columns, so neither is baked into the function: re-pointing a watch re-creates the
+ * trigger only.
+ */
+export function createFunctionSql(n: WatchNames): string {
+  return `CREATE OR REPLACE FUNCTION ${n.functionName}() RETURNS trigger LANGUAGE plpgsql AS $fn$${FUNCTION_BODY}$fn$`;
+}
+
+/** The function's source as pg_proc.prosrc keeps it: an install compares it to know whether to replace it. */
+export const FUNCTION_BODY = `
+DECLARE
+  key_columns text[] := TG_ARGV[1:TG_NARGS - 1];
+  event jsonb := jsonb_build_object('schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME, 'op', lower(TG_OP));
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    event := event || jsonb_build_object('old', ${keyObject('OLD')});
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    event := event || jsonb_build_object('new', ${keyObject('NEW')});
+  END IF;
+  IF octet_length(event::text) > ${PAYLOAD_LIMIT_BYTES} THEN
+    -- Keys too big for NOTIFY: tell listeners to treat the whole table as changed.
+    event := event - 'old' - 'new' || jsonb_build_object('overflow', true);
+  END IF;
+  PERFORM pg_notify(TG_ARGV[0], event::text);
+  RETURN NULL;
+END `;
+
+/** Row changes fire per row (so events carry keys); TRUNCATE can only fire per statement. */
+export function createTriggersSql(
+  n: WatchNames,
+  table: string,
+  channel: string,
+  keyColumns: string[],
+): string[] {
+  const rowArguments = [channel, ...keyColumns].map(quoteLiteral).join(', ');
+  return [
+    `CREATE TRIGGER "${n.rowTrigger}" AFTER INSERT OR UPDATE OR DELETE ON ${table}
+  FOR EACH ROW EXECUTE FUNCTION ${n.functionName}(${rowArguments})`,
+    `CREATE TRIGGER "${n.truncateTrigger}" AFTER TRUNCATE ON ${table}
+  FOR EACH STATEMENT EXECUTE FUNCTION ${n.functionName}(${quoteLiteral(channel)})`,
+  ];
+}
+
+export function dropTriggersSql(n: WatchNames, table: string): string[] {
+  return [
+    `DROP TRIGGER IF EXISTS "${n.rowTrigger}" ON ${table}`,
+    `DROP TRIGGER IF EXISTS "${n.truncateTrigger}" ON ${table}`,
+  ];
+}
+
+export function lockSql(n: WatchNames): string {
+  return `SELECT pg_advisory_xact_lock(${n.lock[0]}, ${n.lock[1]})`;
+}
+
+/** One script, as psql would run it; the statements in the same order the API runs them. */
+export function asScript(statements: string[]): string {
+  return `${statements.map((statement) => `${statement};`).join('\n')}\n`;
+}

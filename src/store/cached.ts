@@ -1,0 +1,280 @@
+import { assertStorableKey } from '../adapter/validation.js';
+import { InvalidOptionError, InvalidValueError, type PostgresCacheError, toCacheError } from '../errors.js';
+import type { TableWatcher } from '../notify/table-watch/table-watcher.js';
+import type { L1Options } from './l1.js';
+import type { PostgresCache } from './postgres-cache.js';
+import { type InvalidationRule, TableInvalidation } from './table-invalidation.js';
+import { namespacedCache } from './table-invalidation-namespace.js';
+import { CacheTags } from './table-invalidation-tags.js';
+import { tableWatcherFor } from './table-invalidation-watcher.js';
+
+/** A table name (any change of it drops every result), or a rule whose `keys` are what `key` returns. */
+export type CachedInvalidation = string | InvalidationRule;
+
+export interface CachedOptions<A extends unknown[]> {
+  cache: PostgresCache;
+  /** Names the results' namespace, `cached:<name>`. Default: the function's name. */
+  name?: string;
+  /** The results' namespace, instead of `cached:<name>`. */
+  namespace?: string;
+  /** The cache key of a call. Default: the arguments as JSON. */
+  key?: (...args: A) => string;
+  /** Time to live of a result, in ms. Default: none (until an event drops it). */
+  ttl?: number;
+  /** Table events that drop results. */
+  invalidateOn?: CachedInvalidation | readonly CachedInvalidation[];
+  /** Tags of a call's result, for rules that evict by tag. */
+  tags?: (...args: A) => readonly string[];
+  /** Default: a watcher on the cache's listener connection and default table-change channel. */
+  watcher?: TableWatcher;
+  /** L1 of the results. Default: the cache's L1 settings. */
+  l1?: L1Options | false;
+  /** Cache failures that were absorbed: the function ran anyway, or its result was not stored. */
+  onError?: (error: PostgresCacheError) => void;
+}
+
+export interface CachedStats {
+  calls: number;
+  /** Results served from the cache (L1 or PostgreSQL). */
+  hits: number;
+  /** Calls that ran the function (once per key however many callers shared the run). */
+  loads: number;
+  /** Runs that went around the cache because events could not be trusted (listener down or just back). */
+  bypassed: number;
+  /** Results not stored (or deleted right after) because their rows changed while they were computed. */
+  refusedWrites: number;
+  /** Absorbed cache failures. */
+  errors: number;
+}
+
+export interface CachedFunction<A extends unknown[], R> {
+  (...args: A): Promise<R>;
+  /** The same call; `signal` stops this caller's wait only, never the run other callers share. */
+  invoke(args: A, options?: { signal?: AbortSignal }): Promise<R>;
+  /** Drops the result of these arguments in every process. */
+  invalidate(...args: A): Promise<void>;
+  /** Drops every result in every process. */
+  clear(): Promise<void>;
+  /** Resolves once table events are flowing (until then calls go around the cache). */
+  readonly ready: Promise<void>;
+  readonly stats: CachedStats;
+  readonly namespace: string;
+  readonly invalidation: TableInvalidation | undefined;
+  /** Stops listening and releases the connections it borrowed. */
+  close(): Promise<void>;
+}
+
+/**
+ * Caches an async function's results per arguments in PostgresCache (L1 and PostgreSQL, shared by
+ * every process) and drops them when the tables they depend on change:
+ *
+ *   const userName = cached(loadUserName, {
+ *     cache, ttl: 60_000, key: (id) => String(id),
+ *     invalidateOn: { table: 'users', keys: (row) => [String(row.id)] },
+ *   });
+ *
+ * Concurrent calls with the same key in one process share one run; a failed run rejects its callers
+ * and is not kept, so the next call runs afresh, and a caller that gives up (its signal) leaves the
+ * run to the others. While the listener is down, and until the flush after it is back, calls go
+ * around the cache. Results are stored as Keyv stores them (`{"value":…,"expires":…}`), so they must
+ * survive JSON; `undefined` is never stored.
+ *
+ * Stampede protection is per process here (PostgresCache.wrap() gives the cluster-wide kind).
+ */
+export function cached<A extends unknown[], R>(
+  fn: (...args: A) => Promise<R> | R,
+  options: CachedOptions<A>,
+): CachedFunction<A, R> {
+  if (typeof fn !== 'function') throw new InvalidOptionError('cached() needs a function');
+  const { cache, ttl, onError } = options;
+  const name = options.name ?? fn.name;
+  const namespace = options.namespace ?? (name ? `cached:${name}` : '');
+  if (typeof namespace !== 'string' || namespace === '') {
+    throw new InvalidOptionError('give cached() a name or a namespace (the function has no name)');
+  }
+  if (ttl !== undefined && (typeof ttl !== 'number' || !(ttl > 0))) {
+    throw new InvalidOptionError(`ttl must be a positive number of ms; got ${String(ttl)}`);
+  }
+  const keyOf = options.key ?? ((...args: A) => JSON.stringify(args));
+  const tagsOf = options.tags;
+  const rules = normalizeRules(options.invalidateOn);
+
+  const store = namespacedCache(cache, namespace, options.l1);
+  const stored = (key: string) => `${namespace}:${key}`;
+  const tagIndex = tagsOf || rules.some((rule) => rule.tags) ? new CacheTags(store) : undefined;
+  const invalidation =
+    rules.length === 0
+      ? undefined
+      : new TableInvalidation({
+          watcher: options.watcher ?? tableWatcherFor(cache),
+          ownsWatcher: !options.watcher,
+          target: {
+            deleteMany: (keys) => store.deleteMany(keys.map(stored)),
+            clear: () => store.clear(),
+          },
+          rules,
+          tagIndex,
+        });
+  const counters: CachedStats = { calls: 0, hits: 0, loads: 0, bypassed: 0, refusedWrites: 0, errors: 0 };
+  const flights = new Map<string, Promise<R>>();
+  const absorb = (error: unknown, doing: string) => {
+    counters.errors++;
+    onError?.(toCacheError(error, `${doing} (cached ${namespace})`));
+  };
+  invalidation?.on('error', (error) => absorb(error, 'invalidating'));
+  store.on('error', (error) => absorb(error, 'the cache'));
+  const trusted = () => invalidation?.trusted ?? true;
+
+  const ready = Promise.all([store.init(), invalidation?.ready]).then(() => undefined);
+  ready.catch((error: unknown) => absorb(error, 'starting'));
+
+  async function read(key: string): Promise<{ value: R } | undefined> {
+    try {
+      return decode<R>(await store.get(stored(key)));
+    } catch (error) {
+      absorb(error, 'reading');
+      return undefined;
+    }
+  }
+
+  async function write(key: string, tags: readonly string[] | undefined, value: R, token: number) {
+    const log = invalidation?.log;
+    if (value === undefined) return;
+    if (!trusted() || log?.changedSince(token, key, tags)) {
+      counters.refusedWrites++;
+      return;
+    }
+    try {
+      const text = encode(value, ttl);
+      if (tagIndex && tags) await tagIndex.set(stored(key), text, { ttl, tags, namespace });
+      else await store.set(stored(key), text, ttl);
+    } catch (error) {
+      absorb(error, 'writing');
+      return;
+    }
+    // An event that arrived while the write was on its way found nothing to delete: delete it now.
+    if (trusted() && !log?.changedSince(token, key, tags)) return;
+    counters.refusedWrites++;
+    try {
+      await store.delete(stored(key));
+    } catch (error) {
+      absorb(error, 'deleting a result that went stale while it was written');
+      invalidation?.evict({ everything: true });
+    }
+  }
+
+  async function run(key: string, args: A): Promise<R> {
+    if (trusted()) {
+      const hit = await read(key);
+      if (hit) {
+        counters.hits++;
+        return hit.value;
+      }
+    } else counters.bypassed++;
+    const tags = tagsOf?.(...args);
+    const token = invalidation?.log.begin() ?? 0;
+    try {
+      counters.loads++;
+      const value = await fn(...args);
+      await write(key, tags, value, token);
+      return value;
+    } finally {
+      invalidation?.log.end(token);
+    }
+  }
+
+  function invoke(args: A, { signal }: { signal?: AbortSignal } = {}): Promise<R> {
+    counters.calls++;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let key: string;
+    try {
+      key = keyOf(...args);
+      // A key the cache cannot store is the caller's mistake: say so rather than run uncached.
+      assertStorableKey(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    let flight = flights.get(key);
+    if (!flight) {
+      const started = run(key, args);
+      flight = started;
+      flights.set(key, started);
+      const forget = () => {
+        if (flights.get(key) === started) flights.delete(key);
+      };
+      started.then(forget, forget);
+    }
+    return untilAborted(flight, signal);
+  }
+
+  const call = (...args: A) => invoke(args);
+  return Object.defineProperties(call, {
+    invoke: { value: invoke },
+    invalidate: {
+      value: async (...args: A) => {
+        const key = keyOf(...args);
+        invalidation?.log.markKeys([key]);
+        await store.delete(stored(key));
+      },
+    },
+    clear: {
+      value: async () => {
+        invalidation?.log.markEverything();
+        await store.clear();
+      },
+    },
+    ready: { value: ready },
+    stats: { get: () => ({ ...counters }) },
+    namespace: { value: namespace },
+    invalidation: { value: invalidation },
+    close: {
+      value: async () => {
+        await invalidation?.close();
+        await store.disconnect();
+      },
+    },
+  }) as CachedFunction<A, R>;
+}
+
+function normalizeRules(invalidateOn: CachedOptions<unknown[]>['invalidateOn']): InvalidationRule[] {
+  if (invalidateOn === undefined) return [];
+  const list = Array.isArray(invalidateOn) ? invalidateOn : [invalidateOn];
+  return list.map((rule: CachedInvalidation) => {
+    if (typeof rule === 'string') return { table: rule };
+    if (typeof rule !== 'object' || rule === null) {
+      throw new InvalidOptionError('invalidateOn takes table names and rules ({ table, keys, … })');
+    }
+    return rule;
+  });
+}
+
+/** The caller's wait, which its own signal may end; the run goes on for everyone else. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/** Keyv's stored form, so a Keyv (or wrap()) on the same namespace reads it. */
+function encode(value: unknown, ttl: number | undefined): string {
+  try {
+    return JSON.stringify({ value, expires: ttl ? Date.now() + ttl : null });
+  } catch (error) {
+    throw new InvalidValueError('the result cannot be cached as JSON', { cause: error });
+  }
+}
+
+function decode<R>(text: string | undefined): { value: R } | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const data = JSON.parse(text) as { value?: R; expires?: unknown };
+    if (data === null || typeof data !== 'object' || data.value === undefined) return undefined;
+    if (typeof data.expires === 'number' && Date.now() > data.expires) return undefined;
+    return { value: data.value };
+  } catch {
+    return undefined;
+  }
+}

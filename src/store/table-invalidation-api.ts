@@ -1,0 +1,47 @@
+import { InvalidOptionError } from '../errors.js';
+import type { TableWatcher } from '../notify/table-watch/table-watcher.js';
+import { PostgresCache } from './postgres-cache.js';
+import {
+  type FlushAction,
+  type InvalidationRule,
+  type InvalidationTarget,
+  TableInvalidation,
+} from './table-invalidation.js';
+import { CacheTags } from './table-invalidation-tags.js';
+import { tableWatcherFor } from './table-invalidation-watcher.js';
+
+export interface InvalidateOnTableChangeOptions extends InvalidationRule {
+  /** Default: a watcher on the cache's listener connection and default channel (PostgresCache, or a Keyv over one). */
+  watcher?: TableWatcher;
+  /** How to drop everything that depends on the table (truncate, oversize keys, reconnect). Default `clear`. */
+  onFlush?: FlushAction;
+}
+
+/**
+ * Deletes cache entries when rows of a table change, in every process that runs the same rule:
+ *
+ *   invalidateOnTableChange(cache, { table: 'users', keys: (row) => [`user:${row.id}`] });
+ *
+ * `keys` are the keys as the target understands them: a PostgresCache's own keys in its namespace, or
+ * a Keyv's keys (Keyv adds its namespace prefix). `tags` evict through the cache's tag index.
+ */
+export function invalidateOnTableChange(
+  cache: PostgresCache | (InvalidationTarget & { store?: unknown }),
+  options: InvalidateOnTableChangeOptions,
+): TableInvalidation {
+  const { watcher, onFlush, ...rule } = options;
+  const postgres =
+    cache instanceof PostgresCache ? cache : cache?.store instanceof PostgresCache ? cache.store : undefined;
+  if (!watcher && !postgres) {
+    throw new InvalidOptionError('give a watcher: the target is neither a PostgresCache nor a Keyv over one');
+  }
+  if (rule.tags && !postgres) throw new InvalidOptionError('tags need a PostgresCache (or a Keyv over one)');
+  return new TableInvalidation({
+    watcher: watcher ?? tableWatcherFor(postgres as PostgresCache),
+    ownsWatcher: !watcher,
+    target: cache,
+    rules: [rule],
+    tagIndex: rule.tags && postgres ? new CacheTags(postgres) : undefined,
+    onFlush,
+  });
+}

@@ -1,0 +1,24 @@
+import type { L1Options } from './l1.js';
+import { PostgresCache } from './postgres-cache.js';
+
+/**
+ * A PostgresCache bound to one namespace, sharing the parent's pool and LISTEN connection: what
+ * `cached()` keeps a function's results in, so that dropping all of them is one `clear()` through the
+ * primary key, whatever namespace a Keyv on the parent has set. It has an L1 of its own.
+ */
+export function namespacedCache(
+  parent: PostgresCache,
+  namespace: string,
+  l1?: L1Options | false,
+): PostgresCache {
+  const { options, adapter } = parent;
+  return new PostgresCache({
+    ...options,
+    pool: adapter.pool,
+    // The listener's identity is its connection string (or the pool's settings): the same as the parent's.
+    connectionString: adapter.options.connectionString,
+    namespace,
+    sweepInterval: 0,
+    ...(l1 === undefined ? {} : { l1 }),
+  });
+}

@@ -1,0 +1,122 @@
+import { keyDigest, NOW_MS } from '../adapter/sql.js';
+import { assertStorableKey, assertStorableValue, normalizeTtl } from '../adapter/validation.js';
+import { InvalidKeyError, toCacheError } from '../errors.js';
+import type { PostgresCache } from './postgres-cache.js';
+
+/** A btree row holds about 2.7 KB; tags are index keys, so they are held well below that. */
+const MAX_TAG_BYTES = 1024;
+/** Expired tag rows are pruned at most this often per process, after a tagged write. */
+const PRUNE_EVERY_MS = 30_000;
+const PRUNE_BATCH = 1000;
+
+export interface TaggedSetOptions {
+  /** Tags of the entry; evicting any of them deletes it. */
+  tags: readonly string[];
+  /** Time to live in ms. Default: none. */
+  ttl?: number;
+  /** Namespace of the entry. Default: the cache's (Keyv's, or `options.namespace`). */
+  namespace?: string;
+}
+
+/**
+ * A tag index over a PostgresCache's table. Tags belong to a write: `set()` stores the entry and its
+ * tag rows in one statement, so no eviction can see one without the other; `evict()` deletes every
+ * entry that carries a tag, in every namespace of the cache, and the entries' delete events evict
+ * every process's L1. Tag rows are never deleted by an eviction (that could race with a write and
+ * leave an entry untagged); they expire with their entry and are pruned in batches.
+ *
+ * An entry later overwritten by a plain `set()` keeps its old tag rows until they expire: evicting
+ * one of those tags may then delete it too (an extra miss, never a stale value).
+ */
+export class CacheTags {
+  private lastPrune = 0;
+
+  constructor(readonly cache: PostgresCache) {}
+
+  async set(key: string, value: string, options: TaggedSetOptions): Promise<void> {
+    assertStorableKey(key);
+    assertStorableValue(value);
+    const tags = uniqueTags(options.tags);
+    const ttl = normalizeTtl(options.ttl);
+    const namespace = options.namespace ?? this.cache.namespace ?? this.cache.options.namespace ?? '';
+    const { names } = this.cache.adapter;
+    await this.run(
+      `WITH tagged AS (
+         INSERT INTO ${names.tags} (tag, namespace, key_hash, expires_at)
+         SELECT t.tag, $1, ${keyDigest('$2')}, ${NOW_MS} + $4::bigint FROM unnest($5::text[]) AS t(tag)
+         ON CONFLICT (tag, namespace, key_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at)
+       INSERT INTO ${names.entries} (namespace, key_hash, key, value, expires_at)
+       VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint)
+       ON CONFLICT (namespace, key_hash)
+       DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
+      [namespace, key, value, ttl, tags],
+      'tagged set',
+    );
+    this.pruneNowAndThen();
+  }
+
+  /** Deletes every entry carrying any of the tags, in every namespace. Returns how many were live or not. */
+  async evict(tags: readonly string[]): Promise<number> {
+    const unique = uniqueTags(tags);
+    if (unique.length === 0) return 0;
+    const { names } = this.cache.adapter;
+    const rows = await this.run(
+      `DELETE FROM ${names.entries} e
+        USING (SELECT DISTINCT namespace, key_hash FROM ${names.tags} WHERE tag = ANY($1::text[])) t
+        WHERE e.namespace = t.namespace AND e.key_hash = t.key_hash
+        RETURNING 1`,
+      [unique],
+      'evicting tags',
+    );
+    return rows.length;
+  }
+
+  /** Deletes up to `batch` tag rows whose entry has expired. Returns how many. */
+  async prune(batch = PRUNE_BATCH): Promise<number> {
+    const { names } = this.cache.adapter;
+    // The second test of expires_at is what a concurrent write that extended the row is re-checked against.
+    const rows = await this.run(
+      `DELETE FROM ${names.tags}
+        WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${names.tags} WHERE expires_at <= ${NOW_MS} LIMIT $1))
+          AND expires_at <= ${NOW_MS}
+        RETURNING 1`,
+      [batch],
+      'pruning tags',
+    );
+    return rows.length;
+  }
+
+  private async run(text: string, values: unknown[], doing: string): Promise<unknown[]> {
+    try {
+      await this.cache.adapter.init();
+      return (await this.cache.adapter.pool.query(text, values)).rows;
+    } catch (error) {
+      throw toCacheError(error, `${doing} on ${this.cache.adapter.names.identity}`);
+    }
+  }
+
+  private pruneNowAndThen(): void {
+    const now = Date.now();
+    if (now - this.lastPrune < PRUNE_EVERY_MS) return;
+    this.lastPrune = now;
+    this.prune().catch((error: unknown) => {
+      if (this.cache.listenerCount('error') > 0)
+        this.cache.emit('error', toCacheError(error, 'pruning tags'));
+    });
+  }
+}
+
+function uniqueTags(tags: readonly string[]): string[] {
+  if (!Array.isArray(tags)) throw new InvalidKeyError('tags must be an array of strings');
+  for (const tag of tags) {
+    if (typeof tag !== 'string' || tag === '')
+      throw new InvalidKeyError(`a tag must be a non-empty string; got ${JSON.stringify(tag)}`);
+    assertStorableKey(tag);
+    if (Buffer.byteLength(tag) > MAX_TAG_BYTES) {
+      throw new InvalidKeyError(
+        `a tag may have at most ${MAX_TAG_BYTES} bytes; got ${Buffer.byteLength(tag)}`,
+      );
+    }
+  }
+  return [...new Set(tags)];
+}

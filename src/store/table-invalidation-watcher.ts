@@ -1,0 +1,28 @@
+import type pg from 'pg';
+import { TableWatcher } from '../notify/table-watch/table-watcher.js';
+import type { PostgresCache } from './postgres-cache.js';
+
+/**
+ * A TableWatcher for the tables watched on behalf of this cache: the cache's schema and prefix name
+ * the default channel, and it LISTENs on the same connection as the cache (one per process).
+ * Close it when done; the connection stays as long as the cache or another watcher uses it.
+ */
+export function tableWatcherFor(cache: PostgresCache, options: { channel?: string } = {}): TableWatcher {
+  const { adapter } = cache;
+  return new TableWatcher({
+    connection: listenerConnection(cache),
+    cacheSchema: adapter.options.schema,
+    tablePrefix: adapter.options.tablePrefix,
+    channel: options.channel,
+    reconnect: cache.options.reconnect,
+    heartbeatInterval: cache.options.heartbeatInterval,
+  });
+}
+
+/** What PostgresCache itself LISTENs on, so the two share one connection. */
+function listenerConnection(cache: PostgresCache): string | pg.ClientConfig {
+  const { adapter } = cache;
+  if (cache.options.listenerConnectionString) return cache.options.listenerConnectionString;
+  if (adapter.options.connectionString) return adapter.options.connectionString;
+  return (adapter.pool as unknown as { options: pg.ClientConfig }).options;
+}

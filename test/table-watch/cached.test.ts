@@ -1,0 +1,448 @@
+import Keyv from 'keyv';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CachedFunction,
+  CacheTags,
+  cached,
+  InvalidKeyError,
+  InvalidOptionError,
+  installTableWatch,
+  invalidateOnTableChange,
+  PostgresCache,
+  type TableInvalidation,
+  windowed,
+} from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { q } from './support.js';
+
+const schema = uniqueSchema('tw_cached');
+const pool = adminPool();
+const users = `${q(schema)}.users`;
+let cache: PostgresCache;
+const closers: Array<{ close(): Promise<void> }> = [];
+
+function track<T extends { close(): Promise<void> }>(thing: T): T {
+  closers.push(thing);
+  return thing;
+}
+
+/** A loader over the users table that counts its runs. */
+function userNameLoader() {
+  const loader = async (id: number) => {
+    loader.runs++;
+    const { rows } = await pool.query<{ name: string }>(`SELECT name FROM ${users} WHERE id = $1`, [id]);
+    return rows[0]?.name ?? null;
+  };
+  loader.runs = 0;
+  return loader;
+}
+
+async function setName(id: number, name: string) {
+  await pool.query(
+    `INSERT INTO ${users} VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`,
+    [id, name],
+  );
+}
+
+/** Resolves once the result of `id` is the table's current name (that is, the old one was dropped). */
+const refreshed = (fn: CachedFunction<[number], string | null>, id: number, name: string | null) =>
+  eventually(async () => (await fn(id)) === name, 15_000, 25);
+
+/** Waits until the invalidation has carried out `count` evictions. */
+const evictions = (invalidation: TableInvalidation | undefined, count: number) =>
+  eventually(() => (invalidation?.stats.evictions ?? 0) >= count, 15_000);
+
+beforeAll(async () => {
+  await pool.query(`CREATE SCHEMA ${q(schema)}`);
+  await pool.query(`CREATE TABLE ${users} (id int PRIMARY KEY, name text)`);
+  await pool.query(`CREATE TABLE ${q(schema)}.posts (id int PRIMARY KEY, author int, title text)`);
+  await installTableWatch(pool, { schema, table: 'users', cacheSchema: schema });
+  await installTableWatch(pool, { schema, table: 'posts', cacheSchema: schema });
+  cache = new PostgresCache({ connectionString: databaseUrl(), schema, namespace: 'app', sweepInterval: 0 });
+  await cache.init();
+});
+
+afterAll(async () => {
+  for (const closer of closers) await closer.close();
+  await cache.disconnect();
+  await dropSchema(schema);
+  await pool.end();
+});
+
+describe('cached()', () => {
+  it('caches per arguments and drops exactly the result whose row changed (an UPDATE over a plain connection)', async () => {
+    await setName(1, 'ann');
+    await setName(2, 'bob');
+    const load = userNameLoader();
+    const userName = track(
+      cached(load, {
+        cache,
+        name: 'userName',
+        key: (id) => String(id),
+        invalidateOn: { table: 'users', keys: (row) => [String(row.id)] },
+      }),
+    );
+    await userName.ready;
+    expect([await userName(1), await userName(1), await userName(2), await userName(2)]).toEqual([
+      'ann',
+      'ann',
+      'bob',
+      'bob',
+    ]);
+    expect(load.runs).toBe(2);
+    await pool.query(`UPDATE ${users} SET name = 'ANN' WHERE id = 1`);
+    expect(await refreshed(userName, 1, 'ANN')).toBe(true);
+    expect(load.runs).toBe(3);
+    // id 2 did not change: still served from the cache.
+    expect(await userName(2)).toBe('bob');
+    expect(load.runs).toBe(3);
+    expect(userName.stats).toMatchObject({ loads: 3, bypassed: 0, errors: 0 });
+  });
+
+  it('a table name drops every result on any change; a key change drops the old and the new key', async () => {
+    await setName(3, 'cy');
+    const load = userNameLoader();
+    const anyChange = track(cached(load, { cache, name: 'anyChange', invalidateOn: 'users' }));
+    const byKey = track(
+      cached(userNameLoader(), {
+        cache,
+        name: 'byKey',
+        key: (id) => String(id),
+        invalidateOn: { table: 'users', keys: (row) => [String(row.id)] },
+      }),
+    );
+    await Promise.all([anyChange.ready, byKey.ready]);
+    expect(await anyChange(3)).toBe('cy');
+    expect(await anyChange(2)).toBe('bob');
+    expect(await byKey(300)).toBeNull();
+    await pool.query(`UPDATE ${users} SET id = 300 WHERE id = 3`);
+    expect(await refreshed(byKey, 300, 'cy')).toBe(true);
+    expect(await refreshed(anyChange, 3, null)).toBe(true);
+    const runs = load.runs;
+    expect(await anyChange(2)).toBe('bob');
+    // Row 2 did not change, but the whole function depended on the table.
+    expect(load.runs).toBe(runs + 1);
+    await pool.query(`UPDATE ${users} SET id = 3 WHERE id = 300`);
+  });
+
+  it('operations filter: a delete-only rule ignores updates (proved by a later delete that does evict)', async () => {
+    await setName(4, 'dee');
+    await setName(5, 'eve');
+    const load = userNameLoader();
+    const onDelete = track(
+      cached(load, {
+        cache,
+        name: 'onDelete',
+        key: (id) => String(id),
+        invalidateOn: { table: 'users', operations: ['delete'], keys: (row) => [String(row.id)] },
+      }),
+    );
+    await onDelete.ready;
+    expect(await onDelete(4)).toBe('dee');
+    expect(await onDelete(5)).toBe('eve');
+    await pool.query(`UPDATE ${users} SET name = 'DEE' WHERE id = 4`);
+    await pool.query(`DELETE FROM ${users} WHERE id = 5`);
+    // Events arrive in commit order: once the delete's eviction is done, the update was seen and skipped.
+    expect(await evictions(onDelete.invalidation, 1)).toBe(true);
+    expect(onDelete.invalidation?.stats.events).toBe(1);
+    expect(await onDelete(4)).toBe('dee');
+    expect(await onDelete(5)).toBeNull();
+    expect(load.runs).toBe(3);
+  });
+
+  it('a result loaded before its row changed, and stored after the event, is not kept', async () => {
+    await setName(6, 'old');
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let runs = 0;
+    const slow = track(
+      cached(
+        async (id: number) => {
+          runs++;
+          const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
+          if (runs === 1) await gate;
+          return rows[0]?.name as string;
+        },
+        {
+          cache,
+          name: 'slow',
+          key: (id) => String(id),
+          invalidateOn: { table: 'users', keys: (row) => [String(row.id)] },
+        },
+      ),
+    );
+    await slow.ready;
+    const first = slow(6);
+    await eventually(() => runs === 1, 15_000);
+    await pool.query(`UPDATE ${users} SET name = 'new' WHERE id = 6`);
+    // The event has arrived (and found nothing to delete) before the stale load finishes.
+    expect(await evictions(slow.invalidation, 1)).toBe(true);
+    release();
+    expect(await first).toBe('old');
+    expect(slow.stats.refusedWrites).toBe(1);
+    expect(await slow(6)).toBe('new');
+    expect(runs).toBe(2);
+  });
+
+  it('a failed first call rejects its callers and does not hang or poison the calls after it', async () => {
+    let runs = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const flaky = track(
+      cached(
+        async (id: number) => {
+          runs++;
+          if (runs === 1) {
+            await gate;
+            throw new Error('database hiccup');
+          }
+          return `value ${id}`;
+        },
+        { cache, name: 'flaky', invalidateOn: 'users' },
+      ),
+    );
+    await flaky.ready;
+    const first = flaky(1);
+    const joined = flaky(1);
+    release();
+    await expect(first).rejects.toThrow('database hiccup');
+    await expect(joined).rejects.toThrow('database hiccup');
+    expect(runs).toBe(1);
+    expect(await flaky(1)).toBe('value 1');
+    expect(await flaky(1)).toBe('value 1');
+    expect(runs).toBe(2);
+  });
+
+  it('a cancelled first call leaves the run to the callers after it, and its result is still stored', async () => {
+    let runs = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = track(
+      cached(
+        async (id: number) => {
+          runs++;
+          await gate;
+          return `value ${id}`;
+        },
+        { cache, name: 'cancelled', invalidateOn: 'users' },
+      ),
+    );
+    await slow.ready;
+    const controller = new AbortController();
+    const first = slow.invoke([7], { signal: controller.signal });
+    const second = slow(7);
+    controller.abort();
+    await expect(first).rejects.toMatchObject({ name: 'AbortError' });
+    release();
+    expect(await second).toBe('value 7');
+    expect(await slow(7)).toBe('value 7');
+    expect(runs).toBe(1);
+    // A caller whose signal is already aborted does not start anything.
+    await expect(slow.invoke([8], { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect(runs).toBe(1);
+  });
+
+  it('a caller can stop waiting for a run that never ends', async () => {
+    const stuck = track(
+      cached(async (_id: number) => new Promise<string>(() => undefined), {
+        cache,
+        name: 'stuck',
+        invalidateOn: 'users',
+      }),
+    );
+    await expect(stuck.invoke([1], { signal: AbortSignal.timeout(50) })).rejects.toMatchObject({
+      name: 'TimeoutError',
+    });
+  });
+
+  it('tags: a change of a user drops the cached results of other functions that carry its tag', async () => {
+    await setName(9, 'ida');
+    await pool.query(
+      `INSERT INTO ${q(schema)}.posts VALUES (1, 9, 'hello'), (2, 9, 'again'), (3, 2, 'other')`,
+    );
+    let runs = 0;
+    const postTitles = track(
+      cached(
+        async (author: number) => {
+          runs++;
+          const { rows } = await pool.query(
+            `SELECT p.title || ' by ' || u.name AS line FROM ${q(schema)}.posts p JOIN ${users} u ON u.id = p.author
+              WHERE p.author = $1 ORDER BY p.id`,
+            [author],
+          );
+          return rows.map((row) => row.line as string);
+        },
+        {
+          cache,
+          name: 'postTitles',
+          key: (author) => String(author),
+          tags: (author) => [`user:${author}`],
+          invalidateOn: [
+            { table: 'users', tags: (row) => [`user:${row.id}`] },
+            { table: 'posts', tags: (row) => [`user:${row.author}`] },
+          ],
+        },
+      ),
+    );
+    await postTitles.ready;
+    expect(await postTitles(9)).toEqual(['hello by ida', 'again by ida']);
+    expect(await postTitles(2)).toEqual(['other by bob']);
+    expect(runs).toBe(2);
+    await pool.query(`UPDATE ${users} SET name = 'IDA' WHERE id = 9`);
+    expect(await eventually(async () => (await postTitles(9))[0] === 'hello by IDA', 15_000, 25)).toBe(true);
+    expect(await postTitles(2)).toEqual(['other by bob']);
+    expect(runs).toBe(3);
+  });
+
+  it('refuses bad options and bad keys with typed errors, and never stores what JSON cannot hold', async () => {
+    expect(() => cached(async () => 1, { cache })).toThrow(InvalidOptionError);
+    expect(() => cached(async function named() {}, { cache, ttl: -1 })).toThrow(InvalidOptionError);
+    expect(() => cached(async function named() {}, { cache, invalidateOn: [42 as never] })).toThrow(
+      InvalidOptionError,
+    );
+    const errors: unknown[] = [];
+    const weird = track(
+      cached(async (kind: string) => (kind === 'big' ? 10n : undefined), {
+        cache,
+        name: 'weird',
+        key: (kind) => (kind === 'nul' ? 'a\u0000b' : kind),
+        invalidateOn: 'users',
+        onError: (error) => errors.push(error),
+      }),
+    );
+    await weird.ready;
+    await expect(weird('nul')).rejects.toBeInstanceOf(InvalidKeyError);
+    expect(await weird('big')).toBe(10n);
+    expect(errors).toEqual([expect.objectContaining({ code: 'ERR_PGCACHE_INVALID_VALUE' })]);
+    expect(await weird('undefined')).toBeUndefined();
+    expect(await cache.adapter.readEntry('cached:weird', 'cached:weird:big')).toBeUndefined();
+  });
+});
+
+describe('cached() without a database', () => {
+  it('answers around the cache while nothing can be trusted, and closes without waiting for an outage', async () => {
+    const unreachable = new PostgresCache({
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+      schema,
+      connectionTimeout: 500,
+      reconnect: { initialDelay: 50, maxDelay: 200 },
+    });
+    const errors: unknown[] = [];
+    let runs = 0;
+    const fn = cached(
+      async (id: number) => {
+        runs++;
+        return id * 2;
+      },
+      { cache: unreachable, name: 'offline', invalidateOn: 'users', onError: (error) => errors.push(error) },
+    );
+    expect(await fn(21)).toBe(42);
+    expect(await fn(21)).toBe(42);
+    expect(runs).toBe(2);
+    expect(fn.stats).toMatchObject({ bypassed: 2, hits: 0 });
+    expect(await eventually(() => errors.length > 0, 15_000)).toBe(true);
+    expect(errors[0]).toMatchObject({ code: 'ERR_PGCACHE_CONNECTION' });
+    await fn.close();
+    await unreachable.disconnect();
+  });
+});
+
+describe('invalidateOnTableChange()', () => {
+  it('deletes the mapped keys of a PostgresCache and of a Keyv over it; other keys stay', async () => {
+    const keyv = new Keyv({ store: new PostgresCache({ pool, schema, namespace: 'kv', sweepInterval: 0 }) });
+    const onCache = track(
+      invalidateOnTableChange(cache, { table: 'users', keys: (row) => [`user:${row.id}`] }),
+    );
+    const onKeyv = track(
+      invalidateOnTableChange(keyv, { table: 'users', keys: (row) => [`user:${row.id}`] }),
+    );
+    await Promise.all([onCache.ready, onKeyv.ready]);
+    await cache.set('user:10', 'cached ten');
+    await cache.set('user:11', 'cached eleven');
+    await keyv.set('user:10', 'keyv ten');
+    await keyv.set('user:11', 'keyv eleven');
+    await setName(10, 'ten');
+    expect(await eventually(async () => (await cache.get('user:10')) === undefined, 15_000)).toBe(true);
+    expect(await eventually(async () => (await keyv.get('user:10')) === undefined, 15_000)).toBe(true);
+    expect(await cache.get('user:11')).toBe('cached eleven');
+    expect(await keyv.get('user:11')).toBe('keyv eleven');
+    await keyv.disconnect();
+  });
+
+  it('tags evict entries in every namespace; truncate flushes the namespace; a throwing mapper flushes too', async () => {
+    const tags = new CacheTags(cache);
+    const other = new PostgresCache({ pool, schema, namespace: 'other', sweepInterval: 0 });
+    const errors: unknown[] = [];
+    const byTag = track(
+      invalidateOnTableChange(cache, { table: 'posts', tags: (row) => [`post:${row.id}`] }),
+    );
+    const picky = track(
+      invalidateOnTableChange(other, {
+        table: 'users',
+        keys: (row) => {
+          if (row.id === 13) throw new Error('mapper bug');
+          return [`user:${row.id}`];
+        },
+      }),
+    );
+    picky.on('error', (error) => errors.push(error));
+    await Promise.all([byTag.ready, picky.ready]);
+    await tags.set('post-page:20', 'page', { tags: ['post:20'] });
+    await tags.set('post-card:20', 'card', { tags: ['post:20'], namespace: 'other' });
+    await tags.set('post-page:21', 'page', { tags: ['post:21'] });
+    expect(await other.get('post-card:20')).toBe('card');
+    await pool.query(`INSERT INTO ${q(schema)}.posts VALUES (20, 9, 'tagged')`);
+    expect(await eventually(async () => (await other.get('post-card:20')) === undefined, 15_000)).toBe(true);
+    expect(await cache.get('post-page:20')).toBeUndefined();
+    expect(await cache.get('post-page:21')).toBe('page');
+
+    await other.set('user:12', 'x');
+    await other.set('unrelated', 'y');
+    await setName(13, 'thirteen');
+    expect(await eventually(async () => (await other.get('unrelated')) === undefined, 15_000)).toBe(true);
+    expect(errors).toEqual([expect.objectContaining({ message: expect.stringContaining('mapper bug') })]);
+    expect(picky.stats.flushes).toBe(1);
+
+    await cache.set('survivor', 'z');
+    await pool.query(`TRUNCATE ${q(schema)}.posts`);
+    expect(await eventually(async () => (await cache.get('survivor')) === undefined, 15_000)).toBe(true);
+    expect(byTag.stats.flushes).toBe(1);
+    await other.disconnect();
+  });
+
+  it('windowed: events wait for the window to fill, then go in one eviction', async () => {
+    const rule = track(
+      invalidateOnTableChange(cache, {
+        table: 'users',
+        keys: (row) => [`window:${row.id}`],
+        // maxWait far beyond the test: only the count can close this window.
+        strategy: windowed({ maxEvents: 3, maxWait: 600_000 }),
+      }),
+    );
+    await rule.ready;
+    for (const id of [30, 31, 32]) await cache.set(`window:${id}`, 'held');
+    await setName(30, 'a');
+    await setName(31, 'b');
+    expect(await eventually(() => rule.stats.events === 2, 15_000)).toBe(true);
+    expect(rule.stats.evictions).toBe(0);
+    expect(await cache.get('window:30')).toBe('held');
+    await setName(32, 'c');
+    expect(await eventually(() => rule.stats.evictions === 1, 15_000)).toBe(true);
+    expect(rule.stats.keys).toBe(3);
+    for (const id of [30, 31, 32]) expect(await cache.get(`window:${id}`)).toBeUndefined();
+  });
+
+  it('refuses a target it cannot evict from', () => {
+    expect(() =>
+      invalidateOnTableChange({ deleteMany: async () => true } as never, { table: 'users' }),
+    ).toThrow(InvalidOptionError);
+  });
+});

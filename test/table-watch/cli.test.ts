@@ -1,0 +1,156 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listTableWatches } from '../../src/index.js';
+import { finished } from '../support/child.js';
+import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
+import { q } from './support.js';
+
+const schema = uniqueSchema('tw_cli');
+const pool = adminPool();
+const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/** The command line as a real process: `npx postgres-cache …` runs the same file, built. */
+function run(args: string[], env: Record<string, string | undefined> = { DATABASE_URL: databaseUrl() }) {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
+    env: { ...process.env, DATABASE_URL: undefined, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return finished(child, 60_000);
+}
+
+const watched = async () =>
+  (await listTableWatches(pool, { cacheSchema: schema })).map((watch) => watch.table);
+
+beforeAll(async () => {
+  await pool.query(`CREATE SCHEMA ${q(schema)}`);
+  await pool.query(`CREATE TABLE ${q(schema)}.users (id int PRIMARY KEY, email text)`);
+  await pool.query(`CREATE TABLE ${q(schema)}.orders (id int PRIMARY KEY)`);
+});
+
+afterAll(async () => {
+  await dropSchema(schema);
+  await pool.end();
+});
+
+describe('postgres-cache watch', () => {
+  it('install prints the SQL and changes nothing without --apply', async () => {
+    const result = await run([
+      'watch',
+      'install',
+      'users',
+      'orders',
+      '--schema',
+      schema,
+      '--cache-schema',
+      schema,
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      `-- watch "${schema}"."users": key id; channel ${schema}_pgcache_table_changes`,
+    );
+    expect(result.stdout).toContain(
+      `CREATE TRIGGER "pgcache_watch" AFTER INSERT OR UPDATE OR DELETE ON ${q(schema)}."orders"`,
+    );
+    expect(result.stdout.match(/-- dry run: nothing was changed/g)).toHaveLength(2);
+    expect(await watched()).toEqual([]);
+  }, 120_000);
+
+  it('install --apply (with --url, --key and --channel) installs; list shows it; uninstall --apply removes it', async () => {
+    const url = ['--url', databaseUrl(), '--cache-schema', schema];
+    const install = await run(
+      [
+        'watch',
+        'install',
+        `${schema}.users`,
+        '--key',
+        'id,email',
+        '--channel',
+        'tw_cli_channel',
+        '--apply',
+        ...url,
+      ],
+      {},
+    );
+    expect(install.stderr).toBe('');
+    expect(install.code).toBe(0);
+    expect(install.stdout).toContain('-- applied');
+    expect(await listTableWatches(pool, { cacheSchema: schema })).toEqual([
+      {
+        schema,
+        table: 'users',
+        channel: 'tw_cli_channel',
+        keyColumns: ['id', 'email'],
+        operations: ['insert', 'update', 'delete', 'truncate'],
+      },
+    ]);
+    const again = await run(
+      [
+        'watch',
+        'install',
+        `${schema}.users`,
+        '--key',
+        'id,email',
+        '--channel',
+        'tw_cli_channel',
+        '--apply',
+        ...url,
+      ],
+      {},
+    );
+    expect(again.stdout).toContain('-- already watched like this: nothing to change');
+
+    const list = await run(['watch', 'list', ...url], {});
+    expect(list.code).toBe(0);
+    expect(list.stdout).toBe(
+      `"${schema}"."users"  key: id, email  channel: tw_cli_channel  on: insert, update, delete, truncate\n`,
+    );
+    const json = await run(['watch', 'list', '--json', ...url], {});
+    expect(JSON.parse(json.stdout)).toEqual([
+      expect.objectContaining({ table: 'users', keyColumns: ['id', 'email'] }),
+    ]);
+
+    const dry = await run(['watch', 'uninstall', 'users', '--schema', schema, ...url], {});
+    expect(dry.stdout).toContain('DROP TRIGGER IF EXISTS "pgcache_watch"');
+    expect(await watched()).toEqual(['users']);
+    const uninstall = await run(['watch', 'uninstall', 'users', '--schema', schema, '--apply', ...url], {});
+    expect(uninstall.code).toBe(0);
+    expect(await watched()).toEqual([]);
+    expect((await run(['watch', 'list', ...url], {})).stdout).toBe('no tables are watched\n');
+  }, 120_000);
+
+  it('called wrongly: exit code 2 and the usage; failing: exit code 1 and the typed error', async () => {
+    const usage = [
+      ['watch', 'install'],
+      ['watch', 'frobnicate'],
+      ['watch', 'install', 'users', '--bogus'],
+      ['watch', 'list', 'users'],
+      ['watch', 'uninstall', 'users', '--key', 'id'],
+      ['nonsense'],
+    ];
+    for (const args of usage) {
+      const result = await run(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toContain('Usage: postgres-cache watch');
+    }
+    const noUrl = await run(['watch', 'list'], {});
+    expect(noUrl.code).toBe(2);
+    expect(noUrl.stderr).toContain('no database: give --url or set DATABASE_URL');
+
+    const missing = await run(['watch', 'install', 'nope', '--schema', schema, '--cache-schema', schema]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/ERR_PGCACHE_INVALID_OPTION: .*does not exist/);
+    const hostile = await run([
+      'watch',
+      'install',
+      'users',
+      '--schema',
+      schema,
+      '--channel',
+      'x"; DROP TABLE users; --',
+    ]);
+    expect(hostile.code).toBe(1);
+    expect(hostile.stderr).toContain('ERR_PGCACHE_INVALID_IDENTIFIER');
+    expect((await run(['--help'])).stdout).toContain('watch install <table…>');
+  }, 120_000);
+});
