@@ -8,7 +8,6 @@
  * this process to the change event in four others at 1000 writes/s; RSS growth of one million sets
  * into an L1 bounded at 50 MB. Without DATABASE_URL an embedded PostgreSQL is started.
  */
-import { createConnection } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import KeyvPostgres from '@keyv/postgres';
 import KeyvRedis from '@keyv/redis';
@@ -19,6 +18,7 @@ import { openBenchDatabase, withUrlParameter } from './lib/database.js';
 import { percentile } from './lib/latency.js';
 import { type LoadResult, medianOfRounds, runLoad } from './lib/load.js';
 import { describeMachine } from './lib/machine.js';
+import { REDIS_URL, redisReachable } from './lib/redis.js';
 import { printReport, type ResultRow, type Target, writeJsonReport } from './lib/report.js';
 import { forkScript, nextMessage, stopChild } from './store/children.js';
 
@@ -28,7 +28,6 @@ const LISTENERS = 4;
 const WRITES_PER_SECOND = 1000;
 const PROPAGATION_SECONDS = args.quick ? 2 : 5;
 const MEMORY_SETS = args.quick ? 100_000 : 1_000_000;
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const SCHEMA = 'bench_store';
 const OURS = 'ours (L1)';
 const REDIS = '@keyv/redis';
@@ -42,16 +41,6 @@ const value = {
   active: true,
 };
 const key = (i: number) => `user:${i % KEYS}`;
-
-const redisReachable = () =>
-  new Promise<boolean>((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port: 6379 });
-    socket.setTimeout(500);
-    socket.once('connect', () => resolve(true));
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => resolve(false));
-    socket.once('close', () => socket.destroy());
-  }).finally(() => undefined);
 
 async function measure(name: string, run: () => Promise<LoadResult>): Promise<LoadResult> {
   const rounds: LoadResult[] = [];

@@ -14,7 +14,6 @@
  * it the @keyv/redis row is left out.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createCache } from 'cache-manager';
 import Keyv from 'keyv';
@@ -23,6 +22,7 @@ import { parseBenchArgs } from './lib/args.js';
 import { type BenchDatabase, openBenchDatabase } from './lib/database.js';
 import { type LoadResult, medianOfRounds, runLoad } from './lib/load.js';
 import { describeMachine } from './lib/machine.js';
+import { REDIS_URL, redisReachable } from './lib/redis.js';
 import { printReport, type ResultRow, type Target, writeJsonReport } from './lib/report.js';
 import {
   PEER_NAMESPACE,
@@ -37,7 +37,6 @@ const args = parseBenchArgs({ ops: 500_000, quickOps: 100_000, rounds: 5, quickR
 const PROCESSES = 4;
 const CALLERS = 50;
 const LOADER_MS = 100;
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const WARM_KEYS = 1000;
 const WARM_SCHEMA = 'bench_wrap_warm';
 const TTL_MS = 600_000;
@@ -226,22 +225,6 @@ async function warm(db: BenchDatabase): Promise<ResultRow[]> {
 }
 
 // ---- main --------------------------------------------------------------------------------------
-
-function redisReachable(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port: 6379 });
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
 
 async function clean(db: BenchDatabase, redis: boolean): Promise<void> {
   await db.query(`DROP SCHEMA IF EXISTS ${STAMPEDE_SCHEMA} CASCADE`);

@@ -1,3 +1,5 @@
+import { parsePayloadObject } from './json-payload.js';
+
 /**
  * A change to the cache table, as its trigger announces it. `key` is absent when the key was too long
  * for a NOTIFY payload; `keyDigest` (hex SHA-256 of the key) stands in for it.
@@ -8,8 +10,6 @@ export type CacheChange =
   | { op: 'clear'; namespace: string; version: number }
   | { op: 'flush'; version: number };
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null;
 const isVersion = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value);
 
@@ -18,14 +18,8 @@ const isVersion = (value: unknown): value is number =>
  * that is not exactly an event of ours yields undefined, never an exception.
  */
 export function decodeCacheChange(payload: string | undefined): CacheChange | undefined {
-  if (!payload) return undefined;
-  let data: unknown;
-  try {
-    data = JSON.parse(payload);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(data) || !isVersion(data.v)) return undefined;
+  const data = parsePayloadObject(payload);
+  if (!data || !isVersion(data.v)) return undefined;
   const { op, ns, key, kh, v: version } = data;
   if (op === 'flush') return { op, version };
   if (typeof ns !== 'string') return undefined;

@@ -1,3 +1,5 @@
+import { parsePayloadObject } from '../json-payload.js';
+
 export type TableOperation = 'insert' | 'update' | 'delete' | 'truncate';
 
 export const TABLE_OPERATIONS: readonly TableOperation[] = ['insert', 'update', 'delete', 'truncate'];
@@ -45,14 +47,8 @@ const isName = (value: unknown): value is string => typeof value === 'string' &&
  * one of our events yields undefined, never an exception.
  */
 export function decodeTableEvent(payload: string | undefined): TableEvent | undefined {
-  if (!payload) return undefined;
-  let data: unknown;
-  try {
-    data = JSON.parse(payload);
-  } catch {
-    return undefined;
-  }
-  if (!isRow(data)) return undefined;
+  const data = parsePayloadObject(payload);
+  if (!data) return undefined;
   const { schema, table, op } = data;
   if (!isName(schema) || !isName(table) || !TABLE_OPERATIONS.includes(op as TableOperation)) return undefined;
   const operation = op as TableOperation;
