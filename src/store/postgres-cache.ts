@@ -347,7 +347,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
           throw error;
         }
         // Filled once the caller's transaction is committed: an uncommitted row must not reach L1.
-        return () => {
+        return (committed: boolean) => {
+          if (!committed) return this.abandonFill(ticket);
           this.fill(ticket, text, version, ttl);
           this.emit('set', { key });
         };

@@ -2,8 +2,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { assertStorableKey, normalizeTtl } from '../../adapter/validation.js';
 import { DisconnectedError, InvalidOptionError, LockTimeoutError } from '../../errors.js';
 import { unlessAborted } from './abort.js';
-import { fillLockKey, tryFillLock } from './advisory-lock.js';
-import type { WrapHost } from './host.js';
+import { fillLockKey, type HeldLock, tryFillLock } from './advisory-lock.js';
+import type { Publish, WrapHost } from './host.js';
 import {
   assertWrapArguments,
   type RawWrapResult,
@@ -155,28 +155,16 @@ export class ClusterWrap {
       if (this.host.isClosed()) throw new DisconnectedError();
       const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.statementTimeout);
       if (lock === undefined) return undefined;
-      let filled: Filled;
-      let publish: (() => void) | undefined;
-      try {
+      return await completeUnderLock<Filled>(lock, async () => {
         // Another process may have written it between our look and the lock.
         const cached = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
-        if (cached !== undefined) {
-          filled = { entry: cached, loaded: false };
-        } else {
-          const loaded = await load(loader, options);
-          if (loaded.stored) {
-            const { text, ttl } = loaded.stored;
-            publish = await this.host.write(namespace, storedKey, text, ttl, lock.client);
-          }
-          filled = { entry: loaded.entry, loaded: true };
-        }
-      } catch (error) {
-        await lock.abandon();
-        throw error;
-      }
-      await lock.commit();
-      publish?.();
-      return filled;
+        if (cached !== undefined) return { result: { entry: cached, loaded: false } };
+        const loaded = await load(loader, options);
+        const publish = loaded.stored
+          ? await this.host.write(namespace, storedKey, loaded.stored.text, loaded.stored.ttl, lock.client)
+          : undefined;
+        return { result: { entry: loaded.entry, loaded: true }, publish };
+      });
     } finally {
       release?.();
     }
@@ -197,7 +185,7 @@ export class ClusterWrap {
     const loaded = await load(loader, options);
     if (loaded.stored) {
       const { text, ttl } = loaded.stored;
-      (await this.host.write(namespace, storedKey, text, ttl))();
+      (await this.host.write(namespace, storedKey, text, ttl))(true);
     }
     return { entry: loaded.entry, loaded: true };
   }
@@ -252,24 +240,16 @@ export class ClusterWrap {
         const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.statementTimeout);
         // Another process is filling or refreshing it.
         if (lock === undefined) return;
-        let loaded: Loaded | undefined;
-        let publish: (() => void) | undefined;
-        try {
+        const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
           const current = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
           const stillDue = current?.expires !== undefined && current.expires - Date.now() < threshold;
-          if (stillDue) {
-            loaded = await load(loader, options);
-            if (loaded.stored) {
-              const { text, ttl } = loaded.stored;
-              publish = await this.host.write(namespace, storedKey, text, ttl, lock.client);
-            }
-          }
-        } catch (error) {
-          await lock.abandon();
-          throw error;
-        }
-        await lock.commit();
-        publish?.();
+          if (!stillDue) return { result: undefined };
+          const fresh = await load(loader, options);
+          const publish = fresh.stored
+            ? await this.host.write(namespace, storedKey, fresh.stored.text, fresh.stored.ttl, lock.client)
+            : undefined;
+          return { result: fresh, publish };
+        });
         if (loaded) this.host.refreshed({ key, value: loaded.entry.value });
       } finally {
         release();
@@ -278,6 +258,31 @@ export class ClusterWrap {
       this.host.refreshed({ key, error });
     }
   }
+}
+
+/**
+ * Runs `work` on a held lock, commits, and only then lets its write reach L1. A failure before the
+ * commit rolls back and frees the lock; a failed commit leaves L1 untouched.
+ */
+async function completeUnderLock<R>(
+  lock: HeldLock,
+  work: () => Promise<{ result: R; publish?: Publish | undefined }>,
+): Promise<R> {
+  let outcome: { result: R; publish?: Publish | undefined };
+  try {
+    outcome = await work();
+  } catch (error) {
+    await lock.abandon();
+    throw error;
+  }
+  try {
+    await lock.commit();
+  } catch (error) {
+    outcome.publish?.(false);
+    throw error;
+  }
+  outcome.publish?.(true);
+  return outcome.result;
 }
 
 /** Runs the loader and prepares what to store: `undefined` is returned to callers but never cached. */

@@ -1,6 +1,12 @@
 import type pg from 'pg';
 import type { WrapDefaults } from './options.js';
 
+/**
+ * Settles a write in L1: with `committed` true the value goes in (if no newer change arrived meanwhile);
+ * with false (rolled back) it is left out. Call it exactly once.
+ */
+export type Publish = (committed: boolean) => void;
+
 /** What `wrap()` needs from the cache it serves (PostgresCache provides it). */
 export interface WrapHost {
   /** The namespace a Keyv on the store writes to now. */
@@ -14,17 +20,14 @@ export interface WrapHost {
   peek(namespace: string, storedKey: string): { readonly value: string } | undefined;
   /** L1 then PostgreSQL through the pool; with `client` (a lock holder's connection), PostgreSQL only, on it. */
   read(namespace: string, storedKey: string, client?: pg.ClientBase): Promise<string | undefined>;
-  /**
-   * Writes through `client` or the pool. The returned function puts the value into L1; call it once the
-   * write is visible to everyone (after COMMIT in transaction mode).
-   */
+  /** Writes through `client` or the pool; call the returned `Publish` once the write is committed or not. */
   write(
     namespace: string,
     storedKey: string,
     text: string,
     ttl: number | undefined,
     client?: pg.ClientBase,
-  ): Promise<() => void>;
+  ): Promise<Publish>;
   /** See `PostgresCache.waitForChange`. */
   waitForChange(
     namespace: string,
