@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { DisconnectedError, type PostgresCacheError, toCacheError } from '../errors.js';
+import { checkOut } from './checkout.js';
 import { ensureSchema } from './migrations.js';
 import { type SchemaNames, schemaNames } from './names.js';
 import { NamespaceTracker } from './namespaces.js';
@@ -325,7 +326,7 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   private async prepare(): Promise<void> {
-    const client = await this.pool.connect();
+    const client = await checkOut(this.pool);
     try {
       await ensureSchema(
         client,

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { checkOut } from '../../adapter/checkout.js';
 import { assertIdentifier } from '../../adapter/identifiers.js';
 import { InvalidOptionError, isConnectionFailure, toCacheError } from '../../errors.js';
 import {
@@ -187,7 +188,7 @@ function isPool(db: Queryable): db is pg.Pool {
 
 async function withClient<T>(db: Queryable, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
   if (!isPool(db)) return work(db);
-  const client = await db.connect();
+  const client = await checkOut(db);
   try {
     const result = await work(client);
     client.release();

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { checkOut } from '../../adapter/checkout.js';
 import { LOCK_CLASS, lockId } from '../../adapter/names.js';
 import { toCacheError } from '../../errors.js';
 import type { LockMode } from './options.js';
@@ -99,7 +100,7 @@ function transactionLock(client: pg.PoolClient, run: Run): HeldLock {
 
 async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
   try {
-    return await pool.connect();
+    return await checkOut(pool);
   } catch (error) {
     throw toCacheError(error, 'connecting for a fill lock');
   }

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresCache } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
+import { lockOf, poolIsIdle } from './support.js';
+
+const schema = uniqueSchema('wrap_connection_loss');
+const pool = adminPool();
+let cache: PostgresCache;
+
+beforeAll(async () => {
+  await PostgresCache.initDb({ connectionString: databaseUrl(), schema });
+  cache = new PostgresCache({ connectionString: databaseUrl(), schema, sweepInterval: 0, namespace: 'lost' });
+  await cache.init();
+});
+afterAll(async () => {
+  await cache.disconnect();
+  await dropSchema(schema);
+  await pool.end();
+});
+
+/** Ends the sessions holding a fill lock, as a server restart or an operator would. */
+async function terminateLockHolders(lock: [number, number]): Promise<number> {
+  const { rows } = await pool.query<{ pid: number }>(
+    `SELECT pid FROM pg_locks
+      WHERE locktype = 'advisory' AND granted AND classid = $1::bigint::oid
+        AND objid = ($2::bigint & 4294967295)::oid AND objsubid = 2`,
+    lock,
+  );
+  for (const { pid } of rows) await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+  return rows.length;
+}
+
+describe('the lock holder loses its connection mid-loader', () => {
+  it('the caller gets a typed error, the process lives on, and the next call fills the key', async () => {
+    let terminated = 0;
+    const failed = cache.wrap('k', async () => {
+      terminated = await terminateLockHolders(lockOf(schema, 'lost', 'k'));
+      // Give the dead socket time to raise its 'error' on the checked-out client.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return 'lost value';
+    });
+    await expect(failed).rejects.toMatchObject({ code: 'ERR_PGCACHE_CONNECTION' });
+    expect(terminated).toBe(1);
+    expect(await cache.wrap('k', async () => 'second try')).toBe('second try');
+    expect(poolIsIdle(cache.adapter.pool)).toBe(true);
+  });
+});
