@@ -1,0 +1,147 @@
+import type { ClientLog } from '../collector.js';
+import type { OpRecord } from '../protocol.js';
+import { isWrapKey } from '../workload.js';
+
+/**
+ * One acknowledged change to a key, placed in the key's history by the version PostgreSQL gave it.
+ * A set of version v ranks 2v; a delete that removed the row of version v ranks 2v+1: after that
+ * set, before any later one. Per key, version order is commit order (the row lock orders writers,
+ * and the trigger draws the version under it), so rank order is the order the database applied them.
+ */
+export interface Change {
+  kind: 'set' | 'delete';
+  rank: number;
+  writer: number;
+  start: number;
+  /** When the operation that made the change returned. */
+  ack: number;
+}
+
+/** A key's changes in rank order, with what the read checks ask of them answered quickly. */
+export class KeyHistory {
+  readonly changes: Change[] = [];
+  /** Starts of writes and deletes that failed: they may or may not have been applied. */
+  readonly uncertainDeleteStarts: number[] = [];
+  private suffixMinAck: number[] = [];
+  private readonly ownMinAck = new Map<number, number[]>();
+
+  add(change: Change): void {
+    this.changes.push(change);
+  }
+
+  /** Sorts by rank and precomputes the suffix minima; call once, after the last add. */
+  seal(): void {
+    this.changes.sort((a, b) => a.rank - b.rank);
+    this.suffixMinAck = suffixMinima(this.changes.map((change) => change.ack));
+    const writers = new Set(this.changes.map((change) => change.writer));
+    for (const writer of writers) {
+      this.ownMinAck.set(
+        writer,
+        suffixMinima(this.changes.map((change) => (change.writer === writer ? change.ack : Infinity))),
+      );
+    }
+  }
+
+  /** The earliest acknowledgement of any change that supersedes rank `rank` (Infinity if none). */
+  earliestAckAbove(rank: number, writer?: number): number {
+    const minima = writer === undefined ? this.suffixMinAck : this.ownMinAck.get(writer);
+    if (!minima) return Infinity;
+    return minima[this.firstAbove(rank)] ?? Infinity;
+  }
+
+  /** The highest-ranked change acknowledged before `time`: what a read starting then must at least see. */
+  newestAckedBefore(time: number): Change | undefined {
+    for (let index = this.changes.length - 1; index >= 0; index--) {
+      const change = this.changes[index] as Change;
+      if (change.ack < time) return change;
+    }
+    return undefined;
+  }
+
+  /** Whether a delete ranked above `rank`, or one that failed, started before `time` (and so may explain an absence). */
+  deleteAboveStartedBefore(rank: number, time: number): boolean {
+    for (let index = this.firstAbove(rank); index < this.changes.length; index++) {
+      const change = this.changes[index] as Change;
+      if (change.kind === 'delete' && change.start < time) return true;
+    }
+    return this.uncertainDeleteStarts.some((start) => start < time);
+  }
+
+  private firstAbove(rank: number): number {
+    let low = 0;
+    let high = this.changes.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if ((this.changes[middle] as Change).rank <= rank) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+}
+
+function suffixMinima(values: number[]): number[] {
+  const minima = new Array<number>(values.length + 1).fill(Infinity);
+  for (let index = values.length - 1; index >= 0; index--) {
+    minima[index] = Math.min(values[index] as number, minima[index + 1] as number);
+  }
+  return minima;
+}
+
+export interface History {
+  keys: Map<string, KeyHistory>;
+  /** Acknowledged sets by the `writer:seq` their value carries. */
+  setsByValue: Map<string, Change>;
+  /** Acknowledged sets by their version (which is unique across the table). */
+  setsByVersion: Map<number, Change>;
+  /** `writer:seq` of writes that failed: if a read returns one, its version is unknown. */
+  uncertainValues: Set<string>;
+}
+
+export const valueId = (writer: number, seq: number) => `${writer}:${seq}`;
+
+/** Builds every key's history from the clients' records of writes, deletes, and deletes inside reads. */
+export function buildHistory(logs: ClientLog[]): History {
+  const history: History = {
+    keys: new Map(),
+    setsByValue: new Map(),
+    setsByVersion: new Map(),
+    uncertainValues: new Set(),
+  };
+  const keyHistory = (key: string) => {
+    let found = history.keys.get(key);
+    if (!found) {
+      found = new KeyHistory();
+      history.keys.set(key, found);
+    }
+    return found;
+  };
+  for (const log of logs) {
+    for (const op of log.ops) {
+      if (isWrapKey(op.key)) continue;
+      addOp(history, keyHistory(op.key), log.index, op);
+    }
+  }
+  for (const key of history.keys.values()) key.seal();
+  return history;
+}
+
+function addOp(history: History, key: KeyHistory, writer: number, op: OpRecord): void {
+  for (const effect of op.effects ?? []) {
+    if (effect.version === undefined) continue;
+    const change: Change = {
+      kind: effect.op,
+      rank: effect.op === 'set' ? 2 * effect.version : 2 * effect.version + 1,
+      writer,
+      start: op.start,
+      // Acknowledged when the operation returned to the application, as read-your-writes means it.
+      ack: op.end,
+    };
+    key.add(change);
+    if (effect.op !== 'set') continue;
+    history.setsByVersion.set(effect.version, change);
+    if (op.seq !== undefined) history.setsByValue.set(valueId(writer, op.seq), change);
+  }
+  if (op.error === undefined) return;
+  if (op.kind === 'write' && op.seq !== undefined) history.uncertainValues.add(valueId(writer, op.seq));
+  if (op.kind === 'delete') key.uncertainDeleteStarts.push(op.start);
+}
