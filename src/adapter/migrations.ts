@@ -3,10 +3,14 @@ import { SchemaError } from '../errors.js';
 import { LOCK_CLASS, lockId, type SchemaNames } from './names.js';
 import { keyDigest, LIVE, NOW_MS, SILENT_SETTING } from './sql.js';
 
+/** The trigger's own condition, checked before any PL/pgSQL runs: the sweeper and clear delete in bulk, silently. */
+const NOT_SILENT = `current_setting('${SILENT_SETTING}', true) IS DISTINCT FROM 'on'`;
+
 export interface SchemaSettings {
   names: SchemaNames;
   unlogged: boolean;
-  notifyChannel: string;
+  /** The channel the change trigger must notify on; undefined when this user needs no change events. */
+  notifyChannel: string | undefined;
 }
 
 interface Migration {
@@ -68,9 +72,6 @@ const MIGRATIONS: Migration[] = [
         END $fn$`,
         `CREATE OR REPLACE FUNCTION ${n.notifyChange}() RETURNS trigger LANGUAGE plpgsql AS $fn$
         BEGIN
-          IF current_setting('${SILENT_SETTING}', true) = 'on' THEN
-            RETURN NULL;
-          END IF;
           IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.namespace, OLD.key_hash) IS DISTINCT FROM (NEW.namespace, NEW.key_hash)) THEN
             PERFORM pg_notify(TG_ARGV[0], ${n.changePayload}('delete', OLD.namespace, OLD.key, OLD.key_hash, ${nextVersion(n)}));
           END IF;
@@ -176,7 +177,7 @@ function isCurrent(state: SchemaState, settings: SchemaSettings): boolean {
   return (
     state.version >= SCHEMA_VERSION &&
     state.unlogged === settings.unlogged &&
-    state.notifyChannel === settings.notifyChannel
+    (settings.notifyChannel === undefined || state.notifyChannel === settings.notifyChannel)
   );
 }
 
@@ -228,12 +229,12 @@ export async function ensureSchema(
     if (migrated.unlogged !== settings.unlogged) {
       await client.query(`ALTER TABLE ${n.entries} SET ${settings.unlogged ? 'UNLOGGED' : 'LOGGED'}`);
     }
-    if (migrated.notifyChannel !== settings.notifyChannel) {
+    if (settings.notifyChannel !== undefined && migrated.notifyChannel !== settings.notifyChannel) {
       // The channel is the trigger's argument: changing the option re-points the trigger, no hand-written SQL.
       await client.query(`DROP TRIGGER IF EXISTS ${n.notifyTrigger} ON ${n.entries}`);
       await client.query(
         `CREATE TRIGGER ${n.notifyTrigger} AFTER INSERT OR UPDATE OR DELETE ON ${n.entries}
-         FOR EACH ROW EXECUTE FUNCTION ${n.notifyChange}('${settings.notifyChannel}')`,
+         FOR EACH ROW WHEN (${NOT_SILENT}) EXECUTE FUNCTION ${n.notifyChange}('${settings.notifyChannel}')`,
       );
     }
     await client.query('COMMIT');

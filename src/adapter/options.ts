@@ -19,6 +19,12 @@ export interface PostgresAdapterOptions {
   unlogged?: boolean;
   /** Channel the table's trigger notifies on. Default `<schema>_<tablePrefix>events`. */
   notifyChannel?: string;
+  /**
+   * Make sure the table announces every change on `notifyChannel` (installs the trigger if missing).
+   * PostgresCache needs it; the plain adapter does not, and its writes are cheaper without. Once
+   * installed, the trigger stays for every user of the table. Default false.
+   */
+  changeEvents?: boolean;
   /** Server-side statement timeout and client-side query timeout, in ms. Default 5000. */
   statementTimeout?: number;
   /** How long to wait for a pool connection, in ms. Default 5000. */
@@ -42,6 +48,7 @@ export interface ResolvedAdapterOptions {
   tablePrefix: string;
   unlogged: boolean;
   notifyChannel: string;
+  changeEvents: boolean;
   statementTimeout: number;
   connectionTimeout: number;
   migrate: boolean;
@@ -85,6 +92,7 @@ export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): Res
     tablePrefix,
     unlogged: options.unlogged ?? true,
     notifyChannel,
+    changeEvents: options.changeEvents ?? false,
     statementTimeout: positiveInteger(options.statementTimeout, 5000, 'statementTimeout'),
     connectionTimeout: positiveInteger(options.connectionTimeout, 5000, 'connectionTimeout'),
     migrate: options.migrate ?? true,

@@ -80,6 +80,8 @@ export class PostgresAdapter extends EventEmitter {
   private readonly forwardPoolError = (error: Error) =>
     this.reportError(toCacheError(error, 'idle pool connection'));
   private ready: Promise<void> | undefined;
+  /** Set once the tables are known to be ready, so the hot path skips awaiting `ready`. */
+  private prepared = false;
   private closed = false;
 
   constructor(options: PostgresAdapterOptions = {}) {
@@ -137,7 +139,13 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.readEntry(this.namespaceOf(key), key))?.value;
+    assertStorableKey(key);
+    const rows = await this.run<{ value: string }>(
+      this.statements.getValue,
+      [this.namespaceOf(key), key],
+      'get',
+    );
+    return rows[0]?.value;
   }
 
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
@@ -330,7 +338,11 @@ export class PostgresAdapter extends EventEmitter {
     try {
       await ensureSchema(
         client,
-        { names: this.names, unlogged: this.options.unlogged, notifyChannel: this.options.notifyChannel },
+        {
+          names: this.names,
+          unlogged: this.options.unlogged,
+          notifyChannel: this.options.changeEvents ? this.options.notifyChannel : undefined,
+        },
         this.options.migrate,
       );
       client.release();
@@ -338,6 +350,7 @@ export class PostgresAdapter extends EventEmitter {
       client.release(true);
       throw error;
     }
+    this.prepared = true;
     if (!this.closed) this.sweeper.start();
   }
 
@@ -353,7 +366,7 @@ export class PostgresAdapter extends EventEmitter {
     client?: pg.ClientBase,
   ): Promise<Row[]> {
     if (this.closed) throw new DisconnectedError();
-    await this.init();
+    if (!this.prepared) await this.init();
     try {
       const result = await (client ?? this.pool).query({
         name: statement.name,

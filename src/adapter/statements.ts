@@ -22,6 +22,8 @@ export function buildStatements(n: SchemaNames) {
     DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
       version = ${n.nextVersion}()`;
   return {
+    getValue: named(`SELECT value FROM ${n.entries}
+      WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${LIVE}`),
     get: named(`SELECT value, version, ${TTL_LEFT} AS ttl_left FROM ${n.entries}
       WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${LIVE}`),
     getMany: named(`SELECT k.ord::int AS ord, e.value, e.version, ${TTL_LEFT} AS ttl_left

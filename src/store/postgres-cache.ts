@@ -56,7 +56,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   constructor(readonly options: PostgresCacheOptions = {}) {
     super();
-    this.adapter = new PostgresAdapter(options);
+    this.adapter = new PostgresAdapter({ ...options, changeEvents: true });
     this.adapter.on('error', (error) => this.reportError(error));
     const notifications = options.notifications ?? true;
     const l1Wanted = options.l1 !== false && (notifications || options.l1?.ttl !== undefined);
@@ -75,7 +75,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** Creates or migrates the tables with a role that may run DDL, once (for example in a migration job). */
   static initDb(options: PostgresCacheOptions = {}): Promise<void> {
-    return PostgresAdapter.initDb(options);
+    return PostgresAdapter.initDb({ ...options, changeEvents: true });
   }
 
   get opts() {

@@ -126,7 +126,7 @@ describe('the sweeper', () => {
     const events: string[] = [];
     listener.on('notification', (message) => events.push(message.payload ?? ''));
     await listener.query(`LISTEN "${schema}_pgcache_events"`);
-    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, changeEvents: true });
     adapter.namespace = 'quiet';
     await adapter.setMany(Array.from({ length: 50 }, (_, i) => ({ key: `quiet:${i}`, value: 'v', ttl: 1 })));
     await sleep(100);

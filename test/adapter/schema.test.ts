@@ -71,6 +71,26 @@ describe('migrations', () => {
     expect(await persistence()).toBe('p');
   });
 
+  it('installs the change trigger only for a user that needs change events, and keeps it', async () => {
+    const schema = newSchema('change_events');
+    const triggers = async () =>
+      (
+        await pool.query<{ tgname: string }>(
+          `SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'pgcache_notify_trigger'`,
+          [`"${schema}".pgcache_entries`],
+        )
+      ).rowCount;
+    await PostgresAdapter.initDb({ pool, schema });
+    expect(await triggers()).toBe(0);
+    await PostgresAdapter.initDb({ pool, schema, changeEvents: true });
+    expect(await triggers()).toBe(1);
+    // A plain adapter arriving later leaves it in place: others may be listening.
+    const plain = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    await plain.set('k', 'v');
+    await plain.disconnect();
+    expect(await triggers()).toBe(1);
+  });
+
   it('changing notifyChannel re-points the trigger without hand-written SQL', async () => {
     const schema = newSchema('channel');
     const listener = new pg.Client({ connectionString: databaseUrl() });
@@ -82,9 +102,21 @@ describe('migrations', () => {
     await listener.query('LISTEN first_channel');
     await listener.query('LISTEN second_channel');
 
-    const first = new PostgresAdapter({ pool, schema, notifyChannel: 'first_channel', sweepInterval: 0 });
+    const first = new PostgresAdapter({
+      pool,
+      schema,
+      notifyChannel: 'first_channel',
+      changeEvents: true,
+      sweepInterval: 0,
+    });
     await first.set('a', '1');
-    const second = new PostgresAdapter({ pool, schema, notifyChannel: 'second_channel', sweepInterval: 0 });
+    const second = new PostgresAdapter({
+      pool,
+      schema,
+      notifyChannel: 'second_channel',
+      changeEvents: true,
+      sweepInterval: 0,
+    });
     await second.set('b', '2');
     await new Promise((resolve) => setTimeout(resolve, 100));
     await listener.end();

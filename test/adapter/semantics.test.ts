@@ -116,7 +116,7 @@ describe('versions', () => {
       if (event.ns === 'contended') versions.push(event.v);
     });
     await listener.query(`LISTEN "${schema}_pgcache_events"`);
-    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, changeEvents: true });
     for (let round = 0; round < 5; round++) {
       await Promise.all(
         Array.from({ length: 16 }, (_, i) => adapter.writeEntry('contended', 'k', `w${round}-${i}`)),
