@@ -4,8 +4,8 @@ import type { Histogram } from '../metrics/histogram.js';
 import type { HitRatios, OperationRow } from '../metrics/operations.js';
 import type { LatencyStats } from '../metrics/summary.js';
 import type { Timeline } from '../metrics/timeline.js';
-import type { FaultKind, OperationMix } from '../options.js';
-import type { CacheSettings, SubjectName } from '../protocol.js';
+import type { FaultKind, HarnessOptions } from '../options.js';
+import type { SubjectName } from '../protocol.js';
 
 /** Everything a harness run reports: printed as a table, written as JSON, drawn as HTML. */
 export interface HarnessReport {
@@ -23,20 +23,21 @@ export interface HarnessReport {
   comparison: Comparison | undefined;
 }
 
-export interface ReportSettings {
-  clients: number;
-  concurrency: number;
-  durationMs: number;
-  mix: OperationMix;
-  wrapShare: number;
-  keys: number;
-  valueSize: number;
-  ttlMs: number | undefined;
-  cache: CacheSettings;
-  stalenessBoundMs: number;
-  faults: FaultKind[];
-  faultIntervalMs: number;
-}
+export type ReportSettings = Pick<
+  HarnessOptions,
+  | 'clients'
+  | 'concurrency'
+  | 'durationMs'
+  | 'mix'
+  | 'wrapShare'
+  | 'keys'
+  | 'valueSize'
+  | 'ttlMs'
+  | 'cache'
+  | 'stalenessBoundMs'
+  | 'faults'
+  | 'faultIntervalMs'
+>;
 
 export interface AssertionResult {
   id: number;
