@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { NamespaceTracker } from '../adapter/namespaces.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
 import { normalizeTtl } from '../adapter/validation.js';
-import { type PostgresCacheError, toCacheError } from '../errors.js';
+import { ConnectionError, type PostgresCacheError, toCacheError } from '../errors.js';
 import { type CacheChange, decodeCacheChange } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
 import { type ListenerLease, leaseListener } from '../notify/shared-listener.js';
@@ -100,9 +100,33 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     };
   }
 
-  /** Prepares the tables and, with notifications, waits until LISTEN is in place. */
+  /**
+   * Prepares the tables and, with notifications, waits until LISTEN is in place: at most
+   * `connectionTimeout`, then a ConnectionError (the listener keeps retrying; L1 stays bypassed until then).
+   */
   async init(): Promise<void> {
-    await Promise.all([this.adapter.init(), this.lease?.listener.start()]);
+    await Promise.all([this.adapter.init(), this.listening()]);
+  }
+
+  private async listening(): Promise<void> {
+    const listener = this.lease?.listener;
+    if (!listener || listener.connected) return;
+    const timeoutMs = this.adapter.options.connectionTimeout;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new ConnectionError(`the LISTEN connection was not up within ${timeoutMs} ms; it keeps retrying`),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([listener.start(), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   // ---- Keyv storage adapter --------------------------------------------------------------

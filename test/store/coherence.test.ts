@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Keyv from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CacheChange, PostgresCache, type StoredEntry } from '../../src/index.js';
+import { type CacheChange, ConnectionError, PostgresCache, type StoredEntry } from '../../src/index.js';
 import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
 
 const schema = uniqueSchema('coherence');
@@ -200,6 +200,22 @@ describe('when the listener is down', () => {
     expect(await eventually(() => cache.coherent, 10_000)).toBe(true);
     expect(states).toEqual(['disconnected', 'connected']);
     expect(cache.stats.listener.backendPid).not.toBe(pid);
+  });
+});
+
+describe('a LISTEN connection that cannot be made', () => {
+  it('fails init() with a ConnectionError after connectionTimeout, and the cache still answers from PostgreSQL', async () => {
+    const cache = newCache({
+      listenerConnectionString: 'postgres://postgres@127.0.0.1:1/none',
+      connectionTimeout: 500,
+    });
+    cache.on('error', () => undefined);
+    await expect(cache.init()).rejects.toBeInstanceOf(ConnectionError);
+    cache.namespace = 'no-listener';
+    await cache.set('k', 'v');
+    expect(await cache.get('k')).toBe('v');
+    expect(cache.coherent).toBe(false);
+    expect(cache.stats.l1.hits).toBe(0);
   });
 });
 
