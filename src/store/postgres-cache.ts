@@ -140,8 +140,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.namespaces.namespace = value;
   }
 
-  async get(key: string): Promise<string | undefined> {
-    return (await this.readOne(this.namespaceOf(key), key))?.value;
+  get(key: string): Promise<string | undefined> {
+    return this.readOne(this.namespaceOf(key), key);
   }
 
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
@@ -358,7 +358,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
           : `${namespace}:${key}`,
       peek: (namespace, key) => this.l1EntryOf(namespace, key),
       read: async (namespace, key, client) => {
-        if (!client) return (await this.readOne(namespace, key))?.value;
+        if (!client) return this.readOne(namespace, key);
         return this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key, client));
       },
       write: async (namespace, key, text, ttl, client) => {
@@ -400,11 +400,10 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   /** L1 then PostgreSQL, filling L1 with what PostgreSQL returned if no newer change was seen meanwhile. */
-  protected async readOne(namespace: string, key: string): Promise<{ value: string } | undefined> {
+  protected readOne(namespace: string, key: string): Promise<string | undefined> {
     const hit = this.fromL1(namespace, key);
-    if (hit !== undefined) return { value: hit };
-    const value = await this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key));
-    return value === undefined ? undefined : { value };
+    if (hit !== undefined) return Promise.resolve(hit);
+    return this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key));
   }
 
   /** Reads from PostgreSQL under the fill guard, then fills L1 unless a newer change was seen meanwhile. */
