@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { SchemaError } from '../errors.js';
 import { LOCK_CLASS, lockId, type SchemaNames } from './names.js';
-import { keyDigest, LIVE, NOW_MS, SILENT_SETTING } from './sql.js';
+import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, SILENT_SETTING } from './sql.js';
 
 /** The trigger's own condition, checked before any PL/pgSQL runs: the sweeper and clear delete in bulk, silently. */
 const NOT_SILENT = `current_setting('${SILENT_SETTING}', true) IS DISTINCT FROM 'on'`;
@@ -134,6 +134,69 @@ const MIGRATIONS: Migration[] = [
           PRIMARY KEY (tag, namespace, key_hash)
         )`,
       `CREATE INDEX IF NOT EXISTS ${n.tagsExpiresIndex} ON ${n.tags} (expires_at) WHERE expires_at IS NOT NULL`,
+    ],
+  },
+  {
+    version: 3,
+    // A clear in constant time: it writes the namespace's marker row (the empty digest, which no key
+    // has) with a fresh version, and every read treats rows of that namespace with a version up to the
+    // marker's as gone. The sweeper deletes them afterwards, then the marker once none is left.
+    statements: ({ names: n }) => [
+      `CREATE INDEX IF NOT EXISTS ${n.clearMarkerIndex} ON ${n.entries} (namespace) WHERE key_hash = ${CLEAR_MARKER}`,
+      `CREATE OR REPLACE FUNCTION ${n.clearNamespace}(ns text, channel text) RETURNS bigint LANGUAGE plpgsql AS $fn$
+        DECLARE
+          cleared bigint;
+          payload text;
+        BEGIN
+          PERFORM set_config('${SILENT_SETTING}', 'on', true);
+          INSERT INTO ${n.entries} (namespace, key_hash, key, value, version)
+          VALUES (ns, ${CLEAR_MARKER}, '', '', ${nextVersion(n)})
+          ON CONFLICT (namespace, key_hash) DO UPDATE SET version = ${nextVersion(n)}
+          RETURNING version INTO cleared;
+          PERFORM set_config('${SILENT_SETTING}', 'off', true);
+          payload := json_build_object('op', 'clear', 'ns', ns, 'v', cleared)::text;
+          IF octet_length(payload) > 7999 THEN
+            payload := json_build_object('op', 'flush', 'v', cleared)::text;
+          END IF;
+          PERFORM pg_notify(channel, payload);
+          RETURN cleared;
+        END $fn$`,
+      // One sweeper at a time across the cluster; a busy lock means another process is already on it.
+      `CREATE OR REPLACE FUNCTION ${n.sweepExpired}(batch integer) RETURNS integer LANGUAGE plpgsql AS $fn$
+        DECLARE
+          removed integer;
+          more integer;
+        BEGIN
+          IF NOT pg_try_advisory_xact_lock(${LOCK_CLASS.sweep}, ${lockId(n.identity)}) THEN
+            RETURN -1;
+          END IF;
+          PERFORM set_config('${SILENT_SETTING}', 'on', true);
+          DELETE FROM ${n.entries}
+          WHERE ctid = ANY (ARRAY(
+              SELECT ctid FROM ${n.entries} WHERE expires_at <= ${NOW_MS} LIMIT batch))
+            AND NOT ${LIVE};
+          GET DIAGNOSTICS removed = ROW_COUNT;
+          IF removed < batch THEN
+            DELETE FROM ${n.entries} e
+            WHERE e.ctid = ANY (ARRAY(
+                SELECT r.ctid FROM ${n.entries} m
+                JOIN ${n.entries} r ON r.namespace = m.namespace AND r.key_hash <> ${CLEAR_MARKER} AND r.version <= m.version
+                WHERE m.key_hash = ${CLEAR_MARKER} LIMIT batch - removed))
+              AND e.version <= (SELECT m.version FROM ${n.entries} m
+                                WHERE m.namespace = e.namespace AND m.key_hash = ${CLEAR_MARKER});
+            GET DIAGNOSTICS more = ROW_COUNT;
+            removed := removed + more;
+          END IF;
+          IF removed < batch THEN
+            -- A marker with nothing left under it has done its work.
+            DELETE FROM ${n.entries} m
+            WHERE m.key_hash = ${CLEAR_MARKER} AND NOT EXISTS (
+              SELECT 1 FROM ${n.entries} r
+              WHERE r.namespace = m.namespace AND r.key_hash <> ${CLEAR_MARKER} AND r.version <= m.version);
+          END IF;
+          PERFORM set_config('${SILENT_SETTING}', 'off', true);
+          RETURN removed;
+        END $fn$`,
     ],
   },
 ];

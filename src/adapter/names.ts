@@ -19,6 +19,7 @@ export interface SchemaNames {
   versionUpdateTrigger: string;
   notifyTrigger: string;
   expiresIndex: string;
+  clearMarkerIndex: string;
   tags: string;
   tagsExpiresIndex: string;
 }
@@ -46,6 +47,7 @@ export function schemaNames(schema: string, prefix: string): SchemaNames {
     versionUpdateTrigger: q('version_update_trigger'),
     notifyTrigger: q('notify_trigger'),
     expiresIndex: q('entries_expires_idx'),
+    clearMarkerIndex: q('entries_clear_marker_idx'),
     tags: `${s}.${q('tags')}`,
     tagsExpiresIndex: q('tags_expires_idx'),
   };

@@ -307,14 +307,19 @@ export class PostgresAdapter extends EventEmitter {
     return rows.map(toRemoved);
   }
 
-  /** Deletes one namespace through the primary key and sends one `clear` event for it. Returns rows removed. */
+  /**
+   * Clears one namespace in constant time and sends one `clear` event: its rows are gone for every
+   * reader at once, and deleted by the sweeper afterwards. Returns the clear's version.
+   */
   async clearNamespace(namespace: string): Promise<number> {
-    const rows = await this.run<{ removed: string }>(
+    const rows = await this.run<{ version: string }>(
       this.statements.clear,
       [namespace, this.options.notifyChannel],
       'clear',
     );
-    return Number(rows[0]?.removed ?? 0);
+    // Reclaim the cleared rows soon, in the background, rather than at the next interval.
+    this.sweeper.soon();
+    return Number(rows[0]?.version ?? 0);
   }
 
   /** Deletes expired rows now, in batches, unless another process is sweeping. Returns rows removed. */

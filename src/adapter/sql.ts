@@ -12,3 +12,6 @@ export const TTL_LEFT = `CASE WHEN expires_at IS NULL THEN NULL ELSE expires_at 
 
 /** The session setting that keeps the notify trigger quiet (used by clear and the sweeper). */
 export const SILENT_SETTING = 'postgres_cache.silent';
+
+/** The digest of a namespace's clear marker: empty, which no SHA-256 of a key can be. */
+export const CLEAR_MARKER = `'\\x'::bytea`;

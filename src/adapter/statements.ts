@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SchemaNames } from './names.js';
-import { keyDigest, LIVE, NOW_MS, TTL_LEFT } from './sql.js';
+import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, TTL_LEFT } from './sql.js';
 
 /** A named statement: `pg` parses and plans it once per connection, then only binds. */
 export interface Statement {
@@ -17,25 +17,29 @@ export type Statements = ReturnType<typeof buildStatements>;
 
 /** Every statement the adapter runs against one cache table. $1 is always the namespace. */
 export function buildStatements(n: SchemaNames) {
+  // Rows of namespace $1 written before its last clear are gone, whether or not swept yet.
+  const visible = (alias = '') =>
+    `${LIVE} AND ${alias}version > COALESCE((SELECT m.version FROM ${n.entries} m
+      WHERE m.namespace = $1 AND m.key_hash = ${CLEAR_MARKER}), 0)`;
   // The version is drawn again once the row lock is held, so versions grow in commit order for each key.
   const upsertTail = `ON CONFLICT (namespace, key_hash)
     DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
       version = ${n.nextVersion}()`;
   return {
     getValue: named(`SELECT value FROM ${n.entries}
-      WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${LIVE}`),
+      WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`),
     get: named(`SELECT value, version, ${TTL_LEFT} AS ttl_left FROM ${n.entries}
-      WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${LIVE}`),
+      WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`),
     getMany: named(`SELECT k.ord::int AS ord, e.value, e.version, ${TTL_LEFT} AS ttl_left
       FROM unnest($2::text[]) WITH ORDINALITY AS k(key, ord)
       JOIN ${n.entries} e ON e.namespace = $1 AND e.key_hash = ${keyDigest('k.key')}
-      WHERE ${LIVE}`),
+      WHERE ${visible('e.')}`),
     has: named(
-      `SELECT 1 FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${LIVE}`,
+      `SELECT 1 FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`,
     ),
     hasMany: named(`SELECT k.ord::int AS ord FROM unnest($2::text[]) WITH ORDINALITY AS k(key, ord)
       JOIN ${n.entries} e ON e.namespace = $1 AND e.key_hash = ${keyDigest('k.key')}
-      WHERE ${LIVE}`),
+      WHERE ${visible('e.')}`),
     set: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at, version)
       VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${n.nextVersion}())
       ${upsertTail} RETURNING version`),
@@ -44,13 +48,13 @@ export function buildStatements(n: SchemaNames) {
       FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(key, value, ttl)
       ${upsertTail} RETURNING key, version`),
     delete: named(`DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}
-      RETURNING key, version, ${LIVE} AS live`),
+      RETURNING key, version, (${visible()}) AS live`),
     deleteMany: named(`DELETE FROM ${n.entries} e USING unnest($2::text[]) AS k(key)
       WHERE e.namespace = $1 AND e.key_hash = ${keyDigest('k.key')}
-      RETURNING e.key, e.version, ${LIVE} AS live`),
-    clear: named(`SELECT ${n.clearNamespace}($1, $2) AS removed`),
+      RETURNING e.key, e.version, (${visible('e.')}) AS live`),
+    clear: named(`SELECT ${n.clearNamespace}($1, $2) AS version`),
     iterate: named(`SELECT key, value, key_hash FROM ${n.entries}
-      WHERE namespace = $1 AND key_hash > $2 AND ${LIVE}
+      WHERE namespace = $1 AND key_hash > $2 AND ${visible()}
       ORDER BY key_hash LIMIT $3`),
     sweep: named(`SELECT ${n.sweepExpired}($1) AS removed`),
   };

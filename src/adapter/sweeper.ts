@@ -22,6 +22,11 @@ export class Sweeper {
     this.timer.unref();
   }
 
+  /** A run now, in the background (after a clear), when the sweeper is on. */
+  soon(): void {
+    if (this.intervalMs > 0) this.sweep().catch(this.onError);
+  }
+
   /** One run: batches until a batch comes back short, or another process holds the sweep lock. */
   sweep(): Promise<number> {
     this.running ??= this.sweepBatches().finally(() => {

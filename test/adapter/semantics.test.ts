@@ -55,14 +55,28 @@ describe('behaves like Keyv over its own Map store', () => {
 
 describe('clear()', () => {
   it('removes exactly its namespace, even when other namespaces look like prefixes or LIKE patterns', async () => {
-    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
     const namespaces = ['app', 'app:sub', 'ap_', 'a%', 'App'];
+    const keyvs = new Map<string, Keyv>();
     for (const namespace of namespaces) {
       const keyv = new Keyv({ store: new PostgresAdapter({ pool, schema, sweepInterval: 0 }), namespace });
       await keyv.setMany(Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: namespace })));
+      keyvs.set(namespace, keyv);
     }
-    adapter.namespace = 'app';
-    await adapter.clear();
+    await keyvs.get('app')?.clear();
+    // Gone for every reader at once, through every read path...
+    for (const [namespace, keyv] of keyvs) {
+      const expected = namespace === 'app' ? undefined : namespace;
+      expect(await keyv.get('k3')).toBe(expected);
+      expect(await keyv.has('k4')).toBe(expected !== undefined);
+      expect(await keyv.get(['k0', 'k19'])).toEqual([expected, expected]);
+    }
+    const iterated: unknown[] = [];
+    for await (const entry of keyvs.get('app')?.iterator?.('app') ?? []) iterated.push(entry);
+    expect(iterated).toEqual([]);
+    // ...and deleted by the sweeper afterwards, clear marker included.
+    const sweeper = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    expect(await sweeper.sweep()).toBeGreaterThanOrEqual(20);
+    await sweeper.disconnect();
     const { rows } = await pool.query(
       `SELECT namespace, count(*)::int AS n FROM "${schema}".pgcache_entries GROUP BY namespace ORDER BY namespace`,
     );
@@ -72,6 +86,31 @@ describe('clear()', () => {
         .sort()
         .map((namespace) => ({ namespace, n: 20 })),
     );
+  });
+
+  it('keeps what is written after it, and a write after it is not swept', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    adapter.namespace = 'after';
+    await adapter.set('after:old', 'old');
+    await adapter.set('after:both', 'before');
+    await adapter.clear();
+    await adapter.set('after:both', 'after');
+    await adapter.set('after:new', 'new');
+    expect(await adapter.getMany(['after:old', 'after:both', 'after:new'])).toEqual([
+      undefined,
+      'after',
+      'new',
+    ]);
+    expect(await adapter.delete('after:old')).toBe(false);
+    await adapter.sweep();
+    expect(await adapter.getMany(['after:old', 'after:both', 'after:new'])).toEqual([
+      undefined,
+      'after',
+      'new',
+    ]);
+    // A second clear hides the later writes too.
+    await adapter.clear();
+    expect(await adapter.getMany(['after:both', 'after:new'])).toEqual([undefined, undefined]);
     await adapter.disconnect();
   });
 
