@@ -223,14 +223,13 @@ export class PostgresAdapter extends EventEmitter {
   async readEntries(namespace: string, keys: string[]): Promise<Array<StoredEntry | undefined>> {
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
-    const rows = await this.run<EntryRow & { ord: number }>(
+    const rows = await this.run<EntryRow & { key: string }>(
       this.statements.getMany,
       [namespace, keys],
       'getMany',
     );
-    const result: Array<StoredEntry | undefined> = new Array(keys.length).fill(undefined);
-    for (const row of rows) result[row.ord - 1] = toEntry(row);
-    return result;
+    const found = new Map(rows.map((row) => [row.key, toEntry(row)]));
+    return keys.map((key) => found.get(key));
   }
 
   async hasEntry(namespace: string, key: string): Promise<boolean> {
@@ -241,9 +240,9 @@ export class PostgresAdapter extends EventEmitter {
   async hasEntries(namespace: string, keys: string[]): Promise<boolean[]> {
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
-    const rows = await this.run<{ ord: number }>(this.statements.hasMany, [namespace, keys], 'hasMany');
-    const found = new Set(rows.map((row) => row.ord - 1));
-    return keys.map((_, index) => found.has(index));
+    const rows = await this.run<{ key: string }>(this.statements.hasMany, [namespace, keys], 'hasMany');
+    const found = new Set(rows.map((row) => row.key));
+    return keys.map((key) => found.has(key));
   }
 
   /**
