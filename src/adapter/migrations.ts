@@ -80,39 +80,7 @@ const MIGRATIONS: Migration[] = [
           END IF;
           RETURN NULL;
         END $fn$`,
-        `CREATE OR REPLACE FUNCTION ${n.clearNamespace}(ns text, channel text) RETURNS bigint LANGUAGE plpgsql AS $fn$
-        DECLARE
-          removed bigint;
-          payload text;
-        BEGIN
-          PERFORM set_config('${SILENT_SETTING}', 'on', true);
-          DELETE FROM ${n.entries} WHERE namespace = ns;
-          GET DIAGNOSTICS removed = ROW_COUNT;
-          PERFORM set_config('${SILENT_SETTING}', 'off', true);
-          payload := json_build_object('op', 'clear', 'ns', ns, 'v', ${nextVersion(n)})::text;
-          IF octet_length(payload) > 7999 THEN
-            payload := json_build_object('op', 'flush', 'v', ${nextVersion(n)})::text;
-          END IF;
-          PERFORM pg_notify(channel, payload);
-          RETURN removed;
-        END $fn$`,
-        // One sweeper at a time across the cluster; a busy lock means another process is already on it.
-        `CREATE OR REPLACE FUNCTION ${n.sweepExpired}(batch integer) RETURNS integer LANGUAGE plpgsql AS $fn$
-        DECLARE
-          removed integer;
-        BEGIN
-          IF NOT pg_try_advisory_xact_lock(${LOCK_CLASS.sweep}, ${lockId(n.identity)}) THEN
-            RETURN -1;
-          END IF;
-          PERFORM set_config('${SILENT_SETTING}', 'on', true);
-          DELETE FROM ${n.entries}
-          WHERE ctid = ANY (ARRAY(
-              SELECT ctid FROM ${n.entries} WHERE expires_at <= ${NOW_MS} LIMIT batch))
-            AND NOT ${LIVE};
-          GET DIAGNOSTICS removed = ROW_COUNT;
-          PERFORM set_config('${SILENT_SETTING}', 'off', true);
-          RETURN removed;
-        END $fn$`,
+        // clear_namespace and sweep_expired: see migration 3, which defines them as they are now.
         // This library's statements set version and digest themselves, so the triggers stay out of its way.
         `CREATE TRIGGER ${n.versionTrigger} BEFORE INSERT ON ${n.entries}
           FOR EACH ROW WHEN (NEW.version = 0) EXECUTE FUNCTION ${n.assignVersion}()`,
