@@ -20,6 +20,7 @@ import { waitForQuiet } from './lib/quiet.js';
 import { formatOps, printReport, type ResultRow, type Target, writeJsonReport } from './lib/report.js';
 import { describeRevision } from './lib/revision.js';
 import { ServerCpuSampler } from './lib/server-cpu.js';
+import { type BenchValue, makeValue } from './lib/values.js';
 
 const args = parseBenchArgs({ ops: 20_000, quickOps: 2_000, rounds: 5, quickRounds: 1 });
 const sizes = args.quick
@@ -30,20 +31,6 @@ const GET_MANY_KEYS = 100;
 const getManyOps = Math.max(100, Math.floor(args.ops / 5));
 
 // ---- subjects ------------------------------------------------------------------------------
-
-interface BenchValue {
-  id: number;
-  name: string;
-  email: string;
-  roles: string[];
-  active: boolean;
-}
-
-/** About 100 bytes of JSON (Keyv stores `{"value":…}` around it). */
-function makeValue(id: number): BenchValue {
-  const padded = String(id).padStart(6, '0');
-  return { id, name: `user-${padded}`, email: `user${padded}@example.com`, roles: ['reader'], active: true };
-}
 
 interface OpenSubject {
   keyv: Keyv<BenchValue>;

@@ -20,6 +20,7 @@ import { type LoadResult, medianOfRounds, runLoad } from './lib/load.js';
 import { describeMachine } from './lib/machine.js';
 import { REDIS_URL, redisReachable } from './lib/redis.js';
 import { printReport, type ResultRow, type Target, writeJsonReport } from './lib/report.js';
+import { makeValue } from './lib/values.js';
 import { forkScript, nextMessage, stopChild } from './store/children.js';
 
 const args = parseBenchArgs({ ops: 50_000, quickOps: 5_000, rounds: 3, quickRounds: 1 });
@@ -33,13 +34,7 @@ const OURS = 'ours (L1)';
 const REDIS = '@keyv/redis';
 const PEER = '@keyv/postgres (defaults)';
 
-const value = {
-  id: 1,
-  name: 'user-000001',
-  email: 'user000001@example.com',
-  roles: ['reader'],
-  active: true,
-};
+const value = makeValue(1);
 const key = (i: number) => `user:${i % KEYS}`;
 
 async function measure(name: string, run: () => Promise<LoadResult>): Promise<LoadResult> {

@@ -24,6 +24,7 @@ import { type LoadResult, medianOfRounds, runLoad } from './lib/load.js';
 import { describeMachine } from './lib/machine.js';
 import { REDIS_URL, redisReachable } from './lib/redis.js';
 import { printReport, type ResultRow, type Target, writeJsonReport } from './lib/report.js';
+import { makeValue } from './lib/values.js';
 import {
   PEER_NAMESPACE,
   PEER_TABLE,
@@ -173,13 +174,7 @@ function printStampede(rows: StampedeSummary[]): void {
 type WarmWrap = (key: string, loader: () => Promise<unknown>) => Promise<unknown>;
 
 async function warm(db: BenchDatabase): Promise<ResultRow[]> {
-  const value = {
-    id: 1,
-    name: 'user-000001',
-    email: 'user000001@example.com',
-    roles: ['reader'],
-    active: true,
-  };
+  const value = makeValue(1);
   const loader = async () => value;
   const keys = Array.from({ length: WARM_KEYS }, (_, index) => `user:${index}`);
   await PostgresCache.initDb({ connectionString: db.url, schema: WARM_SCHEMA });
