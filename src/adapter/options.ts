@@ -37,6 +37,12 @@ export interface PostgresAdapterOptions {
   sweepBatchSize?: number;
   /** Rows fetched per round trip by `iterator()`. Default 100. */
   iterationBatchSize?: number;
+  /**
+   * Most single-key reads, or writes, merged into one statement. Merging happens only while every
+   * pool connection is busy: calls that would wait for a connection anyway wait together and share
+   * one round trip. 1 turns merging off. Default 100.
+   */
+  batchSize?: number;
 }
 
 export interface ResolvedAdapterOptions {
@@ -55,6 +61,7 @@ export interface ResolvedAdapterOptions {
   sweepInterval: number;
   sweepBatchSize: number;
   iterationBatchSize: number;
+  batchSize: number;
 }
 
 function positiveInteger(
@@ -99,5 +106,6 @@ export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): Res
     sweepInterval: positiveInteger(options.sweepInterval, 30_000, 'sweepInterval', true),
     sweepBatchSize: positiveInteger(options.sweepBatchSize, 1000, 'sweepBatchSize'),
     iterationBatchSize: positiveInteger(options.iterationBatchSize, 100, 'iterationBatchSize'),
+    batchSize: positiveInteger(options.batchSize, 100, 'batchSize'),
   };
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { DisconnectedError, type PostgresCacheError, toCacheError } from '../errors.js';
 import { checkOut } from './checkout.js';
+import { Coalescer } from './coalescer.js';
 import { ensureSchema } from './migrations.js';
 import { type SchemaNames, schemaNames } from './names.js';
 import { NamespaceTracker } from './namespaces.js';
@@ -10,6 +11,7 @@ import {
   type ResolvedAdapterOptions,
   resolveAdapterOptions,
 } from './options.js';
+import { ConnectionSlots } from './slots.js';
 import { buildStatements, type Statement, type Statements } from './statements.js';
 import { Sweeper } from './sweeper.js';
 import { assertStorableKey, assertStorableValue, normalizeTtl } from './validation.js';
@@ -77,6 +79,10 @@ export class PostgresAdapter extends EventEmitter {
   private readonly ownsPool: boolean;
   private readonly statements: Statements;
   private readonly sweeper: Sweeper;
+  private readonly slots: ConnectionSlots;
+  private readonly valueReads: Coalescer<string, string | undefined>;
+  private readonly entryReads: Coalescer<string, StoredEntry | undefined>;
+  private readonly writes: Coalescer<EntryToWrite, number>;
   private readonly forwardPoolError = (error: Error) =>
     this.reportError(toCacheError(error, 'idle pool connection'));
   private ready: Promise<void> | undefined;
@@ -99,6 +105,43 @@ export class PostgresAdapter extends EventEmitter {
     this.pool = this.options.pool ?? createPool(this.options);
     // A supplied pool's idle-connection errors are its owner's to handle.
     if (this.ownsPool) this.pool.on('error', this.forwardPoolError);
+    this.slots = new ConnectionSlots(
+      this.options.pool?.options.max ?? this.options.poolConfig.max ?? this.options.poolSize,
+      this.options.connectionTimeout,
+    );
+    const maxBatch = this.options.batchSize;
+    const slots = this.slots;
+    this.valueReads = new Coalescer({
+      slots,
+      maxBatch,
+      one: async (namespace, key) =>
+        (await this.query<{ value: string }>(this.statements.getValue, [namespace, key], 'get'))[0]?.value,
+      many: async (namespace, keys) =>
+        (await this.selectEntries(namespace, keys)).map((entry) => entry?.value),
+    });
+    this.entryReads = new Coalescer({
+      slots,
+      maxBatch,
+      one: async (namespace, key) => {
+        const rows = await this.query<EntryRow>(this.statements.get, [namespace, key], 'get');
+        return rows[0] ? toEntry(rows[0]) : undefined;
+      },
+      many: (namespace, keys) => this.selectEntries(namespace, keys),
+    });
+    this.writes = new Coalescer({
+      slots,
+      maxBatch,
+      distinctKey: (entry) => entry.key,
+      one: async (namespace, entry) => {
+        const rows = await this.query<{ version: string }>(
+          this.statements.set,
+          [namespace, entry.key, entry.value, normalizeTtl(entry.ttl)],
+          'set',
+        );
+        return Number(rows[0]?.version);
+      },
+      many: (namespace, entries) => this.upsertEntries(namespace, entries),
+    });
     this.sweeper = new Sweeper(
       (batch) => this.sweepBatch(batch),
       this.options.sweepInterval,
@@ -140,12 +183,8 @@ export class PostgresAdapter extends EventEmitter {
 
   async get(key: string): Promise<string | undefined> {
     assertStorableKey(key);
-    const rows = await this.run<{ value: string }>(
-      this.statements.getValue,
-      [this.namespaceOf(key), key],
-      'get',
-    );
-    return rows[0]?.value;
+    await this.usable();
+    return this.valueReads.submit(this.namespaceOf(key), key);
   }
 
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
@@ -216,6 +255,10 @@ export class PostgresAdapter extends EventEmitter {
   /** @param client runs the query on this connection instead of the pool (a lock holder's own connection). */
   async readEntry(namespace: string, key: string, client?: pg.ClientBase): Promise<StoredEntry | undefined> {
     assertStorableKey(key);
+    if (!client) {
+      await this.usable();
+      return this.entryReads.submit(namespace, key);
+    }
     const rows = await this.run<EntryRow>(this.statements.get, [namespace, key], 'get', client);
     return rows[0] ? toEntry(rows[0]) : undefined;
   }
@@ -223,13 +266,8 @@ export class PostgresAdapter extends EventEmitter {
   async readEntries(namespace: string, keys: string[]): Promise<Array<StoredEntry | undefined>> {
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
-    const rows = await this.run<EntryRow & { key: string }>(
-      this.statements.getMany,
-      [namespace, keys],
-      'getMany',
-    );
-    const found = new Map(rows.map((row) => [row.key, toEntry(row)]));
-    return keys.map((key) => found.get(key));
+    await this.usable();
+    return this.slots.run(() => this.selectEntries(namespace, keys));
   }
 
   async hasEntry(namespace: string, key: string): Promise<boolean> {
@@ -258,6 +296,10 @@ export class PostgresAdapter extends EventEmitter {
   ): Promise<number> {
     assertStorableKey(key);
     assertStorableValue(value);
+    if (!client) {
+      await this.usable();
+      return this.writes.submit(namespace, { key, value, ttl });
+    }
     const rows = await this.run<{ version: string }>(
       this.statements.set,
       [namespace, key, value, normalizeTtl(ttl)],
@@ -276,18 +318,10 @@ export class PostgresAdapter extends EventEmitter {
       latest.set(entry.key, entry);
     }
     if (latest.size === 0) return [];
+    await this.usable();
     const unique = [...latest.values()];
-    const rows = await this.run<{ key: string; version: string }>(
-      this.statements.setMany,
-      [
-        namespace,
-        unique.map((e) => e.key),
-        unique.map((e) => e.value),
-        unique.map((e) => normalizeTtl(e.ttl)),
-      ],
-      'setMany',
-    );
-    const versions = new Map(rows.map((row) => [row.key, Number(row.version)]));
+    const written = await this.slots.run(() => this.upsertEntries(namespace, unique));
+    const versions = new Map(unique.map((entry, index) => [entry.key, written[index]]));
     return entries.map((entry) => versions.get(entry.key) ?? Number.NaN);
   }
 
@@ -363,14 +397,58 @@ export class PostgresAdapter extends EventEmitter {
     return Number(rows[0]?.removed ?? 0);
   }
 
+  /** Rows of the keys (distinct keys, one statement), in the keys' order. */
+  private async selectEntries(namespace: string, keys: string[]): Promise<Array<StoredEntry | undefined>> {
+    const rows = await this.query<EntryRow & { key: string }>(
+      this.statements.getMany,
+      [namespace, keys],
+      'getMany',
+    );
+    const found = new Map(rows.map((row) => [row.key, toEntry(row)]));
+    return keys.map((key) => found.get(key));
+  }
+
+  /** Writes entries with distinct keys in one statement; returns their versions in their order. */
+  private async upsertEntries(namespace: string, entries: EntryToWrite[]): Promise<number[]> {
+    const rows = await this.query<{ key: string; version: string }>(
+      this.statements.setMany,
+      [
+        namespace,
+        entries.map((e) => e.key),
+        entries.map((e) => e.value),
+        entries.map((e) => normalizeTtl(e.ttl)),
+      ],
+      'setMany',
+    );
+    const versions = new Map(rows.map((row) => [row.key, Number(row.version)]));
+    return entries.map((entry) => versions.get(entry.key) ?? Number.NaN);
+  }
+
+  /** Throws once disconnected; prepares the tables on first use. */
+  private async usable(): Promise<void> {
+    if (this.closed) throw new DisconnectedError();
+    if (!this.prepared) await this.init();
+  }
+
+  /** Runs a statement on the given connection, or on the pool once a connection slot is free. */
   private async run<Row>(
     statement: Statement,
     values: unknown[],
     operation: string,
     client?: pg.ClientBase,
   ): Promise<Row[]> {
+    await this.usable();
+    if (client) return this.query(statement, values, operation, client);
+    return this.slots.run(() => this.query(statement, values, operation));
+  }
+
+  private async query<Row>(
+    statement: Statement,
+    values: unknown[],
+    operation: string,
+    client?: pg.ClientBase,
+  ): Promise<Row[]> {
     if (this.closed) throw new DisconnectedError();
-    if (!this.prepared) await this.init();
     try {
       const result = await (client ?? this.pool).query({
         name: statement.name,

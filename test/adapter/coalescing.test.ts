@@ -1,0 +1,111 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresAdapter } from '../../src/index.js';
+import { databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
+
+const schema = uniqueSchema('coalescing');
+
+/** A real pool that counts the statements sent through it. */
+function countingPool(max: number, options: pg.PoolConfig = {}) {
+  const pool = new pg.Pool({ connectionString: databaseUrl(), max, allowExitOnIdle: true, ...options });
+  pool.on('error', () => undefined);
+  const counted = { statements: 0 };
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  (pool as { query: unknown }).query = (...args: unknown[]) => {
+    counted.statements++;
+    return query(...args);
+  };
+  return { pool, counted };
+}
+
+beforeAll(() => PostgresAdapter.initDb({ connectionString: databaseUrl(), schema }));
+afterAll(() => dropSchema(schema));
+
+describe('merging calls that wait for a connection', () => {
+  it('answers each of many concurrent gets correctly, in fewer statements than calls', async () => {
+    const { pool, counted } = countingPool(2);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    await adapter.setMany(Array.from({ length: 100 }, (_, i) => ({ key: `merge:k${i}`, value: `v${i}` })));
+    counted.statements = 0;
+    const keys = Array.from({ length: 200 }, (_, i) => `merge:k${i % 150}`);
+    const values = await Promise.all(keys.map((key) => adapter.get(key)));
+    expect(values).toEqual(keys.map((_, i) => (i % 150 < 100 ? `v${i % 150}` : undefined)));
+    expect(counted.statements).toBeLessThan(20);
+    await adapter.disconnect();
+    await pool.end();
+  });
+
+  it('keeps namespaces apart within one burst', async () => {
+    const { pool } = countingPool(1);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    await adapter.writeEntry('left', 'shared', 'from left');
+    await adapter.writeEntry('right', 'shared', 'from right');
+    const reads = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => adapter.readEntry(i % 2 ? 'right' : 'left', 'shared')),
+    );
+    expect(reads.map((entry) => entry?.value)).toEqual(
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? 'from right' : 'from left')),
+    );
+    await adapter.disconnect();
+    await pool.end();
+  });
+
+  it('gives every write of one burst its own version, a key written twice included', async () => {
+    const { pool, counted } = countingPool(2);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    await adapter.init();
+    counted.statements = 0;
+    const writes = Array.from({ length: 120 }, (_, i) => ({ key: `w${i % 40}`, value: `value ${i}` }));
+    const versions = await Promise.all(
+      writes.map((write) => adapter.writeEntry('writes', write.key, write.value, 60_000)),
+    );
+    expect(counted.statements).toBeLessThan(writes.length / 2);
+    expect(new Set(versions).size).toBe(writes.length);
+    expect(versions.every(Number.isSafeInteger)).toBe(true);
+    // The row holds whichever write of each key committed last: the one with the highest version.
+    for (let k = 0; k < 40; k++) {
+      const mine = writes
+        .map((write, i) => ({ ...write, version: versions[i] as number }))
+        .filter((write) => write.key === `w${k}`)
+        .sort((a, b) => b.version - a.version);
+      const stored = await adapter.readEntry('writes', `w${k}`);
+      expect(stored?.value).toBe(mine[0]?.value);
+      expect(stored?.version).toBe(mine[0]?.version);
+      expect(stored?.ttlLeft).toBeGreaterThan(50_000);
+    }
+    await adapter.disconnect();
+    await pool.end();
+  });
+
+  it('runs one statement per call with batchSize 1', async () => {
+    const { pool, counted } = countingPool(2);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, batchSize: 1 });
+    await adapter.init();
+    counted.statements = 0;
+    await Promise.all(Array.from({ length: 30 }, (_, i) => adapter.get(`one-by-one:${i}`)));
+    expect(counted.statements).toBe(30);
+    await adapter.disconnect();
+    await pool.end();
+  });
+
+  it('fails calls that wait too long for a connection with a ConnectionError, then recovers', async () => {
+    const { pool } = countingPool(1, { connectionTimeoutMillis: 300 });
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, connectionTimeout: 300 });
+    await adapter.writeEntry('starved', 'k', 'v');
+    const hog = await pool.connect();
+    const started = Date.now();
+    // Twelve namespaces, so twelve statements queue one behind another: each must give up on its own clock.
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => adapter.readEntry(`starved${i}`, 'k')),
+    );
+    expect(Date.now() - started).toBeLessThan(1500);
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_PGCACHE_CONNECTION' });
+    }
+    hog.release();
+    expect((await adapter.readEntry('starved', 'k'))?.value).toBe('v');
+    await adapter.disconnect();
+    await pool.end();
+  });
+});
