@@ -76,7 +76,7 @@ export class Coalescer<Input, Output> {
         namespace,
         items.map((item) => item.input),
       );
-      items.forEach((item, index) => item.resolve(outputs[index] as Output));
+      for (const [index, item] of items.entries()) item.resolve(outputs[index] as Output);
     } catch (error) {
       for (const item of items) item.reject(error);
     }
