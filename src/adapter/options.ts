@@ -38,9 +38,17 @@ export interface PostgresAdapterOptions {
   /** Rows fetched per round trip by `iterator()`. Default 100. */
   iterationBatchSize?: number;
   /**
-   * Most single-key reads, or writes, merged into one statement. Merging happens only while every
-   * pool connection is busy: calls that would wait for a connection anyway wait together and share
-   * one round trip. 1 turns merging off. Default 100.
+   * Most statements this adapter runs at once, each on its own pool connection (never more than the
+   * pool holds). Calls beyond wait in order, and waiting reads or writes are merged (see `batchSize`):
+   * a few full round trips do more than many contending ones, on the server most of all, where every
+   * statement in flight competes for the same cores and every notifying commit for one lock. The rest
+   * of the pool serves `wrap()`'s lock holders. Default 4.
+   */
+  maxInFlight?: number;
+  /**
+   * Most single-key reads, or writes, merged into one statement. Merging happens only while
+   * `maxInFlight` statements are running: calls that wait anyway wait together and share one round
+   * trip. 1 turns merging off. Default 100.
    */
   batchSize?: number;
 }
@@ -61,6 +69,7 @@ export interface ResolvedAdapterOptions {
   sweepInterval: number;
   sweepBatchSize: number;
   iterationBatchSize: number;
+  maxInFlight: number;
   batchSize: number;
 }
 
@@ -106,6 +115,7 @@ export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): Res
     sweepInterval: positiveInteger(options.sweepInterval, 30_000, 'sweepInterval', true),
     sweepBatchSize: positiveInteger(options.sweepBatchSize, 1000, 'sweepBatchSize'),
     iterationBatchSize: positiveInteger(options.iterationBatchSize, 100, 'iterationBatchSize'),
+    maxInFlight: positiveInteger(options.maxInFlight, 4, 'maxInFlight'),
     batchSize: positiveInteger(options.batchSize, 100, 'batchSize'),
   };
 }

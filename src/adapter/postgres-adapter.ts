@@ -105,8 +105,9 @@ export class PostgresAdapter extends EventEmitter {
     this.pool = this.options.pool ?? createPool(this.options);
     // A supplied pool's idle-connection errors are its owner's to handle.
     if (this.ownsPool) this.pool.on('error', this.forwardPoolError);
+    const poolSize = this.options.pool?.options.max ?? this.options.poolConfig.max ?? this.options.poolSize;
     this.slots = new ConnectionSlots(
-      this.options.pool?.options.max ?? this.options.poolConfig.max ?? this.options.poolSize,
+      Math.min(this.options.maxInFlight, poolSize),
       this.options.connectionTimeout,
     );
     const maxBatch = this.options.batchSize;

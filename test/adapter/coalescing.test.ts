@@ -77,6 +77,19 @@ describe('merging calls that wait for a connection', () => {
     await pool.end();
   });
 
+  it('keeps at most maxInFlight statements running, so it opens no more connections than that', async () => {
+    const { pool, counted } = countingPool(10);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, maxInFlight: 2 });
+    await adapter.init();
+    counted.statements = 0;
+    await Promise.all(Array.from({ length: 60 }, (_, i) => adapter.set(`bounded:${i}`, `v${i}`)));
+    await Promise.all(Array.from({ length: 60 }, (_, i) => adapter.get(`bounded:${i}`)));
+    expect(pool.totalCount).toBeLessThanOrEqual(2);
+    expect(counted.statements).toBeLessThan(60);
+    await adapter.disconnect();
+    await pool.end();
+  });
+
   it('runs one statement per call with batchSize 1', async () => {
     const { pool, counted } = countingPool(2);
     const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, batchSize: 1 });
