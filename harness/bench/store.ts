@@ -2,9 +2,9 @@
  * Store benchmark (issue 3): PostgresCache behind `new Keyv(...)` against @keyv/redis and
  * @keyv/postgres, in one run.
  *
- *   npm run bench:store [-- --ops N] [--rounds N] [--quick] [--concurrency N] [--json FILE]
+ *   npm run bench:store [-- --ops N] [--rounds N] [--quick] [--concurrency N] [--wait-quiet S] [--json FILE]
  *
- * Scenarios: L1-hit get; set while four other processes listen; propagation delay from a write on
+ * Scenarios: L1-hit get (with Keyv over its own Map store as the in-process ceiling); set while four other processes listen; propagation delay from a write on
  * this process to the change event in four others at 1000 writes/s; RSS growth of one million sets
  * into an L1 bounded at 50 MB. Without DATABASE_URL an embedded PostgreSQL is started.
  */
@@ -18,6 +18,7 @@ import { openBenchDatabase, withUrlParameter } from './lib/database.js';
 import { percentile } from './lib/latency.js';
 import { type LoadResult, medianOfRounds, runLoad } from './lib/load.js';
 import { describeMachine } from './lib/machine.js';
+import { waitForQuiet } from './lib/quiet.js';
 import { REDIS_URL, redisReachable } from './lib/redis.js';
 import { printReport, type ResultRow, type Target, writeJsonReport } from './lib/report.js';
 import { makeValue } from './lib/values.js';
@@ -33,13 +34,17 @@ const SCHEMA = 'bench_store';
 const OURS = 'ours (L1)';
 const REDIS = '@keyv/redis';
 const PEER = '@keyv/postgres (defaults)';
+const MAP = 'Keyv over a Map (ceiling)';
 
 const value = makeValue(1);
 const key = (i: number) => `user:${i % KEYS}`;
 
 async function measure(name: string, run: () => Promise<LoadResult>): Promise<LoadResult> {
   const rounds: LoadResult[] = [];
-  for (let round = 0; round < args.rounds; round++) rounds.push(await run());
+  for (let round = 0; round < args.rounds; round++) {
+    if (args.waitQuietMs > 0) await waitForQuiet({ maxWaitMs: args.waitQuietMs });
+    rounds.push(await run());
+  }
   const result = medianOfRounds(rounds);
   if (result.errors > 0)
     process.stderr.write(`${name}: ${result.errors} errors, first: ${result.firstError}\n`);
@@ -81,7 +86,9 @@ try {
     process.stderr.write(`Redis not reachable at ${REDIS_URL}: the @keyv/redis rows are left out\n`);
 
   // ---- get: ours from a warm L1, the peers from their servers -------------------------------
-  for (const keyv of [ours, peer, redis]) {
+  // Keyv's own in-memory store: what any store's hit costs inside Keyv, the most an L1 can reach.
+  const map = new Keyv({ store: new Map(), namespace: 'bench' });
+  for (const keyv of [ours, peer, redis, map]) {
     if (keyv) await keyv.setMany(Array.from({ length: KEYS }, (_, i) => ({ key: key(i), value })));
   }
   for (let i = 0; i < KEYS; i++) await ours.get(key(i));
@@ -89,6 +96,7 @@ try {
   rows.push(row('get (hit)', OURS, await measure(OURS, () => runLoad(get(ours), load))));
   if (redis) rows.push(row('get (hit)', REDIS, await measure(REDIS, () => runLoad(get(redis), load))));
   rows.push(row('get (hit)', PEER, await measure(PEER, () => runLoad(get(peer), load))));
+  rows.push(row('get (hit)', MAP, await measure(MAP, () => runLoad(get(map), load))));
   extra.l1HitsDuringGet = cache.stats.l1.hits;
 
   // ---- set, with four other processes listening -------------------------------------------
