@@ -69,33 +69,46 @@ const OURS = 'ours';
 const PEER_DEFAULTS = '@keyv/postgres (defaults)';
 const PEER_UNLOGGED = '@keyv/postgres (unlogged)';
 
-const ours: Subject = {
-  name: OURS,
-  applicationName: 'bench_ours',
-  poolSize: '10 (PostgresAdapter default poolSize)',
-  table: 'bench_ours.pgcache_entries',
-  // clear() hides a namespace's rows behind its marker and the sweeper deletes them later: count what readers see.
-  countLiveRows: `SELECT count(*) AS n FROM bench_ours.pgcache_entries e
-    WHERE e.key_hash <> '\\x'::bytea AND e.version > COALESCE((SELECT m.version FROM bench_ours.pgcache_entries m
-      WHERE m.namespace = e.namespace AND m.key_hash = '\\x'::bytea), 0)`,
-  tableKind: 'UNLOGGED (default), PRIMARY KEY (namespace, key_hash)',
-  async drop(db) {
-    await db.query('DROP SCHEMA IF EXISTS bench_ours CASCADE');
-  },
-  async open(db) {
-    const adapter = new PostgresAdapter({
-      connectionString: db.url,
-      schema: 'bench_ours',
-      sweepInterval: 0,
-      // Only names the connections for pg_stat_activity; no effect on speed.
-      poolConfig: { application_name: 'bench_ours' },
-    });
-    await adapter.init();
-    // keyv 5.6 declares KeyvStoreAdapter.setMany as Promise<void> while Keyv.setMany returns what the
-    // store returns (boolean[]), which is what PostgresAdapter gives; only the declaration differs.
-    return wrap(adapter as unknown as KeyvStoreAdapter, () => adapter.disconnect());
-  },
-};
+const OURS_UNMERGED = 'ours (one statement per call)';
+
+/**
+ * Our adapter. `unmerged` runs it as it ran before statements were bounded and merged: every call its
+ * own statement, on up to the whole pool of 10 (maxInFlight 10, batchSize 1).
+ */
+function oursSubject(unmerged: boolean): Subject {
+  const schema = unmerged ? 'bench_ours_unmerged' : 'bench_ours';
+  const table = `${schema}.pgcache_entries`;
+  return {
+    name: unmerged ? OURS_UNMERGED : OURS,
+    applicationName: schema,
+    poolSize: unmerged
+      ? '10 (poolSize default), all in use: maxInFlight 10, batchSize 1'
+      : '10 (poolSize default), at most 4 statements at once (maxInFlight default)',
+    table,
+    // clear() hides a namespace's rows behind its marker and the sweeper deletes them later: count what readers see.
+    countLiveRows: `SELECT count(*) AS n FROM ${table} e
+      WHERE e.key_hash <> '\\x'::bytea AND e.version > COALESCE((SELECT m.version FROM ${table} m
+        WHERE m.namespace = e.namespace AND m.key_hash = '\\x'::bytea), 0)`,
+    tableKind: 'UNLOGGED (default), PRIMARY KEY (namespace, key_hash)',
+    async drop(db) {
+      await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    },
+    async open(db) {
+      const adapter = new PostgresAdapter({
+        connectionString: db.url,
+        schema,
+        sweepInterval: 0,
+        ...(unmerged ? { maxInFlight: 10, batchSize: 1 } : {}),
+        // Only names the connections for pg_stat_activity; no effect on speed.
+        poolConfig: { application_name: schema },
+      });
+      await adapter.init();
+      // keyv 5.6 declares KeyvStoreAdapter.setMany as Promise<void> while Keyv.setMany returns what the
+      // store returns (boolean[]), which is what PostgresAdapter gives; only the declaration differs.
+      return wrap(adapter as unknown as KeyvStoreAdapter, () => adapter.disconnect());
+    },
+  };
+}
 
 /** The pool size @keyv/postgres gets: it passes no `max`, so pg.Pool's own default applies. */
 const PG_POOL_DEFAULT_MAX = (() => {
@@ -131,7 +144,8 @@ function peer(name: string, table: string, applicationName: string, unlogged: bo
 }
 
 const subjects: Subject[] = [
-  ours,
+  oursSubject(false),
+  oursSubject(true),
   peer(PEER_DEFAULTS, 'bench_peer', 'bench_peer', false),
   peer(PEER_UNLOGGED, 'bench_peer_unlogged', 'bench_peer_unlogged', true),
 ];
