@@ -39,16 +39,25 @@ const MAP = 'Keyv over a Map (ceiling)';
 const value = makeValue(1);
 const key = (i: number) => `user:${i % KEYS}`;
 
-async function measure(name: string, run: () => Promise<LoadResult>): Promise<LoadResult> {
-  const rounds: LoadResult[] = [];
+/** Every subject measured `--rounds` times, round r starting from subject r, so none is always first. */
+async function measureRotated(
+  subjects: Array<[string, Keyv]>,
+  run: (keyv: Keyv) => Promise<LoadResult>,
+): Promise<Array<[string, LoadResult]>> {
+  const rounds = new Map<string, LoadResult[]>(subjects.map(([name]) => [name, []]));
   for (let round = 0; round < args.rounds; round++) {
-    if (args.waitQuietMs > 0) await waitForQuiet({ maxWaitMs: args.waitQuietMs });
-    rounds.push(await run());
+    for (let i = 0; i < subjects.length; i++) {
+      const [name, keyv] = subjects[(i + round) % subjects.length] as [string, Keyv];
+      if (args.waitQuietMs > 0) await waitForQuiet({ maxWaitMs: args.waitQuietMs });
+      rounds.get(name)?.push(await run(keyv));
+    }
   }
-  const result = medianOfRounds(rounds);
-  if (result.errors > 0)
-    process.stderr.write(`${name}: ${result.errors} errors, first: ${result.firstError}\n`);
-  return result;
+  return subjects.map(([name]) => {
+    const result = medianOfRounds(rounds.get(name) ?? []);
+    if (result.errors > 0)
+      process.stderr.write(`${name}: ${result.errors} errors, first: ${result.firstError}\n`);
+    return [name, result];
+  });
 }
 
 const row = (scenario: string, subject: string, result: LoadResult): ResultRow => ({
@@ -93,10 +102,15 @@ try {
   }
   for (let i = 0; i < KEYS; i++) await ours.get(key(i));
   const get = (keyv: Keyv) => (i: number) => keyv.get(key(i));
-  rows.push(row('get (hit)', OURS, await measure(OURS, () => runLoad(get(ours), load))));
-  if (redis) rows.push(row('get (hit)', REDIS, await measure(REDIS, () => runLoad(get(redis), load))));
-  rows.push(row('get (hit)', PEER, await measure(PEER, () => runLoad(get(peer), load))));
-  rows.push(row('get (hit)', MAP, await measure(MAP, () => runLoad(get(map), load))));
+  const getSubjects: Array<[string, Keyv]> = [
+    [OURS, ours],
+    [PEER, peer],
+    [MAP, map],
+  ];
+  if (redis) getSubjects.splice(1, 0, [REDIS, redis]);
+  for (const [name, result] of await measureRotated(getSubjects, (keyv) => runLoad(get(keyv), load))) {
+    rows.push(row('get (hit)', name, result));
+  }
   extra.l1HitsDuringGet = cache.stats.l1.hits;
 
   // ---- set, with four other processes listening -------------------------------------------
@@ -110,8 +124,13 @@ try {
     let n = 0;
     const set = (keyv: Keyv, prefix: string) => () => keyv.set(`${prefix}${n++}`, value);
     const setScenario = `set (${LISTENERS} listening processes)`;
-    rows.push(row(setScenario, OURS, await measure(OURS, () => runLoad(set(ours, 's'), load))));
-    rows.push(row(setScenario, PEER, await measure(PEER, () => runLoad(set(peer, 's'), load))));
+    const setSubjects: Array<[string, Keyv]> = [
+      [OURS, ours],
+      [PEER, peer],
+    ];
+    for (const [name, result] of await measureRotated(setSubjects, (keyv) => runLoad(set(keyv, 's'), load))) {
+      rows.push(row(setScenario, name, result));
+    }
     for (const child of listeners) {
       child.send({ cmd: 'arrivals' });
       await nextMessage(child, (m: { arrivals?: unknown }) => m.arrivals !== undefined);
