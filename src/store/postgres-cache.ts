@@ -218,7 +218,27 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async deleteMany(keys: string[]): Promise<boolean> {
-    const namespace = this.namespaceOf(keys[0]);
+    return this.deleteIn(this.namespaceOf(keys[0]), keys);
+  }
+
+  /**
+   * Deletes what `wrap(key)` stored for each key (under the wrap namespace, with Keyv's prefix), in
+   * every process. `deleteMany` takes the keys as a Keyv store does; this takes them as `wrap()` does.
+   */
+  async deleteWrapped(keys: string[]): Promise<boolean> {
+    const namespace = this.wrapNamespace();
+    return this.deleteIn(
+      namespace,
+      keys.map((key) => keyvStoredKey(namespace, key)),
+    );
+  }
+
+  /** Clears the namespace `wrap()` stores in. */
+  async clearWrapped(): Promise<void> {
+    await this.clearIn(this.wrapNamespace());
+  }
+
+  private async deleteIn(namespace: string, keys: string[]): Promise<boolean> {
     const removed = await this.adapter.removeEntries(namespace, keys);
     const versions = new Map(removed.map((entry) => [entry.key, entry.version]));
     for (const key of keys) {
@@ -229,7 +249,10 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async clear(): Promise<void> {
-    const namespace = this.currentNamespace;
+    await this.clearIn(this.currentNamespace);
+  }
+
+  private async clearIn(namespace: string): Promise<void> {
     await this.adapter.clearNamespace(namespace);
     // Our own clear: void fills in flight now rather than waiting for the event to come back.
     this.guard.reset();
@@ -350,12 +373,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private wrapHost(): WrapHost {
     return {
-      namespace: () => this.namespace ?? this.options.namespace ?? 'keyv',
-      // Keyv's prefixing: `namespace:key`, unless the key already carries the prefix.
-      storedKey: (namespace, key) =>
-        namespace === '' || (key.startsWith(namespace) && key[namespace.length] === ':')
-          ? key
-          : `${namespace}:${key}`,
+      namespace: () => this.wrapNamespace(),
+      storedKey: keyvStoredKey,
       peek: (namespace, key) => this.l1EntryOf(namespace, key),
       read: async (namespace, key, client) => {
         if (!client) return this.readOne(namespace, key);
@@ -392,6 +411,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   protected get currentNamespace(): string {
     return this.namespace ?? this.options.namespace ?? '';
+  }
+
+  /** Where `wrap()` stores: the namespace of the Keyv on this store, else `options.namespace`, else Keyv's default. */
+  private wrapNamespace(): string {
+    return this.namespace ?? this.options.namespace ?? 'keyv';
   }
 
   /** The namespace a Keyv-prefixed key belongs to, even when several Keyv instances share this store. */
@@ -571,4 +595,11 @@ function listenerConnection(adapter: PostgresAdapter): string | pg.ClientConfig 
   const { connectionString, pool } = adapter.options;
   if (connectionString) return connectionString;
   return (adapter.pool as unknown as { options: pg.ClientConfig }).options ?? pool;
+}
+
+/** Keyv's prefixing: `namespace:key`, unless the key already carries the prefix. */
+function keyvStoredKey(namespace: string, key: string): string {
+  return namespace === '' || (key.startsWith(namespace) && key[namespace.length] === ':')
+    ? key
+    : `${namespace}:${key}`;
 }

@@ -22,8 +22,9 @@ export interface InvalidateOnTableChangeOptions extends InvalidationRule {
  *
  *   invalidateOnTableChange(cache, { table: 'users', keys: (row) => [`user:${row.id}`] });
  *
- * `keys` are the keys as the target understands them: a PostgresCache's own keys in its namespace, or
- * a Keyv's keys (Keyv adds its namespace prefix). `tags` evict through the cache's tag index.
+ * `keys` are the keys as the target understands them: for a PostgresCache, the keys given to its own
+ * calls and the keys given to its `wrap()` (both are deleted); for a Keyv, its keys (Keyv adds its
+ * namespace prefix). `tags` evict through the cache's tag index.
  */
 export function invalidateOnTableChange(
   cache: PostgresCache | (InvalidationTarget & { store?: unknown }),
@@ -39,9 +40,17 @@ export function invalidateOnTableChange(
   return new TableInvalidation({
     watcher: watcher ?? tableWatcherFor(postgres as PostgresCache),
     ownsWatcher: !watcher,
-    target: cache,
+    target: cache instanceof PostgresCache ? directAndWrapped(cache) : cache,
     rules: [rule],
     tagIndex: rule.tags && postgres ? new CacheTags(postgres) : undefined,
     onFlush,
   });
+}
+
+/** A PostgresCache's entries of a key whether stored by its own calls or by `wrap()`, which prefixes as Keyv does. */
+function directAndWrapped(cache: PostgresCache): InvalidationTarget {
+  return {
+    deleteMany: (keys) => Promise.all([cache.deleteMany(keys), cache.deleteWrapped(keys)]),
+    clear: () => Promise.all([cache.clear(), cache.clearWrapped()]),
+  };
 }

@@ -381,6 +381,29 @@ describe('invalidateOnTableChange()', () => {
     await keyv.disconnect();
   });
 
+  it("deletes what a PostgresCache's wrap() stored under the key, with or without a namespace", async () => {
+    const named = new PostgresCache({ pool, schema, namespace: 'app', sweepInterval: 0 });
+    for (const [store, id] of [
+      [cache, 40],
+      [named, 41],
+    ] as const) {
+      await setName(id, 'before');
+      const rule = track(
+        invalidateOnTableChange(store, { table: 'users', keys: (row) => [`user:${row.id}`] }),
+      );
+      await rule.ready;
+      const load = userNameLoader();
+      const read = () => store.wrap(`user:${id}`, () => load(id), 60_000);
+      expect(await read()).toBe('before');
+      expect(await read()).toBe('before');
+      expect(load.runs).toBe(1);
+      await setName(id, 'after');
+      expect(await eventually(async () => (await read()) === 'after', 15_000)).toBe(true);
+      expect(load.runs).toBe(2);
+    }
+    await named.disconnect();
+  });
+
   it('tags evict entries in every namespace; truncate flushes the namespace; a throwing mapper flushes too', async () => {
     const tags = new CacheTags(cache);
     const other = new PostgresCache({ pool, schema, namespace: 'other', sweepInterval: 0 });
