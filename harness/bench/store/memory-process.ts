@@ -7,9 +7,10 @@ import { PostgresCache } from '../../../src/index.js';
 
 /**
  * When RSS is read after the sets, in ms: at once, shortly after, and at rest. V8 releases the pages a
- * full GC emptied in the background, and shrinks its young generation only once the process is idle.
+ * full GC emptied in the background, and shrinks its young generation and compacts old space only once
+ * the process has been idle a while (its memory reducer runs some seconds apart).
  */
-const READ_AT_MS = [0, 2000, 10_000];
+const READ_AT_MS = [0, 2000, 10_000, 30_000];
 
 const [connectionString, schema, countText] = process.argv.slice(2);
 const count = Number(countText);
