@@ -38,11 +38,11 @@ export interface PostgresAdapterOptions {
   /** Rows fetched per round trip by `iterator()`. Default 100. */
   iterationBatchSize?: number;
   /**
-   * Most statements this adapter runs at once, each on its own pool connection (never more than the
-   * pool holds). Calls beyond wait in order, and waiting reads or writes are merged (see `batchSize`):
+   * Most statements this adapter (or cache) runs at once, each on a pool connection; capped at the
+   * pool's size. Calls beyond wait in order, and waiting reads or writes are merged (see `batchSize`):
    * a few full round trips do more than many contending ones, on the server most of all, where every
-   * statement in flight competes for the same cores and every notifying commit for one lock. The rest
-   * of the pool serves `wrap()`'s lock holders. Default 4.
+   * statement in flight competes for the same cores and every notifying commit for one lock. `wrap()`'s
+   * lock holders take their connections from the same pool, outside this count. Default 4.
    */
   maxInFlight?: number;
   /**
