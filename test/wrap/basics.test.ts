@@ -1,34 +1,10 @@
 import Keyv from 'keyv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  InvalidKeyError,
-  InvalidOptionError,
-  InvalidValueError,
-  NullCache,
-  PostgresCache,
-  type PostgresCacheOptions,
-} from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { describe, expect, it } from 'vitest';
+import { InvalidKeyError, InvalidOptionError, InvalidValueError, NullCache } from '../../src/index.js';
+import { eventually } from '../support/database.js';
+import { counted, wrapFixture } from './support.js';
 
-const schema = uniqueSchema('wrap_basics');
-const pool = adminPool();
-const opened: PostgresCache[] = [];
-
-function newCache(options: PostgresCacheOptions = {}) {
-  const cache = new PostgresCache({ connectionString: databaseUrl(), schema, sweepInterval: 0, ...options });
-  opened.push(cache);
-  return cache;
-}
-
-/** A loader that counts its runs. */
-function counted<T>(produce: () => T | Promise<T>) {
-  const loader = async () => {
-    loader.runs++;
-    return produce();
-  };
-  loader.runs = 0;
-  return loader;
-}
+const { schema, pool, newCache } = wrapFixture('wrap_basics');
 
 async function rows(namespace: string) {
   const { rows } = await pool.query<{ key: string; value: string; expires_at: string | null }>(
@@ -37,13 +13,6 @@ async function rows(namespace: string) {
   );
   return rows;
 }
-
-beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
-afterAll(async () => {
-  await Promise.all(opened.map((cache) => cache.disconnect()));
-  await dropSchema(schema);
-  await pool.end();
-});
 
 describe('wrap() call shapes', () => {
   it('runs the loader on a miss, then serves the cached value without it', async () => {

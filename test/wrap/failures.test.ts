@@ -1,19 +1,11 @@
 import Keyv from 'keyv';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LockTimeoutError, PostgresCache, type PostgresCacheOptions } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
-import { counted, gate, lockHolders, lockOf, poolIsIdle } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { LockTimeoutError } from '../../src/index.js';
+import { databaseUrl, eventually } from '../support/database.js';
+import { counted, gate, lockHolders, lockOf, poolIsIdle, wrapFixture } from './support.js';
 
-const schema = uniqueSchema('wrap_failures');
-const pool = adminPool();
-const opened: PostgresCache[] = [];
-
-function newCache(options: PostgresCacheOptions = {}) {
-  const cache = new PostgresCache({ connectionString: databaseUrl(), schema, sweepInterval: 0, ...options });
-  opened.push(cache);
-  return cache;
-}
+const { schema, pool, newCache } = wrapFixture('wrap_failures');
 
 async function storedCount(namespace: string): Promise<number> {
   const { rows } = await pool.query<{ n: number }>(
@@ -30,13 +22,6 @@ async function holdLock(namespace: string, key: string) {
   await client.query('SELECT pg_advisory_lock($1, $2)', lockOf(schema, namespace, key));
   return { release: () => client.end() };
 }
-
-beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
-afterAll(async () => {
-  await Promise.all(opened.map((cache) => cache.disconnect()));
-  await dropSchema(schema);
-  await pool.end();
-});
 
 describe.each(['session', 'transaction'] as const)('a loader that throws (%s locks)', (lockMode) => {
   it('reaches every caller, caches nothing, and leaves no lock, promise or connection behind', async () => {

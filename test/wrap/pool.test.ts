@@ -1,26 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresCache } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
-import { lockOf, poolIsIdle } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { eventually, sleep } from '../support/database.js';
+import { lockOf, poolIsIdle, wrapFixture } from './support.js';
 
-const schema = uniqueSchema('wrap_pool');
-const pool = adminPool();
-const opened: PostgresCache[] = [];
+const { schema, pool, newCache: openCache } = wrapFixture('wrap_pool');
 
 const KEYS = 1000;
 const POOL_SIZE = 10;
 
 function newCache(namespace: string, lockMode: 'session' | 'transaction') {
-  const cache = new PostgresCache({
-    connectionString: databaseUrl(),
-    schema,
-    sweepInterval: 0,
-    namespace,
-    poolSize: POOL_SIZE,
-    wrap: { lockMode },
-  });
-  opened.push(cache);
-  return cache;
+  return openCache({ namespace, poolSize: POOL_SIZE, wrap: { lockMode } });
 }
 
 /** How many of these keys' fill locks some session holds now. */
@@ -34,13 +22,6 @@ async function heldFillLocks(namespace: string, keys: string[]): Promise<number>
   );
   return rows[0]?.n ?? 0;
 }
-
-beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
-afterAll(async () => {
-  await Promise.all(opened.map((cache) => cache.disconnect()));
-  await dropSchema(schema);
-  await pool.end();
-});
 
 describe.each(['session', 'transaction'] as const)(
   'a thousand cold keys at once, pool of ten (%s locks)',

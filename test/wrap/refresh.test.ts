@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresCache, type PostgresCacheOptions } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
-import { counted, gate, poolIsIdle } from './support.js';
+import { describe, expect, it } from 'vitest';
+import type { PostgresCache } from '../../src/index.js';
+import { eventually, sleep } from '../support/database.js';
+import { counted, gate, poolIsIdle, wrapFixture } from './support.js';
 
-const schema = uniqueSchema('wrap_refresh');
-const pool = adminPool();
-const opened: PostgresCache[] = [];
-
-function newCache(options: PostgresCacheOptions = {}) {
-  const cache = new PostgresCache({ connectionString: databaseUrl(), schema, sweepInterval: 0, ...options });
-  opened.push(cache);
-  return cache;
-}
+const { newCache } = wrapFixture('wrap_refresh');
 
 /** 60 s to live; the first version is due for refresh 200 ms after its load, later versions not for a minute. */
 const dueOnce = { ttl: 60_000, refreshThreshold: (version: number) => (version === 1 ? 59_800 : 0) };
@@ -23,13 +15,6 @@ function refreshEvents(cache: PostgresCache): RefreshEvent[] {
   cache.on('refresh', (event) => events.push(event));
   return events;
 }
-
-beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
-afterAll(async () => {
-  await Promise.all(opened.map((cache) => cache.disconnect()));
-  await dropSchema(schema);
-  await pool.end();
-});
 
 describe('refreshThreshold', () => {
   it('serves the cached value and refreshes it in the background once it is close to expiry', async () => {
