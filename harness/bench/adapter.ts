@@ -13,7 +13,14 @@ import pg from 'pg';
 import { PostgresAdapter } from '../../src/index.js';
 import { parseBenchArgs } from './lib/args.js';
 import { type BenchDatabase, openBenchDatabase, withUrlParameter } from './lib/database.js';
-import { type LoadOptions, type LoadResult, measureEach, medianOfRounds, runLoad } from './lib/load.js';
+import {
+  type LoadOptions,
+  type LoadResult,
+  measureEach,
+  medianOfRounds,
+  rotated,
+  runLoad,
+} from './lib/load.js';
 import { describeMachine } from './lib/machine.js';
 import { machineBusyCpuUs } from './lib/proc.js';
 import { waitForQuiet } from './lib/quiet.js';
@@ -412,9 +419,6 @@ function medianOf(values: Array<number | undefined>): number | undefined {
     ? sorted[middle]
     : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
 }
-
-/** Round r measures the subjects starting from subject r (mod n), so none is always first or last. */
-const rotated = <T>(items: T[], by: number): T[] => items.map((_, i) => items[(i + by) % items.length] as T);
 
 const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 const formatRange = ([low, high]: [number, number]) => `${formatOps(low)}-${formatOps(high)}`;

@@ -16,7 +16,7 @@ import { PostgresCache } from '../../src/index.js';
 import { parseBenchArgs } from './lib/args.js';
 import { openBenchDatabase, withUrlParameter } from './lib/database.js';
 import { percentile } from './lib/latency.js';
-import { type LoadResult, medianOfRounds, runLoad } from './lib/load.js';
+import { type LoadResult, medianOfRounds, rotated, runLoad } from './lib/load.js';
 import { describeMachine } from './lib/machine.js';
 import { waitForQuiet } from './lib/quiet.js';
 import { REDIS_URL, redisReachable } from './lib/redis.js';
@@ -46,8 +46,7 @@ async function measureRotated(
 ): Promise<Array<[string, LoadResult]>> {
   const rounds = new Map<string, LoadResult[]>(subjects.map(([name]) => [name, []]));
   for (let round = 0; round < args.rounds; round++) {
-    for (let i = 0; i < subjects.length; i++) {
-      const [name, keyv] = subjects[(i + round) % subjects.length] as [string, Keyv];
+    for (const [name, keyv] of rotated(subjects, round)) {
       if (args.waitQuietMs > 0) await waitForQuiet({ maxWaitMs: args.waitQuietMs });
       rounds.get(name)?.push(await run(keyv));
     }

@@ -1,3 +1,4 @@
+import { rotated } from '../bench/lib/load.js';
 import { subjectFigures } from './analyze.js';
 import { type LoadSettings, type RunPlace, runLoad } from './coordinator.js';
 import type { SubjectName } from './protocol.js';
@@ -30,7 +31,7 @@ export async function runComparison(
   else skipped.push({ subject: '@keyv/redis', reason: `no Redis answers at ${place.redisUrl}` });
   const measured = new Map<SubjectName, SubjectFigures[]>(names.map((name) => [name, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const subject of [...names.slice(round % names.length), ...names.slice(0, round % names.length)]) {
+    for (const subject of rotated(names, round)) {
       place.display.note(
         `comparison round ${round + 1}/${rounds}: ${subject}, ${plain.clients} clients for ${formatDuration(plain.durationMs)}`,
       );

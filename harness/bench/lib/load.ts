@@ -215,3 +215,7 @@ export function medianOfRounds(
     clientCpuPercent: median((result) => result.clientCpuPercent),
   };
 }
+
+/** Round r of a comparison measures the subjects starting from subject r (mod n), so none is always first or last. */
+export const rotated = <T>(items: readonly T[], round: number): T[] =>
+  items.map((_, i) => items[(i + round) % items.length] as T);
