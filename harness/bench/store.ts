@@ -32,6 +32,7 @@ const PROPAGATION_SECONDS = args.quick ? 2 : 5;
 const MEMORY_SETS = args.quick ? 100_000 : 1_000_000;
 const SCHEMA = 'bench_store';
 const OURS = 'ours (L1)';
+const OURS_DECODED = 'ours (L1, decodeL1Hits)';
 const REDIS = '@keyv/redis';
 const PEER = '@keyv/postgres (defaults)';
 const MAP = 'Keyv over a Map (ceiling)';
@@ -79,7 +80,15 @@ try {
   await PostgresCache.initDb({ connectionString: db.url, schema: SCHEMA });
   const cache = new PostgresCache({ connectionString: db.url, schema: SCHEMA, sweepInterval: 0 });
   const ours = new Keyv({ store: cache, namespace: 'bench' });
-  await cache.init();
+  // The same table through a second cache that hands Keyv its L1 hits decoded.
+  const decodingCache = new PostgresCache({
+    connectionString: db.url,
+    schema: SCHEMA,
+    sweepInterval: 0,
+    decodeL1Hits: true,
+  });
+  const oursDecoded = new Keyv({ store: decodingCache, namespace: 'bench' });
+  await Promise.all([cache.init(), decodingCache.init()]);
   const peer = new Keyv({
     store: new KeyvPostgres({
       uri: withUrlParameter(db.url, 'application_name', 'bench_peer'),
@@ -99,18 +108,20 @@ try {
   for (const keyv of [ours, peer, redis, map]) {
     if (keyv) await keyv.setMany(Array.from({ length: KEYS }, (_, i) => ({ key: key(i), value })));
   }
-  for (let i = 0; i < KEYS; i++) await ours.get(key(i));
+  for (let i = 0; i < KEYS; i++) await Promise.all([ours.get(key(i)), oursDecoded.get(key(i))]);
   const get = (keyv: Keyv) => (i: number) => keyv.get(key(i));
   const getSubjects: Array<[string, Keyv]> = [
     [OURS, ours],
+    [OURS_DECODED, oursDecoded],
     [PEER, peer],
     [MAP, map],
   ];
-  if (redis) getSubjects.splice(1, 0, [REDIS, redis]);
+  if (redis) getSubjects.splice(2, 0, [REDIS, redis]);
   for (const [name, result] of await measureRotated(getSubjects, (keyv) => runLoad(get(keyv), load))) {
     rows.push(row('get (hit)', name, result));
   }
-  extra.l1HitsDuringGet = cache.stats.l1.hits;
+  extra.l1HitsDuringGet = cache.stats.l1.hits + decodingCache.stats.l1.hits;
+  await decodingCache.disconnect();
 
   // ---- set, with four other processes listening -------------------------------------------
   const listeners = Array.from({ length: LISTENERS }, () =>
@@ -210,12 +221,14 @@ try {
   const targets: Target[] = [
     { scenario: 'get (hit)', peer: REDIS, min: 3 },
     { scenario: 'get (hit)', peer: PEER, min: 10 },
+    { scenario: 'get (hit)', peer: REDIS, min: 3, subject: OURS_DECODED },
+    { scenario: 'get (hit)', peer: PEER, min: 10, subject: OURS_DECODED },
     { scenario: `set (${LISTENERS} listening processes)`, peer: PEER, min: 1 },
   ];
   process.stdout.write(
     `\nStore benchmark — PostgreSQL ${db.serverVersion} (${db.source}), concurrency ${args.concurrency}, ${args.rounds} round(s), median\n`,
   );
-  const ratios = printReport(rows, { baseline: OURS, targets });
+  const ratios = printReport(rows, { baseline: [OURS, OURS_DECODED], targets });
   const propagation = extra.propagation as {
     writesPerSecond: number;
     events: number;

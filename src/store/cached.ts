@@ -130,7 +130,9 @@ export function cached<A extends unknown[], R>(
 
   async function read(key: string): Promise<{ value: R } | undefined> {
     try {
-      return decode<R>(await store.get(stored(key)));
+      const text = await store.get(stored(key));
+      // The namespaced cache hands back text: its decodeL1Hits is off.
+      return decode<R>(typeof text === 'string' ? text : undefined);
     } catch (error) {
       absorb(error, 'reading');
       return undefined;

@@ -33,3 +33,4 @@ export type {
   WrapDefaults,
   WrapOptions,
 } from './wrap/options.js';
+export type { KeyvData } from './wrap/serialization.js';

@@ -12,6 +12,8 @@ export interface L1Options {
 export interface L1Entry {
   value: string;
   version: number;
+  /** Whether plain JSON.parse reads `value` as Keyv's deserializer does; learnt on the first decoded hit. */
+  plainJson: boolean | undefined;
 }
 
 /**
@@ -58,7 +60,7 @@ export class L1 {
       this.lru.delete(id);
       return;
     }
-    this.lru.set(id, { value, version }, ttl === undefined ? undefined : { ttl });
+    this.lru.set(id, { value, version, plainJson: undefined }, ttl === undefined ? undefined : { ttl });
   }
 
   /** Evicts the entry when the event's version is newer than the one held. Returns whether it did. */

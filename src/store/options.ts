@@ -19,6 +19,14 @@ export interface PostgresCacheOptions extends PostgresAdapterOptions {
   heartbeatInterval?: number;
   /** Namespace for calls made on the cache directly (not through Keyv, which sets its own). Default: the empty namespace. */
   namespace?: string;
+  /**
+   * Hand Keyv the entries L1 holds already decoded, so that Keyv skips its own parsing of the stored text:
+   * an L1 hit through Keyv costs about half as much. Each call gets a new object, exactly what Keyv's
+   * default deserializer would have made. Only for Keyv's default `serialize`/`deserialize` and no
+   * `compression`: Keyv does not pass an object through those, so with them reads would go wrong. With it,
+   * `get()` resolves to that object (`{ value, expires }`) on an L1 hit. Default false.
+   */
+  decodeL1Hits?: boolean;
   /** Defaults of every `wrap()`/`getOrSet()` call: lock timeout and what follows it, lock mode (PgBouncer). */
   wrap?: WrapDefaults;
 }

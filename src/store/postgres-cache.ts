@@ -15,6 +15,7 @@ import { type CacheStats, emptyStats } from './stats.js';
 import { ClusterWrap, type Loader } from './wrap/cluster-wrap.js';
 import type { WrapHost } from './wrap/host.js';
 import type { RawWrapResult, ValueDependent, WrapOptions } from './wrap/options.js';
+import { type KeyvData, keyvDataOf } from './wrap/serialization.js';
 
 export type InvalidationReason = 'event' | 'clear' | 'flush' | 'disconnected';
 
@@ -140,8 +141,12 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.namespaces.namespace = value;
   }
 
-  get(key: string): Promise<string | undefined> {
-    return this.readOne(this.namespaceOf(key), key);
+  /** The stored text; with `decodeL1Hits`, an L1 hit is already decoded for Keyv (see the option). */
+  get(key: string): Promise<string | KeyvData | undefined> {
+    const namespace = this.namespaceOf(key);
+    if (!this.options.decodeL1Hits) return this.readOne(namespace, key);
+    const held = this.l1EntryOf(namespace, key);
+    return held === undefined ? this.readFromPostgres(namespace, key) : Promise.resolve(keyvDataOf(held));
   }
 
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
@@ -426,7 +431,10 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** L1 then PostgreSQL, filling L1 with what PostgreSQL returned if no newer change was seen meanwhile. */
   protected readOne(namespace: string, key: string): Promise<string | undefined> {
     const hit = this.fromL1(namespace, key);
-    if (hit !== undefined) return Promise.resolve(hit);
+    return hit === undefined ? this.readFromPostgres(namespace, key) : Promise.resolve(hit);
+  }
+
+  private readFromPostgres(namespace: string, key: string): Promise<string | undefined> {
     return this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key));
   }
 

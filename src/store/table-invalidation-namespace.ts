@@ -19,6 +19,8 @@ export function namespacedCache(
     connectionString: adapter.options.connectionString,
     namespace,
     sweepInterval: 0,
+    // cached() reads the stored text itself.
+    decodeL1Hits: false,
     ...(l1 === undefined ? {} : { l1 }),
   });
 }

@@ -20,6 +20,8 @@ export interface Target {
   scenario: string;
   peer: string;
   min: number;
+  /** Which of the baselines it applies to; default: the first. */
+  subject?: string;
 }
 
 export interface Ratio {
@@ -33,8 +35,8 @@ export interface Ratio {
 }
 
 export interface ReportOptions {
-  /** The subject every other subject of a scenario is compared with ("ours"). */
-  baseline: string;
+  /** The subject every other subject of a scenario is compared with ("ours"), or several (ours configured two ways). */
+  baseline: string | string[];
   targets?: Target[];
   /** Print here instead of stdout (tests, files). */
   write?: (text: string) => void;
@@ -54,22 +56,28 @@ export function computeRatios(
   options: Pick<ReportOptions, 'baseline' | 'targets'>,
 ): Ratio[] {
   const ratios: Ratio[] = [];
+  const baselines = [options.baseline].flat();
   for (const scenario of unique(rows.map((row) => row.scenario))) {
     const inScenario = rows.filter((row) => row.scenario === scenario);
-    const ours = inScenario.find((row) => row.subject === options.baseline);
-    if (!ours) continue;
-    for (const peer of inScenario) {
-      if (peer.subject === options.baseline) continue;
-      const ratio = peer.opsPerSec > 0 ? ours.opsPerSec / peer.opsPerSec : Number.NaN;
-      const target = options.targets?.find((t) => t.scenario === scenario && t.peer === peer.subject);
-      ratios.push({
-        scenario,
-        subject: options.baseline,
-        peer: peer.subject,
-        ratio,
-        target: target?.min,
-        pass: target ? ratio >= target.min : undefined,
-      });
+    for (const ours of inScenario.filter((row) => baselines.includes(row.subject))) {
+      for (const peer of inScenario) {
+        if (baselines.includes(peer.subject)) continue;
+        const ratio = peer.opsPerSec > 0 ? ours.opsPerSec / peer.opsPerSec : Number.NaN;
+        const target = options.targets?.find(
+          (t) =>
+            t.scenario === scenario &&
+            t.peer === peer.subject &&
+            (t.subject ?? baselines[0]) === ours.subject,
+        );
+        ratios.push({
+          scenario,
+          subject: ours.subject,
+          peer: peer.subject,
+          ratio,
+          target: target?.min,
+          pass: target ? ratio >= target.min : undefined,
+        });
+      }
     }
   }
   return ratios;
@@ -112,16 +120,19 @@ export function printReport(rows: ResultRow[], options: ReportOptions): Ratio[] 
     write(`${line(shown)}\n`);
     const next = rows[index + 1]?.scenario;
     if (scenario !== undefined && next !== scenario) {
-      const parts = ratios
-        .filter((ratio) => ratio.scenario === scenario)
-        .map((ratio) => {
-          const verdict =
-            ratio.target === undefined
-              ? ''
-              : ` (target >= ${ratio.target}x: ${ratio.pass ? 'PASS' : 'MISS'})`;
-          return `${formatRatio(ratio.ratio)} ${ratio.peer}${verdict}`;
-        });
-      if (parts.length > 0) write(`${' '.repeat(2)}${options.baseline} vs: ${parts.join('; ')}\n`);
+      const inScenario = ratios.filter((ratio) => ratio.scenario === scenario);
+      for (const subject of unique(inScenario.map((ratio) => ratio.subject))) {
+        const parts = inScenario
+          .filter((ratio) => ratio.subject === subject)
+          .map((ratio) => {
+            const verdict =
+              ratio.target === undefined
+                ? ''
+                : ` (target >= ${ratio.target}x: ${ratio.pass ? 'PASS' : 'MISS'})`;
+            return `${formatRatio(ratio.ratio)} ${ratio.peer}${verdict}`;
+          });
+        write(`${' '.repeat(2)}${subject} vs: ${parts.join('; ')}\n`);
+      }
     }
     previous = scenario;
   }

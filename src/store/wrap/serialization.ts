@@ -42,11 +42,41 @@ export function isLive(entry: KeyvEntry, now = Date.now()): boolean {
  */
 const COLON_STRING = /(^|[[{,:])\s*":/;
 
+/** Whether plain JSON.parse reads a stored text as Keyv's default deserializer does. */
+export function readsAsPlainJson(text: string): boolean {
+  return !COLON_STRING.test(text);
+}
+
+/** What Keyv's default deserializer decodes a stored text to; throws where it would (text that is not JSON). */
+export function deserializeAsKeyv(text: string, plainJson = readsAsPlainJson(text)): unknown {
+  return plainJson ? JSON.parse(text) : defaultDeserialize(text);
+}
+
+/** An entry as Keyv's default deserializer hands it to Keyv. */
+export interface KeyvData {
+  value?: unknown;
+  expires?: number | null;
+}
+
+/**
+ * A held text decoded for Keyv, as a new object on every call (callers may change what they get). A text
+ * that does not decode to an object is returned as it is, for Keyv to read as it would have anyway.
+ */
+export function keyvDataOf(held: { value: string; plainJson: boolean | undefined }): KeyvData | string {
+  held.plainJson ??= readsAsPlainJson(held.value);
+  try {
+    const data = deserializeAsKeyv(held.value, held.plainJson);
+    return typeof data === 'object' && data !== null ? (data as KeyvData) : held.value;
+  } catch {
+    return held.value;
+  }
+}
+
 /** The entry in a stored text, live or not; undefined when the text is not Keyv's format. */
 export function parseEntry(text: string): KeyvEntry | undefined {
   let data: unknown;
   try {
-    data = COLON_STRING.test(text) ? defaultDeserialize(text) : JSON.parse(text);
+    data = deserializeAsKeyv(text);
   } catch {
     return undefined;
   }
