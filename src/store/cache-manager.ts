@@ -26,20 +26,25 @@ export type PostgresCacheManager = Omit<Cache, 'wrap'> & {
  * shapes as cache-manager's (`ttl` and `refreshThreshold` as numbers or functions of the value, `raw`),
  * plus `lockTimeout`, `onLockTimeout`, `lockMode` and `signal`. Everything else is cache-manager's own.
  * Its background refreshes are reported as `refresh` events, as cache-manager's are; a value it loads
- * emits no `set` event. `disconnect()` closes the PostgresCache.
+ * emits no `set` event. `disconnect()` closes the PostgresCache. `decodeL1Hits` is on unless set: this
+ * factory's own Keyv is one it suits.
  */
 export function createPostgresCacheManager(options: PostgresCacheManagerOptions = {}): PostgresCacheManager {
   const { ttl, refreshThreshold, cacheId, ...cacheOptions } = options;
-  const postgres = new PostgresCache(cacheOptions);
+  // The Keyv below has Keyv's default serializer and no compression: L1 hits can reach it decoded.
+  const postgres = new PostgresCache({ decodeL1Hits: true, ...cacheOptions });
   const keyv = new Keyv({ store: postgres, namespace: cacheOptions.namespace ?? 'keyv' });
   const manager = createCache({ stores: [keyv], ttl, refreshThreshold, cacheId });
   // cache-manager cannot be told of refreshes it did not run: they get an emitter of their own.
   const refreshes = new EventEmitter();
   postgres.on('refresh', (event) => refreshes.emit('refresh', event));
+  // cache-manager's own, kept before they are replaced below (calling the replacements would recurse).
+  const managerOn = manager.on.bind(manager);
+  const managerOff = manager.off.bind(manager);
   const on = <E extends keyof Events>(event: E, listener: Events[E]) =>
-    event === 'refresh' ? refreshes.on(event, listener) : manager.on(event, listener);
+    event === 'refresh' ? refreshes.on(event, listener) : managerOn(event, listener);
   const off = <E extends keyof Events>(event: E, listener: Events[E]) =>
-    event === 'refresh' ? refreshes.off(event, listener) : manager.off(event, listener);
+    event === 'refresh' ? refreshes.off(event, listener) : managerOff(event, listener);
 
   function wrap<T>(
     key: string,
