@@ -144,9 +144,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** The stored text; with `decodeL1Hits`, an L1 hit is already decoded for Keyv (see the option). */
   get(key: string): Promise<string | KeyvData | undefined> {
     const namespace = this.namespaceOf(key);
-    if (!this.options.decodeL1Hits) return this.readOne(namespace, key);
     const held = this.l1EntryOf(namespace, key);
-    return held === undefined ? this.readFromPostgres(namespace, key) : Promise.resolve(keyvDataOf(held));
+    if (held === undefined) return this.readFromPostgres(namespace, key);
+    return Promise.resolve(this.options.decodeL1Hits ? keyvDataOf(held) : held.value);
   }
 
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
