@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { assertIdentifier } from '../adapter/identifiers.js';
-import { toCacheError } from '../errors.js';
+import { ConnectionError, toCacheError } from '../errors.js';
 import { type BackoffOptions, backoffDelay } from './backoff.js';
 
 export interface ListenerOptions {
@@ -12,6 +12,12 @@ export interface ListenerOptions {
   heartbeatInterval?: number;
   /** How long a heartbeat may take before the connection counts as dead (half-open), in ms. Default 2000. */
   heartbeatTimeout?: number;
+  /**
+   * How long one connection attempt may take, from opening the socket until LISTEN is in place on every
+   * channel, in ms; then the socket is destroyed and the attempt retried with backoff. Default 5000, as
+   * the pool's `connectionTimeout`: a connect is several round trips (TLS, SCRAM) plus one per channel.
+   */
+  connectTimeout?: number;
 }
 
 export type NotificationHandler = (payload: string | undefined, channel: string) => void;
@@ -29,17 +35,22 @@ type RawSocket = { destroy(): void; ref(): void; unref(): void };
 /**
  * One dedicated LISTEN connection (never from a pool): any number of handlers per channel, each
  * seeing every notification. Reconnects with backoff and jitter, and finds half-open connections
- * with a heartbeat. Its socket and timers are unref'd: it never keeps a process alive by itself.
+ * with a heartbeat. Its socket and timers are unref'd while idle: it never keeps a process alive by itself.
+ *
+ * Subscribers (of `connected`, `disconnected`, `error` and of channels) are called after the listener's
+ * state is settled, each on its own: one that throws is reported as an `error` and changes nothing.
  */
 export class PgListener extends EventEmitter<ListenerEvents> {
   private readonly handlers = new Map<string, Set<NotificationHandler>>();
   private client: pg.Client | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private connecting: Promise<void> | undefined;
+  /** Ends the connection attempt in flight at once (its socket destroyed). */
+  private abortAttempt: ((error: Error) => void) | undefined;
   private retryTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private closed = false;
   private everConnected = false;
-  private pendingQueries = 0;
+  private readonly pendingQueries = new WeakMap<pg.Client, number>();
   /** How many times the connection was lost and re-established. */
   reconnects = 0;
 
@@ -60,9 +71,16 @@ export class PgListener extends EventEmitter<ListenerEvents> {
   start(): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.client) return Promise.resolve();
-    this.connecting ??= this.connectUntilDone().finally(() => {
-      this.connecting = undefined;
-    });
+    this.connecting ??= this.connectUntilDone().then(
+      (client) => {
+        // Cleared before `connected` is said, so a loss heard meanwhile starts a new attempt.
+        this.connecting = undefined;
+        if (client && client === this.client) this.announce('connected');
+      },
+      () => {
+        this.connecting = undefined;
+      },
+    );
     return this.connecting;
   }
 
@@ -74,8 +92,7 @@ export class PgListener extends EventEmitter<ListenerEvents> {
       set = new Set();
       this.handlers.set(channel, set);
       const client = this.client;
-      if (client)
-        await this.query(client, `LISTEN "${channel}"`).catch((error: Error) => this.lose(client, error));
+      if (client) await this.roundTrip(client, `LISTEN "${channel}"`);
     }
     set.add(handler);
     return async () => {
@@ -83,7 +100,7 @@ export class PgListener extends EventEmitter<ListenerEvents> {
       if (!current?.delete(handler) || current.size > 0) return;
       this.handlers.delete(channel);
       const client = this.client;
-      if (client) await this.query(client, `UNLISTEN "${channel}"`).catch(() => undefined);
+      if (client) await this.roundTrip(client, `UNLISTEN "${channel}"`);
     };
   }
 
@@ -91,30 +108,31 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     if (this.closed) return;
     this.closed = true;
     this.retryTimer?.wake();
+    // An attempt may be stuck on a server that never answers: end it rather than wait for it.
+    this.abortAttempt?.(new ConnectionError('the listener was closed'));
     await this.connecting?.catch(() => undefined);
     const client = this.client;
     this.client = undefined;
     clearInterval(this.heartbeat);
-    if (client) {
-      // Held while closing, so the process waits for the goodbye instead of exiting mid-way.
-      socketOf(client)?.ref();
-      await endQuietly(client);
-    }
+    if (client) await endQuietly(client);
   }
 
-  private async connectUntilDone(): Promise<void> {
+  /** Connects until it works or the listener is closed; returns the client it adopted, if any. */
+  private async connectUntilDone(): Promise<pg.Client | undefined> {
     for (let attempt = 0; !this.closed; attempt++) {
       try {
-        await this.connectOnce();
-        return;
+        return await this.connectOnce();
       } catch (error) {
+        if (this.closed) return undefined;
         this.report(error, 'connecting the listener');
         await this.pause(backoffDelay(attempt, this.options.reconnect));
       }
     }
+    return undefined;
   }
 
-  private async connectOnce(): Promise<void> {
+  /** One attempt, within `connectTimeout`. Adopts the client only once LISTEN is in place; tells no one. */
+  private async connectOnce(): Promise<pg.Client | undefined> {
     const config =
       typeof this.options.connection === 'string'
         ? { connectionString: this.options.connection }
@@ -123,65 +141,107 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     client.on('error', (error) => this.lose(client, error));
     client.on('end', () => this.lose(client, undefined));
     client.on('notification', (message) => this.dispatch(message.channel, message.payload));
-    try {
+
+    const timeout = this.options.connectTimeout ?? 5000;
+    let step = 'the connection';
+    let abort: (error: Error) => void = () => undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      abort = (error) => {
+        // A server that accepted the socket but says nothing would hold it (and the process) forever.
+        socketOf(client)?.destroy();
+        reject(error);
+      };
+    });
+    const deadline = setTimeout(
+      () => abort(new ConnectionError(`connecting the listener: no answer to ${step} in ${timeout} ms`)),
+      timeout,
+    );
+    deadline.unref();
+    this.abortAttempt = abort;
+    const establish = async () => {
       await client.connect();
       socketOf(client)?.unref();
-      for (const channel of this.handlers.keys()) await this.query(client, `LISTEN "${channel}"`);
+      for (const channel of this.handlers.keys()) {
+        step = `LISTEN "${channel}"`;
+        await this.query(client, `LISTEN "${channel}"`);
+      }
+    };
+    try {
+      await Promise.race([establish(), aborted]);
     } catch (error) {
+      this.abortAttempt = undefined;
+      clearTimeout(deadline);
       await endQuietly(client);
       throw error;
     }
+    this.abortAttempt = undefined;
+    clearTimeout(deadline);
     if (this.closed) {
       await endQuietly(client);
-      return;
+      return undefined;
     }
+    // Everything settled before anyone hears of it.
     this.client = client;
     if (this.everConnected) this.reconnects++;
     this.everConnected = true;
     this.startHeartbeat(client);
-    this.emit('connected');
+    return client;
   }
 
   private startHeartbeat(client: pg.Client): void {
     const interval = this.options.heartbeatInterval ?? 2000;
-    const timeout = this.options.heartbeatTimeout ?? 2000;
     clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => {
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`listener heartbeat got no answer in ${timeout} ms`)),
-          timeout,
-        );
-      });
-      Promise.race([this.query(client, 'SELECT 1'), deadline])
-        .catch((error: Error) => this.lose(client, error))
-        .finally(() => clearTimeout(timer));
-    }, interval);
+    this.heartbeat = setInterval(() => void this.roundTrip(client, 'SELECT 1'), interval);
     this.heartbeat.unref();
   }
 
-  /** The connection is gone (error, end, or failed heartbeat): tell subscribers, then reconnect. */
+  /**
+   * One statement on the live connection. No answer within `heartbeatTimeout` means the connection is
+   * dead (half-open): it is dropped, and the reconnect LISTENs on every channel again.
+   */
+  private async roundTrip(client: pg.Client, sql: string): Promise<void> {
+    const timeout = this.options.heartbeatTimeout ?? 2000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ConnectionError(`the listener got no answer to ${sql} in ${timeout} ms`)),
+        timeout,
+      );
+      timer.unref();
+    });
+    try {
+      await Promise.race([this.query(client, sql), deadline]);
+    } catch (error) {
+      this.lose(client, error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The connection is gone (error, end, or failed round trip): reconnect, then tell subscribers. */
   private lose(client: pg.Client | undefined, error: Error | undefined): void {
     if (!client || client !== this.client) return;
     this.client = undefined;
     clearInterval(this.heartbeat);
     // A half-open socket may never finish a polite end(); destroy it.
     socketOf(client)?.destroy();
-    endQuietly(client);
-    this.emit('disconnected', error);
+    void endQuietly(client);
+    // Scheduled before anyone is told, so no subscriber can keep it from happening.
     if (!this.closed) void this.start();
+    this.announce('disconnected', error);
   }
 
   /** The socket is unref'd while idle; a query in flight holds a ref so the process waits for its answer. */
   private async query(client: pg.Client, sql: string): Promise<unknown> {
     const socket = socketOf(client);
-    this.pendingQueries++;
+    this.pendingQueries.set(client, (this.pendingQueries.get(client) ?? 0) + 1);
     socket?.ref();
     try {
       return await client.query(sql);
     } finally {
-      if (--this.pendingQueries === 0) socket?.unref();
+      const left = (this.pendingQueries.get(client) ?? 1) - 1;
+      this.pendingQueries.set(client, left);
+      if (left === 0) socket?.unref();
     }
   }
 
@@ -191,6 +251,20 @@ export class PgListener extends EventEmitter<ListenerEvents> {
         handler(payload, channel);
       } catch (error) {
         this.report(error, `a handler for channel ${channel}`);
+      }
+    }
+  }
+
+  /**
+   * Calls each subscriber on its own, as `emit` would: one that throws is reported, and neither keeps the
+   * others (other caches and watchers share this listener) from hearing nor reaches pg or the reconnect loop.
+   */
+  private announce<K extends 'connected' | 'disconnected'>(event: K, ...args: ListenerEvents[K]): void {
+    for (const listener of this.rawListeners(event)) {
+      try {
+        Reflect.apply(listener, this, args);
+      } catch (error) {
+        this.report(error, `a "${event}" listener of the LISTEN connection`);
       }
     }
   }
@@ -208,8 +282,17 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     });
   }
 
+  /** Says `error` to whoever listens; never throws, even when an `error` listener does. */
   private report(error: unknown, doing: string): void {
-    if (this.listenerCount('error') > 0) this.emit('error', toCacheError(error, doing));
+    if (this.listenerCount('error') === 0) return;
+    const typed = toCacheError(error, doing);
+    for (const listener of this.rawListeners('error')) {
+      try {
+        Reflect.apply(listener, this, [typed]);
+      } catch {
+        // An error listener that throws has nowhere left to report to.
+      }
+    }
   }
 }
 
@@ -218,6 +301,8 @@ function socketOf(client: pg.Client): RawSocket | undefined {
 }
 
 async function endQuietly(client: pg.Client): Promise<void> {
+  // Held while closing, so the process waits for the goodbye instead of exiting mid-way.
+  socketOf(client)?.ref();
   await Promise.race([
     client.end().catch(() => undefined),
     new Promise((resolve) => setTimeout(resolve, 1000).unref()),

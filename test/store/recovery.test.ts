@@ -83,4 +83,16 @@ describe('disconnect()', () => {
     expect(result.signal).toBeNull();
     expect(result.code).toBe(0);
   });
+
+  it('settles when called while the listener is still connecting', async () => {
+    const result = await runScript(
+      'disconnect-exits.ts',
+      [schema, 'early'],
+      { DATABASE_URL: server.url },
+      20_000,
+    );
+    // Node exits with 13 when a top-level await never settles.
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe('disconnected');
+  });
 });

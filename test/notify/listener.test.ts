@@ -1,0 +1,177 @@
+import pg from 'pg';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { PostgresCacheError } from '../../src/errors.js';
+import { type ListenerOptions, PgListener } from '../../src/notify/listener.js';
+import { runScript } from '../support/child.js';
+import { databaseUrl, eventually, sleep } from '../support/database.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+// Real PostgreSQL; a TCP proxy in front of it plays the server that accepts and never answers.
+const fast: Partial<ListenerOptions> = {
+  reconnect: { initialDelay: 50, maxDelay: 100 },
+  heartbeatInterval: 200,
+  heartbeatTimeout: 1000,
+};
+
+let cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  // All at once: a listener stuck on a proxy must not wait for the proxy to be closed after it.
+  await Promise.all(cleanups.map((cleanup) => cleanup().catch(() => undefined)));
+  cleanups = [];
+});
+
+async function proxy(mode: TcpProxy['mode']): Promise<TcpProxy> {
+  const started = await startTcpProxy(databaseUrl(), mode);
+  cleanups.push(() => started.close());
+  return started;
+}
+
+function listener(options: ListenerOptions): { listener: PgListener; errors: PostgresCacheError[] } {
+  const created = new PgListener(options);
+  const errors: PostgresCacheError[] = [];
+  created.on('error', (error) => errors.push(error as PostgresCacheError));
+  cleanups.push(() => created.close());
+  return { listener: created, errors };
+}
+
+async function admin(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: databaseUrl() });
+  await client.connect();
+  cleanups.push(() => client.end());
+  return client;
+}
+
+beforeAll(async () => {
+  // Proves the database is there before any timing below depends on it.
+  const client = new pg.Client({ connectionString: databaseUrl() });
+  await client.connect();
+  await client.end();
+});
+
+describe('PgListener against a server that does not answer', () => {
+  it('reports a typed error for a silent connect, keeps retrying, and connects once the server answers', async () => {
+    const silent = await proxy('silent');
+    const { listener: l, errors } = listener({ connection: silent.url, connectTimeout: 300, ...fast });
+    let connected = 0;
+    l.on('connected', () => connected++);
+    void l.start();
+
+    expect(await eventually(() => errors.length >= 2 && silent.accepted >= 2, 5000)).toBe(true);
+    expect(errors[0]?.code).toBe('ERR_PGCACHE_CONNECTION');
+    expect(errors[0]?.message).toMatch(/no answer to the connection in 300 ms/);
+    expect(connected).toBe(0);
+    // Each timed-out attempt's socket was destroyed: at most the attempt in flight is open.
+    expect(await eventually(() => silent.open <= 1, 2000)).toBe(true);
+
+    silent.mode = 'forward';
+    expect(await eventually(() => connected === 1, 5000)).toBe(true);
+    expect(l.connected).toBe(true);
+  });
+
+  it('gives up on a LISTEN that gets no answer, and LISTENs once the server answers', async () => {
+    const mute = await proxy('drop-queries');
+    const { listener: l, errors } = listener({ connection: mute.url, connectTimeout: 500, ...fast });
+    const heard: (string | undefined)[] = [];
+    await l.listen('listener_test_mute', (payload) => heard.push(payload));
+    void l.start();
+
+    expect(await eventually(() => errors.length >= 2, 5000)).toBe(true);
+    expect(errors[0]?.code).toBe('ERR_PGCACHE_CONNECTION');
+    expect(errors[0]?.message).toMatch(/no answer to LISTEN "listener_test_mute" in 500 ms/);
+    expect(l.connected).toBe(false);
+
+    mute.mode = 'forward';
+    expect(await eventually(() => l.connected, 5000)).toBe(true);
+    const client = await admin();
+    await client.query(`NOTIFY listener_test_mute, 'hello'`);
+    expect(await eventually(() => heard.includes('hello'), 3000)).toBe(true);
+  });
+
+  it('close() returns at once while an attempt is stuck', async () => {
+    const silent = await proxy('silent');
+    const { listener: l } = listener({ connection: silent.url, connectTimeout: 60_000, ...fast });
+    const starting = l.start();
+    expect(await eventually(() => silent.accepted === 1, 3000)).toBe(true);
+    await sleep(200);
+
+    const started = Date.now();
+    const outcome = await Promise.race([l.close().then(() => 'closed'), sleep(3000).then(() => 'pending')]);
+    expect(outcome).toBe('closed');
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(await Promise.race([starting.then(() => 'settled'), sleep(1000).then(() => 'pending')])).toBe(
+      'settled',
+    );
+    expect(await eventually(() => silent.open === 0, 2000)).toBe(true);
+  });
+
+  it('leaves nothing that keeps the process alive after close() while stuck', async () => {
+    const silent = await proxy('silent');
+    const result = await runScript('listener-close-stuck.ts', [silent.url], {}, 15_000);
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+    const ms = Number(/closed in (\d+) ms/.exec(result.stdout)?.[1]);
+    expect(ms).toBeLessThan(1500);
+  }, 30_000);
+});
+
+describe('PgListener with subscribers that throw', () => {
+  it('still reconnects when a "disconnected" subscriber throws, and the others still hear it', async () => {
+    const { listener: l, errors } = listener({ connection: databaseUrl(), ...fast });
+    l.on('disconnected', () => {
+      throw new Error('bug in a disconnected subscriber');
+    });
+    let disconnected = 0;
+    l.on('disconnected', () => disconnected++);
+    let connected = 0;
+    l.on('connected', () => connected++);
+    await l.start();
+    const pid = l.backendPid;
+    expect(pid).toBeTypeOf('number');
+
+    const client = await admin();
+    await client.query('SELECT pg_terminate_backend($1)', [pid]);
+
+    expect(await eventually(() => connected === 2 && l.connected, 10_000)).toBe(true);
+    expect(l.backendPid).not.toBe(pid);
+    expect(l.reconnects).toBe(1);
+    expect(disconnected).toBe(1);
+    expect(errors.map((error) => error.message)).toContainEqual(
+      expect.stringMatching(/bug in a disconnected subscriber/),
+    );
+  });
+
+  it('opens no more connections when a "connected" subscriber throws, and stays connected', async () => {
+    const front = await proxy('forward');
+    const { listener: l, errors } = listener({ connection: front.url, ...fast });
+    l.on('connected', () => {
+      throw new Error('bug in a connected subscriber');
+    });
+    const client = await admin();
+    const open = async () => {
+      const ports = front.upstreamPorts();
+      const { rows } = await client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE application_name = 'postgres-cache listener' AND client_port = ANY($1::int[])`,
+        [ports],
+      );
+      return rows[0]?.n ?? 0;
+    };
+
+    void l.start();
+    expect(await eventually(() => l.connected, 5000)).toBe(true);
+    const pid = l.backendPid;
+    const counts: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      await sleep(500);
+      counts.push(await open());
+      expect(l.connected).toBe(true);
+      expect(l.backendPid).toBe(pid);
+    }
+    expect(counts).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(front.accepted).toBe(1);
+    expect(l.reconnects).toBe(0);
+    expect(errors.map((error) => error.message)).toEqual([
+      expect.stringMatching(/bug in a connected subscriber/),
+    ]);
+  });
+});
