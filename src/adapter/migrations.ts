@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { SchemaError } from '../errors.js';
+import { isConnectionFailure, SchemaError } from '../errors.js';
 import { LOCK_CLASS, lockId, type SchemaNames } from './names.js';
 import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, SILENT_SETTING } from './sql.js';
 
@@ -80,7 +80,7 @@ const MIGRATIONS: Migration[] = [
           END IF;
           RETURN NULL;
         END $fn$`,
-        // clear_namespace and sweep_expired: see migration 3, which defines them as they are now.
+        // clear_namespace and sweep_expired: see migrations 3 and 4, which define them as they are now.
         // This library's statements set version and digest themselves, so the triggers stay out of its way.
         `CREATE TRIGGER ${n.versionTrigger} BEFORE INSERT ON ${n.entries}
           FOR EACH ROW WHEN (NEW.version = 0) EXECUTE FUNCTION ${n.assignVersion}()`,
@@ -163,7 +163,57 @@ const MIGRATIONS: Migration[] = [
         END $fn$`,
     ],
   },
+  {
+    version: 4,
+    // The sweeper's last step again, now by ctid like the two before it: a clear() that raises a marker
+    // while the sweeper waits on it gives the row a new ctid, so the re-check fails and the marker stays.
+    // (Version 3's form re-checked only the marker's row, with its old snapshot of the rows under it, and
+    // could delete a marker raised after rows it hides were written: the clear was undone.)
+    statements: ({ names: n }) => [sweepExpired(n)],
+  },
 ];
+
+/** `sweep_expired` as of migration 4: one sweeper at a time across the cluster (-1 when another holds the lock). */
+function sweepExpired(n: SchemaNames): string {
+  return `CREATE OR REPLACE FUNCTION ${n.sweepExpired}(batch integer) RETURNS integer LANGUAGE plpgsql AS $fn$
+    DECLARE
+      removed integer;
+      more integer;
+    BEGIN
+      IF NOT pg_try_advisory_xact_lock(${LOCK_CLASS.sweep}, ${lockId(n.identity)}) THEN
+        RETURN -1;
+      END IF;
+      PERFORM set_config('${SILENT_SETTING}', 'on', true);
+      DELETE FROM ${n.entries}
+      WHERE ctid = ANY (ARRAY(
+          SELECT ctid FROM ${n.entries} WHERE expires_at <= ${NOW_MS} LIMIT batch))
+        AND NOT ${LIVE};
+      GET DIAGNOSTICS removed = ROW_COUNT;
+      IF removed < batch THEN
+        DELETE FROM ${n.entries} e
+        WHERE e.ctid = ANY (ARRAY(
+            SELECT r.ctid FROM ${n.entries} m
+            JOIN ${n.entries} r ON r.namespace = m.namespace AND r.key_hash <> ${CLEAR_MARKER} AND r.version <= m.version
+            WHERE m.key_hash = ${CLEAR_MARKER} LIMIT batch - removed))
+          AND e.version <= (SELECT m.version FROM ${n.entries} m
+                            WHERE m.namespace = e.namespace AND m.key_hash = ${CLEAR_MARKER});
+        GET DIAGNOSTICS more = ROW_COUNT;
+        removed := removed + more;
+      END IF;
+      IF removed < batch THEN
+        -- A marker with nothing left under it has done its work. Chosen by ctid: one a concurrent clear()
+        -- raised meanwhile has a new ctid, is not deleted, and keeps hiding what was written before it.
+        DELETE FROM ${n.entries}
+        WHERE ctid = ANY (ARRAY(
+            SELECT m.ctid FROM ${n.entries} m
+            WHERE m.key_hash = ${CLEAR_MARKER} AND NOT EXISTS (
+              SELECT 1 FROM ${n.entries} r
+              WHERE r.namespace = m.namespace AND r.key_hash <> ${CLEAR_MARKER} AND r.version <= m.version)));
+      END IF;
+      PERFORM set_config('${SILENT_SETTING}', 'off', true);
+      RETURN removed;
+    END $fn$`;
+}
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 
@@ -177,8 +227,18 @@ interface SchemaState {
   notifyChannel: string | undefined;
 }
 
-async function readSchemaState(client: pg.ClientBase, n: SchemaNames): Promise<SchemaState> {
-  const { rows } = await client.query<{ has_meta: boolean; persistence: string | null; args: string | null }>(
+type Run = <Row extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<Row>>;
+
+/**
+ * Every statement with a client-side deadline: a server that stops answering (or a caller's pool with no
+ * server-side statement_timeout) must not hold start-up, and `disconnect()` behind it, until TCP gives up.
+ */
+function withDeadline(client: pg.ClientBase, queryTimeout: number): Run {
+  return (text, values) => client.query({ text, values, query_timeout: queryTimeout } as pg.QueryConfig);
+}
+
+async function readSchemaState(run: Run, n: SchemaNames): Promise<SchemaState> {
+  const { rows } = await run<{ has_meta: boolean; persistence: string | null; args: string | null }>(
     `SELECT to_regclass($1) IS NOT NULL AS has_meta,
             (SELECT relpersistence FROM pg_class WHERE oid = to_regclass($2)) AS persistence,
             (SELECT encode(tgargs, 'escape') FROM pg_trigger
@@ -188,9 +248,7 @@ async function readSchemaState(client: pg.ClientBase, n: SchemaNames): Promise<S
   const state = rows[0];
   let version = 0;
   if (state?.has_meta) {
-    const meta = await client.query<{ value: string }>(
-      `SELECT value FROM ${n.meta} WHERE name = 'schema_version'`,
-    );
+    const meta = await run<{ value: string }>(`SELECT value FROM ${n.meta} WHERE name = 'schema_version'`);
     version = Number(meta.rows[0]?.value ?? 0);
   }
   return {
@@ -218,55 +276,62 @@ function describeMismatch(state: SchemaState, settings: SchemaSettings): string 
 
 /**
  * Brings the cache's objects up to date. Cheap when nothing is to do (one read, no lock); otherwise
- * serialised across processes with a transaction-scoped advisory lock, so N processes may start at once.
+ * serialised across processes with transaction-scoped advisory locks, so N processes may start at once.
+ * Every statement fails after `queryTimeout` ms without an answer; the caller must then destroy the
+ * connection (`release(true)`), whose stalled statement may still be running.
  */
 export async function ensureSchema(
   client: pg.ClientBase,
   settings: SchemaSettings,
   migrate: boolean,
+  queryTimeout: number,
 ): Promise<void> {
   const n = settings.names;
-  if (isCurrent(await readSchemaState(client, n), settings)) return;
+  const run = withDeadline(client, queryTimeout);
+  const current = await readSchemaState(run, n);
+  if (isCurrent(current, settings)) return;
   if (!migrate) {
-    const state = await readSchemaState(client, n);
     throw new SchemaError(
-      `cache tables in ${n.identity} are not ready (${describeMismatch(state, settings)}); run PostgresAdapter.initDb() with a role that may run DDL`,
+      `cache tables in ${n.identity} are not ready (${describeMismatch(current, settings)}); run PostgresAdapter.initDb() with a role that may run DDL`,
     );
   }
-  await client.query('BEGIN');
+  await run('BEGIN');
   try {
-    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.migrate, lockId(n.identity)]);
-    const { rows } = await client.query<{ exists: boolean }>(
-      'SELECT to_regnamespace($1) IS NOT NULL AS exists',
-      [n.schema],
-    );
-    if (!rows[0]?.exists) await client.query(`CREATE SCHEMA IF NOT EXISTS ${n.schema}`);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${n.meta} (name text PRIMARY KEY, value text NOT NULL)`);
-    const state = await readSchemaState(client, n);
+    // The schema's lock first, then the cache's, in that order everywhere: caches with other prefixes
+    // may be creating the same schema right now, and CREATE SCHEMA IF NOT EXISTS does not wait for them.
+    await run('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.schema, lockId(n.schema)]);
+    await run('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.migrate, lockId(n.identity)]);
+    const { rows } = await run<{ exists: boolean }>('SELECT to_regnamespace($1) IS NOT NULL AS exists', [
+      n.schema,
+    ]);
+    if (!rows[0]?.exists) await run(`CREATE SCHEMA IF NOT EXISTS ${n.schema}`);
+    await run(`CREATE TABLE IF NOT EXISTS ${n.meta} (name text PRIMARY KEY, value text NOT NULL)`);
+    const state = await readSchemaState(run, n);
     for (const migration of MIGRATIONS) {
       if (migration.version <= state.version) continue;
-      for (const statement of migration.statements(settings)) await client.query(statement);
-      await client.query(
+      for (const statement of migration.statements(settings)) await run(statement);
+      await run(
         `INSERT INTO ${n.meta} (name, value) VALUES ('schema_version', $1)
          ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`,
         [String(migration.version)],
       );
     }
-    const migrated = await readSchemaState(client, n);
+    const migrated = await readSchemaState(run, n);
     if (migrated.unlogged !== settings.unlogged) {
-      await client.query(`ALTER TABLE ${n.entries} SET ${settings.unlogged ? 'UNLOGGED' : 'LOGGED'}`);
+      await run(`ALTER TABLE ${n.entries} SET ${settings.unlogged ? 'UNLOGGED' : 'LOGGED'}`);
     }
     if (settings.notifyChannel !== undefined && migrated.notifyChannel !== settings.notifyChannel) {
       // The channel is the trigger's argument: changing the option re-points the trigger, no hand-written SQL.
-      await client.query(`DROP TRIGGER IF EXISTS ${n.notifyTrigger} ON ${n.entries}`);
-      await client.query(
+      await run(`DROP TRIGGER IF EXISTS ${n.notifyTrigger} ON ${n.entries}`);
+      await run(
         `CREATE TRIGGER ${n.notifyTrigger} AFTER INSERT OR UPDATE OR DELETE ON ${n.entries}
          FOR EACH ROW WHEN (${NOT_SILENT}) EXECUTE FUNCTION ${n.notifyChange}('${settings.notifyChannel}')`,
       );
     }
-    await client.query('COMMIT');
+    await run('COMMIT');
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    // A ROLLBACK would queue behind a statement that timed out; the destroyed connection rolls back anyway.
+    if (!isConnectionFailure(error)) await run('ROLLBACK').catch(() => undefined);
     throw error;
   }
 }

@@ -58,6 +58,8 @@ export const LOCK_CLASS = {
   migrate: 0x70676301,
   sweep: 0x70676302,
   fill: 0x70676303,
+  /** Taken before `migrate` by every cache migrating in a schema: its caches may be creating it together. */
+  schema: 0x70676304,
 } as const;
 
 /** A 32-bit signed integer from a string, for the second half of a two-int advisory lock. */

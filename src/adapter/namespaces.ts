@@ -20,11 +20,15 @@ export class NamespaceTracker {
     }
   }
 
-  /** The namespace a key belongs to: the current one when the key carries its prefix, else the one it carries. */
+  /**
+   * The namespace a key belongs to: the longest known namespace whose prefix it carries, whatever was set
+   * last (a Keyv without a namespace sets none, and must not capture a namespaced Keyv's keys), else the
+   * current one.
+   */
   of(key: string): string {
     const current = this.current ?? '';
     // A non-string key is refused later, with a typed error, by the method that got it.
-    if (this.known.length <= 1 || typeof key !== 'string' || key.startsWith(`${current}:`)) return current;
+    if (typeof key !== 'string') return current;
     return this.known.find((namespace) => key.startsWith(`${namespace}:`)) ?? current;
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { InvalidOptionError } from '../errors.js';
 import { assertIdentifier, assertPrefix } from './identifiers.js';
@@ -17,7 +18,10 @@ export interface PostgresAdapterOptions {
   tablePrefix?: string;
   /** Create the entries table UNLOGGED: much faster writes, emptied after a crash, not replicated. Default true. */
   unlogged?: boolean;
-  /** Channel the table's trigger notifies on. Default `<schema>_<tablePrefix>events`. */
+  /**
+   * Channel the table's trigger notifies on. Default `<schema>_<tablePrefix>events`, or, when that would pass
+   * PostgreSQL's 63-byte limit, its first 54 characters, `_` and 8 hex digits of its hash.
+   */
   notifyChannel?: string;
   /**
    * Make sure the table announces every change on `notifyChannel` (installs the trigger if missing).
@@ -25,7 +29,11 @@ export interface PostgresAdapterOptions {
    * installed, the trigger stays for every user of the table. Default false.
    */
   changeEvents?: boolean;
-  /** Server-side statement timeout and client-side query timeout, in ms. Default 5000. */
+  /**
+   * Server-side statement timeout, in ms. Default 5000. The client gives up 1 s later, so that a slow
+   * statement fails as the server's cancel (a QueryError) and only a server that does not answer at all
+   * as a ConnectionError.
+   */
   statementTimeout?: number;
   /** How long to wait for a pool connection, in ms. Default 5000. */
   connectionTimeout?: number;
@@ -64,6 +72,8 @@ export interface ResolvedAdapterOptions {
   notifyChannel: string;
   changeEvents: boolean;
   statementTimeout: number;
+  /** Client-side deadline of every statement: `statementTimeout` plus `CLIENT_TIMEOUT_MARGIN`. */
+  queryTimeout: number;
   connectionTimeout: number;
   migrate: boolean;
   sweepInterval: number;
@@ -71,6 +81,26 @@ export interface ResolvedAdapterOptions {
   iterationBatchSize: number;
   maxInFlight: number;
   batchSize: number;
+}
+
+/**
+ * How much longer the client waits for an answer than the server's statement_timeout. The server's cancel
+ * arrives one round trip after its timer fires; a second covers that round trip on a loaded server and
+ * network, so the two timers no longer race, and still bounds a call on a server that stopped answering.
+ */
+export const CLIENT_TIMEOUT_MARGIN = 1000;
+
+const MAX_IDENTIFIER_LENGTH = 63;
+
+/**
+ * `<schema>_<tablePrefix>events`, shortened deterministically when a long (but legal) schema or prefix would
+ * make it too long for an identifier: two caches that differ in either still get different channels.
+ */
+function defaultNotifyChannel(schema: string, tablePrefix: string): string {
+  const name = `${schema}_${tablePrefix}events`;
+  if (name.length <= MAX_IDENTIFIER_LENGTH) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, MAX_IDENTIFIER_LENGTH - hash.length - 1)}_${hash}`;
 }
 
 function positiveInteger(
@@ -93,12 +123,13 @@ export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): Res
   const tablePrefix = options.tablePrefix ?? 'pgcache_';
   assertIdentifier(schema, 'schema');
   assertPrefix(tablePrefix);
-  const notifyChannel = options.notifyChannel ?? `${schema}_${tablePrefix}events`;
+  const notifyChannel = options.notifyChannel ?? defaultNotifyChannel(schema, tablePrefix);
   assertIdentifier(notifyChannel, 'notifyChannel');
   const connectionString = options.connectionString ?? process.env.DATABASE_URL;
   if (!options.pool && !connectionString && !options.poolConfig) {
     throw new InvalidOptionError('give connectionString, pool or poolConfig, or set DATABASE_URL');
   }
+  const statementTimeout = positiveInteger(options.statementTimeout, 5000, 'statementTimeout');
   return {
     connectionString,
     pool: options.pool,
@@ -109,7 +140,8 @@ export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): Res
     unlogged: options.unlogged ?? true,
     notifyChannel,
     changeEvents: options.changeEvents ?? false,
-    statementTimeout: positiveInteger(options.statementTimeout, 5000, 'statementTimeout'),
+    statementTimeout,
+    queryTimeout: statementTimeout + CLIENT_TIMEOUT_MARGIN,
     connectionTimeout: positiveInteger(options.connectionTimeout, 5000, 'connectionTimeout'),
     migrate: options.migrate ?? true,
     sweepInterval: positiveInteger(options.sweepInterval, 30_000, 'sweepInterval', true),

@@ -14,7 +14,7 @@ import {
 import { ConnectionSlots } from './slots.js';
 import { buildStatements, type Statement, type Statements } from './statements.js';
 import { Sweeper } from './sweeper.js';
-import { assertStorableKey, assertStorableValue, normalizeTtl } from './validation.js';
+import { assertNamespace, assertStorableKey, assertStorableValue, normalizeTtl } from './validation.js';
 
 /** A live row as the store layer needs it: the value, its version, and how long it has left. */
 export interface StoredEntry {
@@ -255,6 +255,7 @@ export class PostgresAdapter extends EventEmitter {
 
   /** @param client runs the query on this connection instead of the pool (a lock holder's own connection). */
   async readEntry(namespace: string, key: string, client?: pg.ClientBase): Promise<StoredEntry | undefined> {
+    assertNamespace(namespace);
     assertStorableKey(key);
     if (!client) {
       await this.usable();
@@ -265,6 +266,7 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   async readEntries(namespace: string, keys: string[]): Promise<Array<StoredEntry | undefined>> {
+    assertNamespace(namespace);
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
     await this.usable();
@@ -272,11 +274,13 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   async hasEntry(namespace: string, key: string): Promise<boolean> {
+    assertNamespace(namespace);
     assertStorableKey(key);
     return (await this.run(this.statements.has, [namespace, key], 'has')).length > 0;
   }
 
   async hasEntries(namespace: string, keys: string[]): Promise<boolean[]> {
+    assertNamespace(namespace);
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
     const rows = await this.run<{ key: string }>(this.statements.hasMany, [namespace, keys], 'hasMany');
@@ -295,15 +299,18 @@ export class PostgresAdapter extends EventEmitter {
     ttl?: number,
     client?: pg.ClientBase,
   ): Promise<number> {
+    assertNamespace(namespace);
     assertStorableKey(key);
     assertStorableValue(value);
+    // Checked here, so that a bad ttl fails its own call and not the statement it would share with others.
+    const ttlMs = normalizeTtl(ttl);
     if (!client) {
       await this.usable();
-      return this.writes.submit(namespace, { key, value, ttl });
+      return this.writes.submit(namespace, { key, value, ttl: ttlMs ?? undefined });
     }
     const rows = await this.run<{ version: string }>(
       this.statements.set,
-      [namespace, key, value, normalizeTtl(ttl)],
+      [namespace, key, value, ttlMs],
       'set',
       client,
     );
@@ -312,11 +319,16 @@ export class PostgresAdapter extends EventEmitter {
 
   /** Writes many entries in one statement; a key named twice keeps its last value. Returns each entry's version. */
   async writeEntries(namespace: string, entries: EntryToWrite[]): Promise<number[]> {
+    assertNamespace(namespace);
     const latest = new Map<string, EntryToWrite>();
     for (const entry of entries) {
       assertStorableKey(entry.key);
       assertStorableValue(entry.value);
-      latest.set(entry.key, entry);
+      latest.set(entry.key, {
+        key: entry.key,
+        value: entry.value,
+        ttl: normalizeTtl(entry.ttl) ?? undefined,
+      });
     }
     if (latest.size === 0) return [];
     await this.usable();
@@ -328,6 +340,7 @@ export class PostgresAdapter extends EventEmitter {
 
   /** Deletes one entry; returns the row removed, if there was one. */
   async removeEntry(namespace: string, key: string): Promise<RemovedEntry | undefined> {
+    assertNamespace(namespace);
     assertStorableKey(key);
     const rows = await this.run<RemovedRow>(this.statements.delete, [namespace, key], 'delete');
     return rows[0] ? toRemoved(rows[0]) : undefined;
@@ -335,6 +348,7 @@ export class PostgresAdapter extends EventEmitter {
 
   /** Deletes the keys; returns the rows removed. */
   async removeEntries(namespace: string, keys: string[]): Promise<RemovedEntry[]> {
+    assertNamespace(namespace);
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
     const rows = await this.run<RemovedRow>(this.statements.deleteMany, [namespace, keys], 'deleteMany');
@@ -346,6 +360,7 @@ export class PostgresAdapter extends EventEmitter {
    * reader at once, and deleted by the sweeper afterwards. Returns the clear's version.
    */
   async clearNamespace(namespace: string): Promise<number> {
+    assertNamespace(namespace);
     const rows = await this.run<{ version: string }>(
       this.statements.clear,
       [namespace, this.options.notifyChannel],
@@ -383,9 +398,11 @@ export class PostgresAdapter extends EventEmitter {
           notifyChannel: this.options.changeEvents ? this.options.notifyChannel : undefined,
         },
         this.options.migrate,
+        this.options.queryTimeout,
       );
       client.release();
     } catch (error) {
+      // Never reused: a statement that timed out may still be running on it.
       client.release(true);
       throw error;
     }
@@ -455,7 +472,7 @@ export class PostgresAdapter extends EventEmitter {
         name: statement.name,
         text: statement.text,
         values,
-        query_timeout: this.options.statementTimeout,
+        query_timeout: this.options.queryTimeout,
       } as pg.QueryConfig);
       return result.rows as Row[];
     } catch (error) {

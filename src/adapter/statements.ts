@@ -42,9 +42,12 @@ export function buildStatements(n: SchemaNames) {
     set: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at, version)
       VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${n.nextVersion}())
       ${upsertTail} RETURNING version`),
+    // Rows are locked in digest order, the same in every statement, so two batches that share keys queue
+    // behind each other instead of deadlocking.
     setMany: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at, version)
       SELECT $1, ${keyDigest('u.key')}, u.key, u.value, ${NOW_MS} + u.ttl, ${n.nextVersion}()
       FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(key, value, ttl)
+      ORDER BY 2
       ${upsertTail} RETURNING key, version`),
     delete: named(`DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}
       RETURNING key, version, (${visible()}) AS live`),

@@ -4,14 +4,30 @@ import { InvalidKeyError, InvalidOptionError, InvalidValueError } from '../error
 /** In unicode mode a surrogate pair is one code point, so this matches only a lone surrogate. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
+export function notAStringKey(key: unknown): InvalidKeyError {
+  return new InvalidKeyError(`keys must be strings; got ${key === null ? 'null' : typeof key}`);
+}
+
 /** Keys must reach PostgreSQL unchanged: text cannot hold NUL, and UTF-8 turns a lone surrogate into U+FFFD. */
 export function assertStorableKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string') throw new InvalidKeyError(`keys must be strings; got ${typeof key}`);
+  if (typeof key !== 'string') throw notAStringKey(key);
   if (key.includes('\u0000'))
     throw new InvalidKeyError('keys cannot contain NUL (\\u0000): PostgreSQL text cannot store it');
   if (LONE_SURROGATE.test(key)) {
     throw new InvalidKeyError(
       'keys cannot contain an unpaired UTF-16 surrogate: it would be stored as U+FFFD',
+    );
+  }
+}
+
+/** A namespace is stored like a key, so it must reach PostgreSQL unchanged too (a typed error before any SQL). */
+export function assertNamespace(namespace: unknown): asserts namespace is string {
+  if (typeof namespace !== 'string') {
+    throw new InvalidKeyError(`namespaces must be strings; got ${typeof namespace}`);
+  }
+  if (namespace.includes('\u0000') || LONE_SURROGATE.test(namespace)) {
+    throw new InvalidKeyError(
+      `namespaces cannot contain NUL (\\u0000) or an unpaired UTF-16 surrogate; got ${JSON.stringify(namespace)}`,
     );
   }
 }
@@ -36,13 +52,16 @@ export function assertStorableValue(value: unknown): asserts value is string {
   }
 }
 
-/** Milliseconds to live as the database wants them: null for none (undefined, 0 or Infinity, as Keyv means them). */
+/**
+ * Milliseconds to live as the database wants them: null for none (undefined, 0 or Infinity, as Keyv means
+ * them). A ttl past 2^53 ms (285,000 years) is none too: beyond it a number no longer counts milliseconds.
+ */
 export function normalizeTtl(ttl: unknown): number | null {
-  if (ttl === undefined || ttl === null || ttl === 0 || ttl === Number.POSITIVE_INFINITY) return null;
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
+  if (ttl === undefined || ttl === null || ttl === 0) return null;
+  if (typeof ttl !== 'number' || Number.isNaN(ttl) || ttl < 0) {
     throw new InvalidOptionError(`ttl must be a non-negative number of milliseconds; got ${String(ttl)}`);
   }
-  return Math.ceil(ttl);
+  return ttl > Number.MAX_SAFE_INTEGER ? null : Math.ceil(ttl);
 }
 
 /** The hex digest a change event carries in place of a key too long for a NOTIFY payload. */

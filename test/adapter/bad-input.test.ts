@@ -102,6 +102,31 @@ describe('values', () => {
   });
 });
 
+describe('namespaces given explicitly', () => {
+  const calls: Array<[string, (namespace: string) => Promise<unknown>]> = [
+    ['readEntry', (ns) => adapter.readEntry(ns, 'k')],
+    ['readEntries', (ns) => adapter.readEntries(ns, ['k'])],
+    ['writeEntry', (ns) => adapter.writeEntry(ns, 'k', 'v')],
+    ['writeEntries', (ns) => adapter.writeEntries(ns, [{ key: 'k', value: 'v' }])],
+    ['removeEntry', (ns) => adapter.removeEntry(ns, 'k')],
+    ['removeEntries', (ns) => adapter.removeEntries(ns, ['k'])],
+    ['clearNamespace', (ns) => adapter.clearNamespace(ns)],
+    ['hasEntry', (ns) => adapter.hasEntry(ns, 'k')],
+    ['hasEntries', (ns) => adapter.hasEntries(ns, ['k'])],
+  ];
+
+  it.each(calls)('%s refuses a NUL or an unpaired surrogate with InvalidKeyError', async (_, call) => {
+    for (const namespace of ['n\u0000', 'n\uD800', 'n\uDC00', 42 as unknown as string]) {
+      await expect(call(namespace)).rejects.toBeInstanceOf(InvalidKeyError);
+    }
+  });
+
+  it('so two different lone surrogates never name one stored namespace', async () => {
+    await expect(adapter.writeEntry('n\uD800', 'k', 'secret')).rejects.toBeInstanceOf(InvalidKeyError);
+    expect(await adapter.readEntry('n\uFFFD', 'k')).toBeUndefined();
+  });
+});
+
 describe('identifiers', () => {
   const hostile = [
     'public"; DROP TABLE x; --',
@@ -123,6 +148,25 @@ describe('identifiers', () => {
 
   it.each(hostile)('refuses notify channel %j', (name) => {
     expect(() => new PostgresAdapter({ pool, notifyChannel: name })).toThrow(InvalidIdentifierError);
+  });
+
+  it('derives a legal, distinct change channel for a schema too long for the default one', async () => {
+    // 63 characters: a legal schema, but `<schema>_pgcache_events` would be 78.
+    const long = `${uniqueSchema('long')}_`.padEnd(63, 'x');
+    const channel = (options: object) =>
+      new PostgresAdapter({ pool, schema: long, sweepInterval: 0, ...options }).options.notifyChannel;
+    expect(channel({}).length).toBeLessThanOrEqual(63);
+    expect(channel({})).toBe(channel({}));
+    expect(channel({})).not.toBe(channel({ tablePrefix: 'other_' }));
+    expect(channel({ notifyChannel: 'mine' })).toBe('mine');
+    const cache = new PostgresAdapter({ pool, schema: long, changeEvents: true, sweepInterval: 0 });
+    try {
+      await cache.set('k', 'v');
+      expect(await cache.get('k')).toBe('v');
+    } finally {
+      await cache.disconnect();
+      await dropSchema(long);
+    }
   });
 
   it('refuses a prefix that makes a name past 63 bytes', () => {

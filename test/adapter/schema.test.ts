@@ -30,8 +30,20 @@ describe('migrations', () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => runScript('init-db.ts', [schema])));
     expect(results.map((result) => result.stdout.trim())).toEqual(Array(8).fill('ok'));
     const { rows } = await pool.query(`SELECT name, value FROM "${schema}".pgcache_meta`);
-    expect(rows).toEqual([{ name: 'schema_version', value: '3' }]);
+    expect(rows).toEqual([{ name: 'schema_version', value: '4' }]);
   }, 60_000);
+
+  it('caches with different table prefixes may create their new schema at once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const schema = newSchema(`prefixes_${round}`);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) =>
+          PostgresAdapter.initDb({ connectionString: databaseUrl(), schema, tablePrefix: `p${i}_` }),
+        ),
+      );
+      expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+    }
+  });
 
   it('is idempotent in one process', async () => {
     const schema = newSchema('idempotent');

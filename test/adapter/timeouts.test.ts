@@ -1,0 +1,87 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConnectionError, PostgresAdapter, QueryError } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+
+const schema = uniqueSchema('timeouts');
+const pool = adminPool();
+
+beforeAll(() => PostgresAdapter.initDb({ pool, schema }));
+afterAll(async () => {
+  await dropSchema(schema);
+  await pool.end();
+});
+
+/** The outcome of a promise, or 'pending' if it has none after `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  const pending = new Promise((resolve) => setTimeout(() => resolve('pending'), ms).unref());
+  return Promise.race([
+    promise.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    ),
+    pending,
+  ]);
+}
+
+describe('a server that stops answering', () => {
+  it('fails start-up with a ConnectionError in time, and disconnect() still returns', async () => {
+    // Lets the connection be made, then never answers its first statement (a migration query).
+    const proxy = await startTcpProxy(databaseUrl(), 'drop-queries');
+    const adapter = new PostgresAdapter({
+      connectionString: proxy.url,
+      schema,
+      statementTimeout: 500,
+      connectionTimeout: 500,
+      sweepInterval: 0,
+    });
+    const started = Date.now();
+    expect(await within(adapter.init(), 6000)).toBeInstanceOf(ConnectionError);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await within(adapter.disconnect(), 2000)).toBe('resolved');
+    await proxy.close();
+  });
+
+  it('destroys the connection that timed out during start-up instead of returning it to a supplied pool', async () => {
+    const proxy = await startTcpProxy(databaseUrl());
+    const supplied = new pg.Pool({ connectionString: proxy.url, max: 1, allowExitOnIdle: true });
+    supplied.on('error', () => undefined);
+    await supplied.query('SELECT 1');
+    proxy.stall();
+    const adapter = new PostgresAdapter({ pool: supplied, schema, statementTimeout: 500, sweepInterval: 0 });
+    expect(await within(adapter.get('k'), 6000)).toBeInstanceOf(ConnectionError);
+    expect(supplied.totalCount).toBe(0);
+    await adapter.disconnect();
+    await supplied.end();
+    await proxy.close();
+  });
+});
+
+describe('a statement that runs past statementTimeout', () => {
+  it('fails as the server cancel (QueryError, 57014), not as a client-side timeout', async () => {
+    // The adapter's own pool, so its sessions carry statement_timeout = statementTimeout.
+    const adapter = new PostgresAdapter({
+      connectionString: databaseUrl(),
+      schema,
+      statementTimeout: 200,
+      sweepInterval: 0,
+    });
+    await adapter.writeEntry('slow', 'k', 'v');
+    const holder = await pool.connect();
+    await holder.query('BEGIN');
+    // Every write of the key now waits on this row lock until a timeout ends it.
+    await holder.query(`SELECT 1 FROM "${schema}".pgcache_entries WHERE namespace = 'slow' FOR UPDATE`);
+    try {
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const error = await adapter.writeEntry('slow', 'k', `v${attempt}`).catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(QueryError);
+        expect((error as QueryError).cause).toMatchObject({ code: '57014' });
+      }
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+      await adapter.disconnect();
+    }
+  });
+});
