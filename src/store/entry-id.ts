@@ -1,4 +1,4 @@
-import { keyDigestHex } from '../adapter/validation.js';
+import { keyDigestHex, notAStringKey } from '../adapter/validation.js';
 
 /**
  * Past this many UTF-16 units (namespace + key), a key is identified by its digest. The trigger sends
@@ -12,6 +12,7 @@ const LONG_KEY_UNITS = 400;
  * so NUL separates; a digest identity starts with a second NUL, which no key can.
  */
 export function entryId(namespace: string, key: string): string {
+  if (typeof key !== 'string') throw notAStringKey(key);
   if (namespace.length + key.length > LONG_KEY_UNITS) return digestEntryId(namespace, keyDigestHex(key));
   return `${namespace}\u0000${key}`;
 }

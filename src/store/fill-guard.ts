@@ -17,7 +17,7 @@ export class FillGuard {
     const entry = this.inFlight.get(id);
     if (entry) entry.operations++;
     else this.inFlight.set(id, { operations: 1, newest: 0, namespace });
-    return { id, epoch: this.epoch };
+    return { id, epoch: this.epoch, startedAt: performance.now() };
   }
 
   /** Ends an operation; true when the version it saw may enter L1. Call without a version on failure. */
@@ -48,4 +48,9 @@ export class FillGuard {
 export interface FillTicket {
   readonly id: string;
   readonly epoch: number;
+  /**
+   * When the operation began (`performance.now()`, lru-cache's clock). The row's expiry was computed later,
+   * by the database, so an L1 entry counted from here cannot outlive its row.
+   */
+  readonly startedAt: number;
 }

@@ -53,14 +53,24 @@ export class L1 {
     return this.lru.get(id);
   }
 
-  /** @param ttlLeft the row's remaining lifetime in ms; undefined when it has none. */
-  set(id: string, value: string, version: number, ttlLeft: number | undefined): void {
+  /**
+   * Holds a version of an entry, unless a newer one is held already.
+   * @param ttlLeft the row's remaining lifetime in ms; undefined when it has none.
+   * @param since when, on `performance.now()`'s clock, that lifetime began to count down.
+   */
+  set(id: string, value: string, version: number, ttlLeft: number | undefined, since: number): void {
+    const held = this.lru.peek(id);
+    if (held !== undefined && held.version > version) return;
     const ttl = minDefined(ttlLeft, this.ttlCap);
     if (ttl !== undefined && ttl <= 0) {
       this.lru.delete(id);
       return;
     }
-    this.lru.set(id, { value, version, plainJson: undefined }, ttl === undefined ? undefined : { ttl });
+    this.lru.set(
+      id,
+      { value, version, plainJson: undefined },
+      ttl === undefined ? undefined : { ttl, start: since },
+    );
   }
 
   /** Evicts the entry when the event's version is newer than the one held. Returns whether it did. */

@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
+import { assertStorableKey } from '../adapter/validation.js';
 import { unlessAborted } from './wrap/abort.js';
 import type { Loader } from './wrap/cluster-wrap.js';
 import {
+  assertWrapCall,
   type RawWrapResult,
   resolveWrapOptions,
   type ValueDependent,
@@ -65,11 +67,13 @@ export class NullCache extends EventEmitter {
   wrap<T>(key: string, loader: Loader<T>, options: WrapOptions<T> & { raw: true }): Promise<RawWrapResult<T>>;
   wrap<T>(key: string, loader: Loader<T>, options: WrapOptions<T>): Promise<T>;
   async wrap<T>(
-    _key: string,
+    key: string,
     loader: Loader<T>,
     ttlOrOptions?: ValueDependent<T> | WrapOptions<T>,
     refreshThreshold?: ValueDependent<T>,
   ): Promise<T | RawWrapResult<T>> {
+    assertWrapCall(key, loader, ttlOrOptions, refreshThreshold);
+    assertStorableKey(key);
     const options = resolveWrapOptions(ttlOrOptions, refreshThreshold, undefined);
     const value = await unlessAborted(Promise.resolve().then(loader), options.signal);
     if (!options.raw) return value;

@@ -13,10 +13,15 @@ export interface PostgresCacheOptions extends PostgresAdapterOptions {
   notifications?: boolean;
   /** A direct URL for the LISTEN connection when `connectionString` goes through PgBouncer in transaction mode. */
   listenerConnectionString?: string;
-  /** Reconnect backoff of the LISTEN connection. */
+  /**
+   * Reconnect backoff of the LISTEN connection. This and the heartbeat options belong to the connection,
+   * which every cache and table watcher of the process shares per database: the first to open it sets them.
+   */
   reconnect?: BackoffOptions;
   /** How often the LISTEN connection proves it is alive, in ms. Default 2000. */
   heartbeatInterval?: number;
+  /** How long that proof may go unanswered before the connection counts as dead (half-open), in ms. Default 2000. */
+  heartbeatTimeout?: number;
   /** Namespace for calls made on the cache directly (not through Keyv, which sets its own). Default: the empty namespace. */
   namespace?: string;
   /**

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { NamespaceTracker } from '../adapter/namespaces.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
-import { normalizeTtl } from '../adapter/validation.js';
+import { normalizeTtl, notAStringKey } from '../adapter/validation.js';
 import { ConnectionError, type PostgresCacheError, toCacheError } from '../errors.js';
 import { type CacheChange, decodeCacheChange } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
@@ -48,6 +48,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private readonly lease: ListenerLease | undefined;
   private readonly counters = emptyStats();
   private unsubscribe: (() => Promise<void>) | undefined;
+  private stopWatching: (() => void) | undefined;
   /** Callers waiting for the next change event of an entry (the waiters of a cluster-wide fill). */
   private readonly changeWaiters = new Map<string, Set<() => void>>();
   /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
@@ -69,6 +70,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
         connection: options.listenerConnectionString ?? listenerConnection(this.adapter),
         reconnect: options.reconnect,
         heartbeatInterval: options.heartbeatInterval,
+        heartbeatTimeout: options.heartbeatTimeout,
+        connectTimeout: this.adapter.options.connectionTimeout,
       });
       this.watchListener(this.lease.listener);
     }
@@ -83,7 +86,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return this.adapter.opts;
   }
 
-  /** True while change events are flowing (or notifications are off): L1 is in use. */
+  /** False while the listener is down and L1 is bypassed; true while change events flow, or with notifications off. */
   get coherent(): boolean {
     return this.l1Trusted;
   }
@@ -122,6 +125,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
           ),
         timeoutMs,
       );
+      timer.unref();
     });
     try {
       await Promise.race([listener.start(), timedOut]);
@@ -143,6 +147,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** The stored text; with `decodeL1Hits`, an L1 hit is already decoded for Keyv (see the option). */
   get(key: string): Promise<string | KeyvData | undefined> {
+    if (typeof key !== 'string') return Promise.reject(notAStringKey(key));
     const namespace = this.namespaceOf(key);
     const held = this.l1EntryOf(namespace, key);
     if (held === undefined) return this.readFromPostgres(namespace, key);
@@ -189,7 +194,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       throw error;
     }
     this.fill(ticket, value as string, version, normalizeTtl(ttl) ?? undefined);
-    this.emit('set', { key });
+    this.announce('set', { key });
     return true;
   }
 
@@ -209,7 +214,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     entries.forEach((entry, index) => {
       const ttlLeft = normalizeTtl(entry.ttl) ?? undefined;
       this.fill(tickets[index], entry.value as string, versions[index] as number, ttlLeft);
-      this.emit('set', { key: entry.key });
+      this.announce('set', { key: entry.key });
     });
     return entries.map(() => true);
   }
@@ -218,7 +223,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const namespace = this.namespaceOf(key);
     const removed = await this.adapter.removeEntry(namespace, key);
     this.forgetOwn(namespace, key, removed?.version);
-    this.emit('delete', { key });
+    this.announce('delete', { key });
     return removed?.live === true;
   }
 
@@ -248,7 +253,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const versions = new Map(removed.map((entry) => [entry.key, entry.version]));
     for (const key of keys) {
       this.forgetOwn(namespace, key, versions.get(key));
-      this.emit('delete', { key });
+      this.announce('delete', { key });
     }
     return keys.length > 0 && removed.filter((entry) => entry.live).length === keys.length;
   }
@@ -334,9 +339,12 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.closed = true;
     this.l1Trusted = false;
     this.l1?.clear();
+    this.stopWatching?.();
+    // Started first: it refuses every later statement at once, so that work still in flight fails typed.
+    const adapterClosed = this.adapter.disconnect();
     await this.unsubscribe?.();
     await this.lease?.release();
-    await this.adapter.disconnect();
+    await adapterClosed;
   }
 
   // ---- wrap() / getOrSet() ------------------------------------------------------------------
@@ -398,12 +406,12 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
         return (committed: boolean) => {
           if (!committed) return this.abandonFill(ticket);
           this.fill(ticket, text, version, ttl);
-          this.emit('set', { key });
+          this.announce('set', { key });
         };
       },
       waitForChange: (namespace, key, timeoutMs, signal) =>
         this.waitForChange(namespace, key, timeoutMs, signal),
-      refreshed: (event) => this.emit('refresh', event),
+      refreshed: (event) => this.announce('refresh', event),
       isClosed: () => this.closed,
       pool: this.adapter.pool,
       table: this.adapter.names.identity,
@@ -478,7 +486,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     }
     this.counters.l1.hits++;
     // The hot path: no event object unless someone listens.
-    if (this.listenerCount('hit') > 0) this.emit('hit', { key, tier: 'l1' });
+    if (this.listenerCount('hit') > 0) this.announce('hit', { key, tier: 'l1' });
     return entry;
   }
 
@@ -486,25 +494,30 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     if (entry === undefined) {
       this.abandonFill(ticket);
       this.counters.postgres.misses++;
-      this.emit('miss', { key });
+      this.announce('miss', { key });
       return undefined;
     }
     this.counters.postgres.hits++;
-    this.emit('hit', { key, tier: 'postgres' });
+    this.announce('hit', { key, tier: 'postgres' });
     this.fill(ticket, entry.value, entry.version, entry.ttlLeft);
     return entry.value;
   }
 
-  /** Ends the ticket; the value enters L1 only if no newer change arrived while it was in flight. */
+  /**
+   * Ends the ticket; the value enters L1 only if no newer change arrived while it was in flight. Its version
+   * counts as seen, so that an older read still in flight (one that began before our own write) is refused.
+   */
   private fill(ticket: FillTicket | undefined, value: string, version: number, ttlLeft: number | undefined) {
     if (!ticket || !this.l1) return;
+    this.guard.observe(ticket.id, version);
     const allowed = this.guard.end(ticket, version);
     if (!this.l1Trusted) return;
     if (allowed) {
-      this.l1.set(ticket.id, value, version, ttlLeft);
+      this.l1.set(ticket.id, value, version, ttlLeft, ticket.startedAt);
     } else {
       this.counters.refusedFills++;
-      this.l1.delete(ticket.id);
+      // What L1 holds may be that newer version (our own write): only what is no newer than this goes.
+      this.l1.evictOlderThan(ticket.id, version + 1);
     }
   }
 
@@ -516,25 +529,35 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private watchListener(listener: PgListener) {
+    // One listener serves every cache of the process: each adds these three, and removes them on disconnect.
     listener.setMaxListeners(0);
     const channel = this.adapter.options.notifyChannel;
-    listener.on('connected', () => {
+    const connected = () => {
       // Whatever happened while we were not listening is unknown: start L1 afresh.
       this.flush('flush');
       this.l1Trusted = !this.closed;
-      this.emit('connected');
-    });
-    listener.on('disconnected', () => {
+      this.announce('connected');
+    };
+    const disconnected = () => {
       this.l1Trusted = false;
       this.flush('disconnected');
-      this.emit('disconnected');
-    });
-    listener.on('error', (error) => this.reportError(toCacheError(error, 'listener')));
-    if (listener.connected) this.l1Trusted = true;
-    listener
-      .listen(channel, (payload) => this.applyChange(payload))
-      .then((unsubscribe) => {
-        this.unsubscribe = unsubscribe;
+      this.announce('disconnected');
+    };
+    const failed = (error: Error) => this.reportError(toCacheError(error, 'listener'));
+    listener.on('connected', connected);
+    listener.on('disconnected', disconnected);
+    listener.on('error', failed);
+    this.stopWatching = () => {
+      listener.off('connected', connected);
+      listener.off('disconnected', disconnected);
+      listener.off('error', failed);
+    };
+    const listening = listener.listen(channel, (payload) => this.applyChange(payload));
+    this.unsubscribe = async () => (await listening.catch(() => undefined))?.();
+    listening
+      .then(() => {
+        // Joining a listener that was up already: L1 is trusted once LISTEN is in place on our channel too.
+        if (listener.connected && !this.closed) this.l1Trusted = true;
       })
       .catch((error: unknown) => this.reportError(toCacheError(error, `listening on ${channel}`)));
     void listener.start();
@@ -551,26 +574,24 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private apply(change: CacheChange) {
-    this.emit('change', change);
     if (change.op === 'flush') {
       this.flush('flush');
-      return;
-    }
-    if (change.op === 'clear') {
+    } else if (change.op === 'clear') {
       this.guard.observeClear(change.namespace, change.version);
       this.evictNamespace(change.namespace, 'clear');
-      return;
+    } else {
+      const id =
+        change.key === undefined
+          ? digestEntryId(change.namespace, change.keyDigest)
+          : entryId(change.namespace, change.key);
+      this.guard.observe(id, change.version);
+      for (const wake of [...(this.changeWaiters.get(id) ?? [])]) wake();
+      if (this.l1?.evictOlderThan(id, change.version)) {
+        this.counters.evictions.event++;
+        this.announce('invalidate', { namespace: change.namespace, key: change.key, reason: 'event' });
+      }
     }
-    const id =
-      change.key === undefined
-        ? digestEntryId(change.namespace, change.keyDigest)
-        : entryId(change.namespace, change.key);
-    this.guard.observe(id, change.version);
-    for (const wake of [...(this.changeWaiters.get(id) ?? [])]) wake();
-    if (this.l1?.evictOlderThan(id, change.version)) {
-      this.counters.evictions.event++;
-      this.emit('invalidate', { namespace: change.namespace, key: change.key, reason: 'event' });
-    }
+    this.announce('change', change);
   }
 
   private wakeWaiters(matches: (id: string) => boolean) {
@@ -583,18 +604,40 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.wakeWaiters((id) => id.startsWith(`${namespace}\u0000`));
     const removed = this.l1?.deleteNamespace(namespace) ?? 0;
     this.counters.evictions.clear += removed;
-    this.emit('invalidate', { namespace, reason });
+    this.announce('invalidate', { namespace, reason });
   }
 
   private flush(reason: 'flush' | 'disconnected') {
     this.wakeWaiters(() => true);
     this.guard.reset();
     this.counters.evictions.flush += this.l1?.clear() ?? 0;
-    this.emit('invalidate', { reason });
+    this.announce('invalidate', { reason });
   }
 
+  /**
+   * Emits to the application's handlers. One that throws must not leave the cache half-way through a change
+   * (an eviction skipped, a reconnect not scheduled), nor fail a call that did its work: its error is
+   * reported as an `error` event instead.
+   */
+  private announce<E extends Exclude<keyof PostgresCacheEvents, 'error'>>(
+    event: E,
+    ...args: PostgresCacheEvents[E]
+  ): void {
+    try {
+      (this.emit as (event: E, ...args: PostgresCacheEvents[E]) => boolean)(event, ...args);
+    } catch (error) {
+      this.reportError(toCacheError(error, `a handler of the '${event}' event`));
+    }
+  }
+
+  /** Background errors go to 'error' handlers when there are any; with none, or if one throws, they are dropped. */
   private reportError(error: PostgresCacheError) {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', error);
+    } catch {
+      // An error handler that throws has nowhere left to report to.
+    }
   }
 }
 

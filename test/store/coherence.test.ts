@@ -272,4 +272,44 @@ describe('the L1 bounds', () => {
     expect(await cache.get('k')).toBeUndefined();
     expect(cache.stats.l1.hits).toBe(1);
   });
+
+  it('counts an entry from when its write began, not from when the answer came', async () => {
+    const cache = newCache();
+    await cache.init();
+    const ns = 'slow-write';
+    await cache.adapter.writeEntry(ns, 'k', 'before');
+    // Another session holds the row: the write waits 600 ms for it, and its 400 ms run out meanwhile.
+    const holder = await pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM "${schema}".pgcache_entries WHERE namespace = $1 FOR UPDATE`, [ns]);
+      const released = sleep(600).then(() => holder.query('COMMIT'));
+      await cache.adapter.writeEntry(ns, 'warm', 'x'); // another key: not held
+      cache.namespace = ns;
+      await cache.set('k', 'after', 400);
+      await released;
+    } finally {
+      holder.release();
+    }
+    expect(await cache.has('k')).toBe(false);
+    expect(await cache.get('k')).toBeUndefined();
+  });
+});
+
+describe('own writes', () => {
+  it('an older read that answers after our own write does not replace it in L1', async () => {
+    // Without notifications nothing else would correct L1: the fill guard alone has to refuse the read.
+    const cache = newCache({ notifications: false, l1: { ttl: 60_000 } });
+    await cache.init();
+    cache.namespace = 'own-write';
+    await cache.adapter.writeEntry('own-write', 'k', 'old');
+    let written = false;
+    pauseNextRead(cache, async () => {
+      await cache.set('k', 'new');
+      written = true;
+    });
+    expect(await cache.get('k')).toBe('old');
+    expect(written).toBe(true);
+    expect(await cache.get('k')).toBe('new');
+  });
 });

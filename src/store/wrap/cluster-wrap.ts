@@ -1,11 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { assertStorableKey, normalizeTtl } from '../../adapter/validation.js';
-import { DisconnectedError, InvalidOptionError, LockTimeoutError } from '../../errors.js';
+import { DisconnectedError, LockTimeoutError } from '../../errors.js';
 import { unlessAborted } from './abort.js';
 import { fillLockKey, type HeldLock, tryFillLock } from './advisory-lock.js';
 import type { Publish, WrapHost } from './host.js';
 import {
-  assertWrapArguments,
+  assertWrapCall,
   type RawWrapResult,
   type ResolvedWrapOptions,
   resolveWrapOptions,
@@ -64,9 +64,7 @@ export class ClusterWrap {
     ttlOrOptions?: ValueDependent<T> | WrapOptions<T>,
     refreshThreshold?: ValueDependent<T>,
   ): Promise<T | RawWrapResult<T>> {
-    assertWrapArguments(ttlOrOptions, refreshThreshold);
-    if (typeof loader !== 'function') throw new InvalidOptionError('wrap() needs a loader function');
-    if (typeof key !== 'string') assertStorableKey(key);
+    assertWrapCall(key, loader, ttlOrOptions, refreshThreshold);
     const given = typeof ttlOrOptions === 'object' && ttlOrOptions !== null ? ttlOrOptions : undefined;
     // A caller that has already given up starts nothing.
     if (given?.signal?.aborted) throw given.signal.reason;

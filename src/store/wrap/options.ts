@@ -1,3 +1,4 @@
+import { assertStorableKey } from '../../adapter/validation.js';
 import { InvalidOptionError } from '../../errors.js';
 
 /** A number of milliseconds, or a function of the loaded value that gives one (cache-manager's shape). */
@@ -94,7 +95,19 @@ export function resolveWrapOptions<T>(
 }
 
 /** Checks what a `wrap()` call was given, without building anything (the hit path runs it on every call). */
-export function assertWrapArguments<T>(
+/** What every `wrap()` checks before anything else, whichever cache runs it (NullCache included). */
+export function assertWrapCall<T>(
+  key: string,
+  loader: unknown,
+  ttlOrOptions: ValueDependent<T> | WrapOptions<T> | undefined,
+  refreshThreshold: ValueDependent<T> | undefined,
+): void {
+  assertWrapArguments(ttlOrOptions, refreshThreshold);
+  if (typeof loader !== 'function') throw new InvalidOptionError('wrap() needs a loader function');
+  if (typeof key !== 'string') assertStorableKey(key);
+}
+
+function assertWrapArguments<T>(
   ttlOrOptions: ValueDependent<T> | WrapOptions<T> | undefined,
   refreshThreshold: ValueDependent<T> | undefined,
 ): void {

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  InvalidKeyError,
+  leaseListener,
+  NullCache,
+  PostgresCache,
+  type PostgresCacheError,
+} from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+
+const schema = uniqueSchema('handlers');
+const pool = adminPool(2);
+const opened: PostgresCache[] = [];
+
+/** A URL of its own, so that this file's caches share a listener with nobody else's. */
+function listenerUrl(label: string): string {
+  const url = new URL(databaseUrl());
+  url.searchParams.set('application_name', `handlers-${label}`);
+  return url.toString();
+}
+
+function newCache(label: string) {
+  const cache = new PostgresCache({
+    connectionString: databaseUrl(),
+    listenerConnectionString: listenerUrl(label),
+    schema,
+    sweepInterval: 0,
+    reconnect: { initialDelay: 50, maxDelay: 100 },
+  });
+  opened.push(cache);
+  return cache;
+}
+
+beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
+afterAll(async () => {
+  await Promise.all(opened.map((cache) => cache.disconnect()));
+  await dropSchema(schema);
+  await pool.end();
+});
+
+describe('an application handler that throws', () => {
+  it("on 'change' does not stop the eviction, and is reported as an error event", async () => {
+    const writer = newCache('change');
+    const reader = newCache('change');
+    await Promise.all([writer.init(), reader.init()]);
+    writer.namespace = 'change';
+    reader.namespace = 'change';
+    const errors: PostgresCacheError[] = [];
+    reader.on('error', (error) => errors.push(error));
+    reader.on('change', () => {
+      throw new Error('a broken metrics hook');
+    });
+    await writer.set('k', 'v1');
+    expect(await reader.get('k')).toBe('v1');
+    await writer.set('k', 'v2');
+    expect(await eventually(async () => (await reader.get('k')) === 'v2')).toBe(true);
+    expect(errors.some((error) => error.message.includes('a broken metrics hook'))).toBe(true);
+  });
+
+  it("on 'disconnected' does not stop the reconnect", async () => {
+    const cache = newCache('disconnected');
+    await cache.init();
+    cache.on('disconnected', () => {
+      throw new Error('a broken alert hook');
+    });
+    const pid = cache.stats.listener.backendPid;
+    await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+    expect(await eventually(() => !cache.coherent, 5000, 1)).toBe(true);
+    expect(await eventually(() => cache.coherent, 10_000)).toBe(true);
+    expect(cache.stats.listener.backendPid).not.toBe(pid);
+  });
+
+  it("on 'set' does not fail the write that was made", async () => {
+    const cache = newCache('set');
+    await cache.init();
+    cache.namespace = 'set';
+    cache.on('set', () => {
+      throw new Error('a broken audit hook');
+    });
+    expect(await cache.set('k', 'stored')).toBe(true);
+    expect(await cache.get('k')).toBe('stored');
+  });
+});
+
+describe('disconnect()', () => {
+  it('takes its handlers off the listener it shared with other caches', async () => {
+    const staying = newCache('shared');
+    await staying.init();
+    const probe = leaseListener({ connection: listenerUrl('shared') });
+    try {
+      const before = probe.listener.listenerCount('connected');
+      for (let i = 0; i < 5; i++) {
+        const passing = newCache('shared');
+        await passing.init();
+        await passing.disconnect();
+      }
+      expect(probe.listener.listenerCount('connected')).toBe(before);
+      expect(probe.listener.listenerCount('disconnected')).toBe(before);
+    } finally {
+      await probe.release();
+    }
+  });
+});
+
+describe('a key that is not a string', () => {
+  it('is refused with InvalidKeyError by every call, as a rejection', async () => {
+    const cache = newCache('keys');
+    await cache.init();
+    for (const key of [undefined, null, 42]) {
+      await expect(cache.get(key as unknown as string)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(cache.set(key as unknown as string, 'v')).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(cache.has(key as unknown as string)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(cache.delete(key as unknown as string)).rejects.toBeInstanceOf(InvalidKeyError);
+    }
+  });
+
+  it('is refused by NullCache.wrap() as by PostgresCache.wrap()', async () => {
+    const cache = new NullCache();
+    await expect(cache.wrap(undefined as unknown as string, () => 1)).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(cache.wrap('k', 'not a loader' as unknown as () => number)).rejects.toThrow(/loader/);
+  });
+});
