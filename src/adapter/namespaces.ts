@@ -5,7 +5,8 @@
  */
 export class NamespaceTracker {
   private current: string | undefined;
-  private readonly known: string[] = [];
+  /** Every namespace set so far with the prefix it gives keys, longest first: 'a:b' wins over 'a' for 'a:b:c'. */
+  private readonly known: Array<{ namespace: string; prefix: string }> = [];
 
   get namespace(): string | undefined {
     return this.current;
@@ -13,10 +14,9 @@ export class NamespaceTracker {
 
   set namespace(value: string | undefined) {
     this.current = value;
-    if (value && !this.known.includes(value)) {
-      this.known.push(value);
-      // Longest first, so 'a:b' wins over 'a' for the key 'a:b:c'.
-      this.known.sort((x, y) => y.length - x.length);
+    if (value && !this.known.some((known) => known.namespace === value)) {
+      this.known.push({ namespace: value, prefix: `${value}:` });
+      this.known.sort((x, y) => y.namespace.length - x.namespace.length);
     }
   }
 
@@ -27,8 +27,12 @@ export class NamespaceTracker {
    */
   of(key: string): string {
     const current = this.current ?? '';
+    // This runs on every call, L1 hits included. With one Keyv on the store, every answer would be its namespace.
+    if (this.known.length === 1 && this.known[0]?.namespace === current) return current;
     // A non-string key is refused later, with a typed error, by the method that got it.
-    if (typeof key !== 'string') return current;
-    return this.known.find((namespace) => key.startsWith(`${namespace}:`)) ?? current;
+    if (typeof key === 'string') {
+      for (const { namespace, prefix } of this.known) if (key.startsWith(prefix)) return namespace;
+    }
+    return current;
   }
 }
