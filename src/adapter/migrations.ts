@@ -125,42 +125,9 @@ const MIGRATIONS: Migration[] = [
               FROM ${n.entries} m WHERE m.namespace = ns AND m.key_hash = ${CLEAR_MARKER}) p;
         SELECT version FROM ${n.entries} WHERE namespace = ns AND key_hash = ${CLEAR_MARKER};
       $fn$`,
-      // One sweeper at a time across the cluster; a busy lock means another process is already on it.
-      `CREATE OR REPLACE FUNCTION ${n.sweepExpired}(batch integer) RETURNS integer LANGUAGE plpgsql AS $fn$
-        DECLARE
-          removed integer;
-          more integer;
-        BEGIN
-          IF NOT pg_try_advisory_xact_lock(${LOCK_CLASS.sweep}, ${lockId(n.identity)}) THEN
-            RETURN -1;
-          END IF;
-          PERFORM set_config('${SILENT_SETTING}', 'on', true);
-          DELETE FROM ${n.entries}
-          WHERE ctid = ANY (ARRAY(
-              SELECT ctid FROM ${n.entries} WHERE expires_at <= ${NOW_MS} LIMIT batch))
-            AND NOT ${LIVE};
-          GET DIAGNOSTICS removed = ROW_COUNT;
-          IF removed < batch THEN
-            DELETE FROM ${n.entries} e
-            WHERE e.ctid = ANY (ARRAY(
-                SELECT r.ctid FROM ${n.entries} m
-                JOIN ${n.entries} r ON r.namespace = m.namespace AND r.key_hash <> ${CLEAR_MARKER} AND r.version <= m.version
-                WHERE m.key_hash = ${CLEAR_MARKER} LIMIT batch - removed))
-              AND e.version <= (SELECT m.version FROM ${n.entries} m
-                                WHERE m.namespace = e.namespace AND m.key_hash = ${CLEAR_MARKER});
-            GET DIAGNOSTICS more = ROW_COUNT;
-            removed := removed + more;
-          END IF;
-          IF removed < batch THEN
-            -- A marker with nothing left under it has done its work.
-            DELETE FROM ${n.entries} m
-            WHERE m.key_hash = ${CLEAR_MARKER} AND NOT EXISTS (
-              SELECT 1 FROM ${n.entries} r
-              WHERE r.namespace = m.namespace AND r.key_hash <> ${CLEAR_MARKER} AND r.version <= m.version);
-          END IF;
-          PERFORM set_config('${SILENT_SETTING}', 'off', true);
-          RETURN removed;
-        END $fn$`,
+      // Written as migration 4 has it: a database created now never runs version 3's racy form, and one
+      // that did gets it replaced by migration 4.
+      sweepExpired(n),
     ],
   },
   {
