@@ -73,6 +73,8 @@ export class LockTimeoutError extends PostgresCacheError {
 }
 
 const CONNECTION_SQLSTATE_CLASSES = ['08', '57'];
+/** too_many_connections: the server refused a new connection, as it would when unreachable. */
+const CONNECTION_SQLSTATES = new Set(['53300']);
 const CONNECTION_ERRNOS = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -94,7 +96,7 @@ export function isConnectionFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
-    if (CONNECTION_ERRNOS.has(code)) return true;
+    if (CONNECTION_ERRNOS.has(code) || CONNECTION_SQLSTATES.has(code)) return true;
     // 57014 is a statement timeout or cancel: the server answered, so it is a query failure.
     if (code !== '57014' && CONNECTION_SQLSTATE_CLASSES.some((prefix) => code.startsWith(prefix)))
       return true;

@@ -1,7 +1,15 @@
 import type pg from 'pg';
 import { isConnectionFailure, SchemaError } from '../errors.js';
-import { LOCK_CLASS, lockId, type SchemaNames } from './names.js';
-import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, SILENT_SETTING } from './sql.js';
+import { LOCK_CLASS, lockId, type SchemaNames, schemaLock } from './names.js';
+import {
+  CLEAR_MARKER,
+  createSchemaUnlessExists,
+  keyDigest,
+  LIVE,
+  NOW_MS,
+  SILENT_SETTING,
+  triggerChannel,
+} from './sql.js';
 
 /** The trigger's own condition, checked before any PL/pgSQL runs: the sweeper and clear delete in bulk, silently. */
 const NOT_SILENT = `current_setting('${SILENT_SETTING}', true) IS DISTINCT FROM 'on'`;
@@ -47,12 +55,7 @@ const MIGRATIONS: Migration[] = [
           AS $fn$ SELECT nextval(${sequenceLiteral}::regclass) $fn$`,
         // A write that does not set the version itself (anyone's but this library's statements) gets a
         // fresh version and a digest that matches its key, from the triggers below.
-        `CREATE OR REPLACE FUNCTION ${n.assignVersion}() RETURNS trigger LANGUAGE plpgsql AS $fn$
-        BEGIN
-          NEW.version := ${nextVersion(n)};
-          NEW.key_hash := ${keyDigest('NEW.key')};
-          RETURN NEW;
-        END $fn$`,
+        assignVersion(n),
         // The change event as JSON. A key too long for NOTIFY's 8000-byte payload travels as its hex digest
         // (kh); when even that does not fit (a huge namespace), the event asks every listener to flush.
         // Short keys skip the length check: escaping grows a byte at most six-fold.
@@ -108,25 +111,12 @@ const MIGRATIONS: Migration[] = [
     version: 3,
     // A clear in constant time: it writes the namespace's marker row (the empty digest, which no key
     // has) with a fresh version, and every read treats rows of that namespace with a version up to the
-    // marker's as gone. The sweeper deletes them afterwards, then the marker once none is left.
+    // marker's as gone. The sweeper deletes them afterwards; the marker stays (see migration 6).
     statements: ({ names: n }) => [
       `CREATE INDEX IF NOT EXISTS ${n.clearMarkerIndex} ON ${n.entries} (namespace) WHERE key_hash = ${CLEAR_MARKER}`,
-      // Plain SQL, not PL/pgSQL: a clear is rare, so it mostly runs on a connection that has not
-      // compiled it yet, and compiling a PL/pgSQL function costs more than the clear itself.
-      `CREATE OR REPLACE FUNCTION ${n.clearNamespace}(ns text, channel text) RETURNS bigint LANGUAGE sql AS $fn$
-        SELECT set_config('${SILENT_SETTING}', 'on', true);
-        INSERT INTO ${n.entries} (namespace, key_hash, key, value, version)
-        VALUES (ns, ${CLEAR_MARKER}, '', '', ${nextVersion(n)})
-        ON CONFLICT (namespace, key_hash) DO UPDATE SET version = ${nextVersion(n)};
-        SELECT set_config('${SILENT_SETTING}', 'off', true);
-        SELECT pg_notify(channel, CASE WHEN octet_length(p.clear) <= 7999 THEN p.clear ELSE p.flush END)
-        FROM (SELECT json_build_object('op', 'clear', 'ns', ns, 'v', m.version)::text AS clear,
-                     json_build_object('op', 'flush', 'v', m.version)::text AS flush
-              FROM ${n.entries} m WHERE m.namespace = ns AND m.key_hash = ${CLEAR_MARKER}) p;
-        SELECT version FROM ${n.entries} WHERE namespace = ns AND key_hash = ${CLEAR_MARKER};
-      $fn$`,
-      // Written as migration 4 has it: a database created now never runs version 3's racy form, and one
-      // that did gets it replaced by migration 4.
+      // Both written as the last migration to change them has them: a database created now never runs an
+      // older form, and one that did gets it replaced by that migration.
+      clearNamespace(n),
       sweepExpired(n),
     ],
   },
@@ -138,14 +128,94 @@ const MIGRATIONS: Migration[] = [
     // could delete a marker raised after rows it hides were written: the clear was undone.)
     statements: ({ names: n }) => [sweepExpired(n)],
   },
+  {
+    version: 5,
+    // A clear's event goes to the channel the trigger notifies, not to the caller's: while processes with
+    // another notifyChannel run (a rolling change of the option), the ones the trigger serves still hear it.
+    statements: ({ names: n }) => [clearNamespace(n)],
+  },
+  {
+    version: 6,
+    // Clear markers are kept: the sweeper deleted one once nothing it could see was left under it, and a
+    // write that drew its version before the clear but committed after that came back. The sweeper also
+    // skips rows writers hold (it could deadlock with setMany), and the version trigger leaves markers and
+    // the rows they hide alone (an UPDATE of anyone's could undo a clear).
+    statements: ({ names: n }) => [
+      // The markers the sweeper still looks under, so that it does not read every marker ever kept.
+      `CREATE INDEX IF NOT EXISTS ${n.unsettledMarkerIndex} ON ${n.entries} (namespace)
+         WHERE key_hash = ${CLEAR_MARKER} AND value <> '${SETTLED}'`,
+      clearNamespace(n),
+      sweepExpired(n),
+      assignVersion(n),
+    ],
+  },
 ];
 
-/** `sweep_expired` as of migration 4: one sweeper at a time across the cluster (-1 when another holds the lock). */
+/**
+ * `clear_namespace` as of migration 6 (its event to the trigger's channel since 5; re-arms a settled marker; leaves
+ * the caller's `postgres_cache.silent` as it found it).
+ */
+function clearNamespace(n: SchemaNames): string {
+  // Plain SQL, not PL/pgSQL: a clear is rare, so it mostly runs on a connection that has not
+  // compiled it yet, and compiling a PL/pgSQL function costs more than the clear itself.
+  return `CREATE OR REPLACE FUNCTION ${n.clearNamespace}(ns text, channel text) RETURNS bigint LANGUAGE sql AS $fn$
+    SELECT set_config('${SILENT_SETTING}_before', COALESCE(current_setting('${SILENT_SETTING}', true), ''), true);
+    SELECT set_config('${SILENT_SETTING}', 'on', true);
+    INSERT INTO ${n.entries} (namespace, key_hash, key, value, version)
+    VALUES (ns, ${CLEAR_MARKER}, '', '', ${nextVersion(n)})
+    ON CONFLICT (namespace, key_hash) DO UPDATE SET version = ${nextVersion(n)}, value = '';
+    SELECT set_config('${SILENT_SETTING}', current_setting('${SILENT_SETTING}_before'), true);
+    SELECT pg_notify(COALESCE(${triggerChannel(n)}, channel),
+                     CASE WHEN octet_length(p.clear) <= 7999 THEN p.clear ELSE p.flush END)
+    FROM (SELECT json_build_object('op', 'clear', 'ns', ns, 'v', m.version)::text AS clear,
+                 json_build_object('op', 'flush', 'v', m.version)::text AS flush
+          FROM ${n.entries} m WHERE m.namespace = ns AND m.key_hash = ${CLEAR_MARKER}) p;
+    SELECT version FROM ${n.entries} WHERE namespace = ns AND key_hash = ${CLEAR_MARKER};
+  $fn$`;
+}
+
+/**
+ * `assign_version` as of migration 6. A clear marker keeps its version, namespace and digest (else an UPDATE
+ * would turn it into a plain row and undo the clear), and an UPDATE that does not change the value of a row
+ * a clear hid keeps it hidden (else it would get a version above the marker's and come back).
+ */
+function assignVersion(n: SchemaNames): string {
+  return `CREATE OR REPLACE FUNCTION ${n.assignVersion}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+      IF TG_OP = 'UPDATE' THEN
+        IF OLD.key_hash = ${CLEAR_MARKER} THEN
+          NEW.key_hash := OLD.key_hash;
+          NEW.namespace := OLD.namespace;
+          RETURN NEW;
+        END IF;
+        -- A new value is a new write; any other change to a row a clear hid leaves it hidden (its version).
+        IF NEW.value IS NOT DISTINCT FROM OLD.value AND OLD.version <= COALESCE(
+             (SELECT m.version FROM ${n.entries} m
+               WHERE m.namespace = OLD.namespace AND m.key_hash = ${CLEAR_MARKER}), 0) THEN
+          NEW.key_hash := ${keyDigest('NEW.key')};
+          RETURN NEW;
+        END IF;
+      END IF;
+      NEW.version := ${nextVersion(n)};
+      NEW.key_hash := ${keyDigest('NEW.key')};
+      RETURN NEW;
+    END $fn$`;
+}
+
+/**
+ * `sweep_expired` as of migration 6: one sweeper at a time across the cluster (-1 when another holds the
+ * lock). It never waits on a row a writer holds (SKIP LOCKED: left for the next run), so it cannot deadlock
+ * with setMany, which locks in digest order where the sweeper goes by ctid. It never deletes a clear marker:
+ * a write that drew its version before the clear may commit at any later time, and only the marker keeps
+ * it hidden. A marker with nothing left under it is marked settled, so that step 2 stops looking under it;
+ * a late write under a settled marker stays hidden until it expires or the namespace is cleared again.
+ */
 function sweepExpired(n: SchemaNames): string {
   return `CREATE OR REPLACE FUNCTION ${n.sweepExpired}(batch integer) RETURNS integer LANGUAGE plpgsql AS $fn$
     DECLARE
       removed integer;
       more integer;
+      silent_before text := COALESCE(current_setting('${SILENT_SETTING}', true), '');
     BEGIN
       IF NOT pg_try_advisory_xact_lock(${LOCK_CLASS.sweep}, ${lockId(n.identity)}) THEN
         RETURN -1;
@@ -153,7 +223,9 @@ function sweepExpired(n: SchemaNames): string {
       PERFORM set_config('${SILENT_SETTING}', 'on', true);
       DELETE FROM ${n.entries}
       WHERE ctid = ANY (ARRAY(
-          SELECT ctid FROM ${n.entries} WHERE expires_at <= ${NOW_MS} LIMIT batch))
+          SELECT ctid FROM ${n.entries}
+          WHERE expires_at <= ${NOW_MS} AND key_hash <> ${CLEAR_MARKER}
+          LIMIT batch FOR UPDATE SKIP LOCKED))
         AND NOT ${LIVE};
       GET DIAGNOSTICS removed = ROW_COUNT;
       IF removed < batch THEN
@@ -161,26 +233,30 @@ function sweepExpired(n: SchemaNames): string {
         WHERE e.ctid = ANY (ARRAY(
             SELECT r.ctid FROM ${n.entries} m
             JOIN ${n.entries} r ON r.namespace = m.namespace AND r.key_hash <> ${CLEAR_MARKER} AND r.version <= m.version
-            WHERE m.key_hash = ${CLEAR_MARKER} LIMIT batch - removed))
+            WHERE m.key_hash = ${CLEAR_MARKER} AND m.value <> '${SETTLED}'
+            LIMIT batch - removed FOR UPDATE OF r SKIP LOCKED))
           AND e.version <= (SELECT m.version FROM ${n.entries} m
                             WHERE m.namespace = e.namespace AND m.key_hash = ${CLEAR_MARKER});
         GET DIAGNOSTICS more = ROW_COUNT;
         removed := removed + more;
       END IF;
       IF removed < batch THEN
-        -- A marker with nothing left under it has done its work. Chosen by ctid: one a concurrent clear()
-        -- raised meanwhile has a new ctid, is not deleted, and keeps hiding what was written before it.
-        DELETE FROM ${n.entries}
+        UPDATE ${n.entries} SET value = '${SETTLED}'
         WHERE ctid = ANY (ARRAY(
             SELECT m.ctid FROM ${n.entries} m
-            WHERE m.key_hash = ${CLEAR_MARKER} AND NOT EXISTS (
+            WHERE m.key_hash = ${CLEAR_MARKER} AND m.value <> '${SETTLED}' AND NOT EXISTS (
               SELECT 1 FROM ${n.entries} r
-              WHERE r.namespace = m.namespace AND r.key_hash <> ${CLEAR_MARKER} AND r.version <= m.version)));
+              WHERE r.namespace = m.namespace AND r.key_hash <> ${CLEAR_MARKER} AND r.version <= m.version)
+            FOR UPDATE SKIP LOCKED))
+          AND key_hash = ${CLEAR_MARKER};
       END IF;
-      PERFORM set_config('${SILENT_SETTING}', 'off', true);
+      PERFORM set_config('${SILENT_SETTING}', silent_before, true);
       RETURN removed;
     END $fn$`;
 }
+
+/** A clear marker's value once nothing is left under it; a new clear of the namespace re-arms it (''). */
+const SETTLED = 'settled';
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 
@@ -205,12 +281,11 @@ function withDeadline(client: pg.ClientBase, queryTimeout: number): Run {
 }
 
 async function readSchemaState(run: Run, n: SchemaNames): Promise<SchemaState> {
-  const { rows } = await run<{ has_meta: boolean; persistence: string | null; args: string | null }>(
+  const { rows } = await run<{ has_meta: boolean; persistence: string | null; channel: string | null }>(
     `SELECT to_regclass($1) IS NOT NULL AS has_meta,
             (SELECT relpersistence FROM pg_class WHERE oid = to_regclass($2)) AS persistence,
-            (SELECT encode(tgargs, 'escape') FROM pg_trigger
-              WHERE tgrelid = to_regclass($2) AND tgname = $3) AS args`,
-    [n.meta, n.entries, n.notifyTrigger.slice(1, -1)],
+            ${triggerChannel(n)} AS channel`,
+    [n.meta, n.entries],
   );
   const state = rows[0];
   let version = 0;
@@ -221,8 +296,25 @@ async function readSchemaState(run: Run, n: SchemaNames): Promise<SchemaState> {
   return {
     version,
     unlogged: state?.persistence == null ? undefined : state.persistence === 'u',
-    notifyChannel: state?.args == null ? undefined : state.args.replace(/\\000$/, ''),
+    notifyChannel: state?.channel ?? undefined,
   };
+}
+
+/**
+ * The channel is the trigger's argument: changing the option re-points the trigger, no hand-written SQL.
+ * Processes still listening on the old channel would hear nothing more and keep serving their L1, so both
+ * channels are told, on commit, to check where the trigger points now (see `RepointEvent`).
+ */
+async function repointTrigger(run: Run, n: SchemaNames, from: string | undefined, to: string): Promise<void> {
+  await run(`DROP TRIGGER IF EXISTS ${n.notifyTrigger} ON ${n.entries}`);
+  await run(
+    `CREATE TRIGGER ${n.notifyTrigger} AFTER INSERT OR UPDATE OR DELETE ON ${n.entries}
+     FOR EACH ROW WHEN (${NOT_SILENT}) EXECUTE FUNCTION ${n.notifyChange}('${to}')`,
+  );
+  const payload = JSON.stringify({ op: 'repoint', to });
+  for (const channel of from === undefined ? [to] : [from, to]) {
+    await run('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
 }
 
 function isCurrent(state: SchemaState, settings: SchemaSettings): boolean {
@@ -266,12 +358,9 @@ export async function ensureSchema(
   try {
     // The schema's lock first, then the cache's, in that order everywhere: caches with other prefixes
     // may be creating the same schema right now, and CREATE SCHEMA IF NOT EXISTS does not wait for them.
-    await run('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.schema, lockId(n.schema)]);
+    await run('SELECT pg_advisory_xact_lock($1, $2)', schemaLock(n.schema));
     await run('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.migrate, lockId(n.identity)]);
-    const { rows } = await run<{ exists: boolean }>('SELECT to_regnamespace($1) IS NOT NULL AS exists', [
-      n.schema,
-    ]);
-    if (!rows[0]?.exists) await run(`CREATE SCHEMA IF NOT EXISTS ${n.schema}`);
+    await run(createSchemaUnlessExists(n.schema));
     await run(`CREATE TABLE IF NOT EXISTS ${n.meta} (name text PRIMARY KEY, value text NOT NULL)`);
     const state = await readSchemaState(run, n);
     for (const migration of MIGRATIONS) {
@@ -288,12 +377,7 @@ export async function ensureSchema(
       await run(`ALTER TABLE ${n.entries} SET ${settings.unlogged ? 'UNLOGGED' : 'LOGGED'}`);
     }
     if (settings.notifyChannel !== undefined && migrated.notifyChannel !== settings.notifyChannel) {
-      // The channel is the trigger's argument: changing the option re-points the trigger, no hand-written SQL.
-      await run(`DROP TRIGGER IF EXISTS ${n.notifyTrigger} ON ${n.entries}`);
-      await run(
-        `CREATE TRIGGER ${n.notifyTrigger} AFTER INSERT OR UPDATE OR DELETE ON ${n.entries}
-         FOR EACH ROW WHEN (${NOT_SILENT}) EXECUTE FUNCTION ${n.notifyChange}('${settings.notifyChannel}')`,
-      );
+      await repointTrigger(run, n, migrated.notifyChannel, settings.notifyChannel);
     }
     await run('COMMIT');
   } catch (error) {

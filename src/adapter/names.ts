@@ -20,6 +20,7 @@ export interface SchemaNames {
   notifyTrigger: string;
   expiresIndex: string;
   clearMarkerIndex: string;
+  unsettledMarkerIndex: string;
   tags: string;
   tagsExpiresIndex: string;
 }
@@ -48,6 +49,7 @@ export function schemaNames(schema: string, prefix: string): SchemaNames {
     notifyTrigger: q('notify_trigger'),
     expiresIndex: q('entries_expires_idx'),
     clearMarkerIndex: q('entries_clear_marker_idx'),
+    unsettledMarkerIndex: q('entries_unsettled_idx'),
     tags: `${s}.${q('tags')}`,
     tagsExpiresIndex: q('tags_expires_idx'),
   };
@@ -61,6 +63,14 @@ export const LOCK_CLASS = {
   /** Taken before `migrate` by every cache migrating in a schema: its caches may be creating it together. */
   schema: 0x70676304,
 } as const;
+
+/**
+ * The lock every creator of a schema's objects takes first: caches and table watches may create it together.
+ * @param quotedSchema as `SchemaNames.schema` has it.
+ */
+export function schemaLock(quotedSchema: string): [number, number] {
+  return [LOCK_CLASS.schema, lockId(quotedSchema)];
+}
 
 /** A 32-bit signed integer from a string, for the second half of a two-int advisory lock. */
 export function lockId(text: string): number {

@@ -207,9 +207,10 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   /** True when every key named was live and is now deleted (as Keyv's own fallback over `delete` answers). */
+  /** Whether every key was there; true for no keys, as Keyv answers over a store without deleteMany. */
   async deleteMany(keys: string[]): Promise<boolean> {
     const removed = await this.removeEntries(this.namespaceOf(keys[0]), keys);
-    return keys.length > 0 && removed.filter((entry) => entry.live).length === keys.length;
+    return removed.filter((entry) => entry.live).length === keys.length;
   }
 
   /** Clears the namespace of the Keyv instance that set `namespace` last: give each namespace its own adapter. */
@@ -248,7 +249,11 @@ export class PostgresAdapter extends EventEmitter {
     this.closed = true;
     await this.sweeper.stop();
     await this.ready?.catch(() => undefined);
-    if (this.ownsPool) await this.pool.end();
+    if (!this.ownsPool) return;
+    // Statements already past the closed check may be waiting for a pool connection: pg's end() would leave
+    // them waiting until connectionTimeout. They finish (or fail) first; anything later is refused at once.
+    await this.slots.idle();
+    await this.pool.end();
   }
 
   // ---- Entry-level API (explicit namespace, versions) --------------------------------------
@@ -369,6 +374,16 @@ export class PostgresAdapter extends EventEmitter {
     // Reclaim the cleared rows soon, in the background, rather than at the next interval.
     this.sweeper.soon();
     return Number(rows[0]?.version ?? 0);
+  }
+
+  /** The channel the table's change trigger notifies now; undefined when it has none. */
+  async notifyTriggerChannel(): Promise<string | undefined> {
+    const rows = await this.run<{ channel: string | null }>(
+      this.statements.triggerChannel,
+      [],
+      'triggerChannel',
+    );
+    return rows[0]?.channel ?? undefined;
   }
 
   /** Deletes expired rows now, in batches, unless another process is sweeping. Returns rows removed. */

@@ -13,6 +13,7 @@ interface Waiter {
 export class ConnectionSlots {
   private busy = 0;
   private readonly waiting: Waiter[] = [];
+  private readonly whenIdle: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
 
   /** @param waitTimeout longest a statement waits for a slot, in ms, before failing with a ConnectionError. */
@@ -43,11 +44,21 @@ export class ConnectionSlots {
     });
   }
 
+  /** Resolves once no statement runs or waits for a slot. */
+  idle(): Promise<void> {
+    if (this.busy === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.whenIdle.push(resolve));
+  }
+
   /** A finished statement hands its slot straight to the oldest waiter, so nothing overtakes the queue. */
   private release(): void {
     const next = this.waiting.shift();
-    if (next) next.start();
-    else this.busy--;
+    if (next) {
+      next.start();
+      return;
+    }
+    this.busy--;
+    if (this.busy === 0) for (const resolve of this.whenIdle.splice(0)) resolve();
   }
 
   private expire(): void {

@@ -1,3 +1,5 @@
+import type { SchemaNames } from './names.js';
+
 /** Milliseconds since the epoch by the database's clock: every process measures expiry against one clock. */
 export const NOW_MS = '(extract(epoch from statement_timestamp()) * 1000)::bigint';
 
@@ -15,3 +17,24 @@ export const SILENT_SETTING = 'postgres_cache.silent';
 
 /** The digest of a namespace's clear marker: empty, which no SHA-256 of a key can be. */
 export const CLEAR_MARKER = `'\\x'::bytea`;
+
+/**
+ * The channel the notify trigger passes to its function, read from the catalog now: NULL without a trigger.
+ * pg_trigger.tgargs holds each argument followed by a NUL byte, which `encode(…, 'escape')` writes as `\000`.
+ */
+export const triggerChannel = (n: SchemaNames) =>
+  `(SELECT split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) FROM pg_trigger t
+     WHERE t.tgrelid = to_regclass('${n.entries}') AND t.tgname = '${n.notifyTrigger.slice(1, -1)}')`;
+
+/**
+ * Creates a schema unless it exists; run with the schema's lock held (`schemaLock`). It looks in pg_namespace
+ * with a snapshot of its own: CREATE SCHEMA IF NOT EXISTS trusts the session's catalog cache, which may still
+ * remember "no such schema" from before the lock, when the creator we waited for had not committed yet.
+ * @param quotedSchema a quoted plain identifier, as `SchemaNames.schema` has it.
+ */
+export const createSchemaUnlessExists = (quotedSchema: string) =>
+  `DO $do$ BEGIN
+     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '${quotedSchema.slice(1, -1)}') THEN
+       CREATE SCHEMA ${quotedSchema};
+     END IF;
+   END $do$`;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SchemaNames } from './names.js';
-import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, TTL_LEFT } from './sql.js';
+import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, TTL_LEFT, triggerChannel } from './sql.js';
 
 /** A named statement: `pg` parses and plans it once per connection, then only binds. */
 export interface Statement {
@@ -58,5 +58,7 @@ export function buildStatements(n: SchemaNames) {
       WHERE namespace = $1 AND key_hash > $2 AND ${visible()}
       ORDER BY key_hash LIMIT $3`),
     sweep: named(`SELECT ${n.sweepExpired}($1) AS removed`),
+    // The one statement without a namespace: where the change trigger sends events now.
+    triggerChannel: named(`SELECT ${triggerChannel(n)} AS channel`),
   };
 }

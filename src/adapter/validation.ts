@@ -20,6 +20,11 @@ export function assertStorableKey(key: unknown): asserts key is string {
   }
 }
 
+/** Whether `assertStorableKey` would let the key through. */
+export function isStorableKey(key: string): boolean {
+  return !key.includes('\u0000') && !LONE_SURROGATE.test(key);
+}
+
 /** A namespace is stored like a key, so it must reach PostgreSQL unchanged too (a typed error before any SQL). */
 export function assertNamespace(namespace: unknown): asserts namespace is string {
   if (typeof namespace !== 'string') {

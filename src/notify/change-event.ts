@@ -14,11 +14,30 @@ const isVersion = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value);
 
 /**
+ * Sent on the old and the new channel when `notifyChannel` changes and the trigger is re-pointed: whoever
+ * listens must check where the trigger points now. Any database user may send it too, so it carries
+ * nothing to believe, only that reason to look.
+ */
+export interface RepointNotice {
+  op: 'repoint';
+}
+
+/**
  * Reads a payload from the cache's channel. Any database user may NOTIFY any channel, so anything
  * that is not exactly an event of ours yields undefined, never an exception.
  */
 export function decodeCacheChange(payload: string | undefined): CacheChange | undefined {
+  return changeOf(parsePayloadObject(payload));
+}
+
+/** As `decodeCacheChange`, and a `RepointNotice` too. */
+export function decodeChannelMessage(payload: string | undefined): CacheChange | RepointNotice | undefined {
   const data = parsePayloadObject(payload);
+  if (data?.op === 'repoint') return { op: 'repoint' };
+  return changeOf(data);
+}
+
+function changeOf(data: Record<string, unknown> | undefined): CacheChange | undefined {
   if (!data || !isVersion(data.v)) return undefined;
   const { op, ns, key, kh, v: version } = data;
   if (op === 'flush') return { op, version };

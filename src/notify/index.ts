@@ -1,5 +1,10 @@
 export { type BackoffOptions, backoffDelay } from './backoff.js';
-export { type CacheChange, decodeCacheChange } from './change-event.js';
+export {
+  type CacheChange,
+  decodeCacheChange,
+  decodeChannelMessage,
+  type RepointNotice,
+} from './change-event.js';
 export {
   type ListenerEvents,
   type ListenerOptions,

@@ -42,6 +42,8 @@ type RawSocket = { destroy(): void; ref(): void; unref(): void };
  */
 export class PgListener extends EventEmitter<ListenerEvents> {
   private readonly handlers = new Map<string, Set<NotificationHandler>>();
+  /** The LISTEN of a channel while it is on its way: later handlers of that channel wait for it too. */
+  private readonly listensInFlight = new Map<string, Promise<unknown>>();
   private client: pg.Client | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private connecting: Promise<void> | undefined;
@@ -92,7 +94,17 @@ export class PgListener extends EventEmitter<ListenerEvents> {
       set = new Set();
       this.handlers.set(channel, set);
       const client = this.client;
-      if (client) await this.roundTrip(client, `LISTEN "${channel}"`);
+      if (client) {
+        const listening = this.roundTrip(client, `LISTEN "${channel}"`);
+        this.listensInFlight.set(channel, listening);
+        try {
+          await listening;
+        } finally {
+          if (this.listensInFlight.get(channel) === listening) this.listensInFlight.delete(channel);
+        }
+      }
+    } else {
+      await this.listensInFlight.get(channel);
     }
     set.add(handler);
     return async () => {
@@ -158,16 +170,20 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     );
     deadline.unref();
     this.abortAttempt = abort;
+    const listened = new Set<string>();
+    const listenOnEvery = () =>
+      this.listenOnEvery(client, listened, (channel) => {
+        step = `LISTEN "${channel}"`;
+      });
     const establish = async () => {
       await client.connect();
       socketOf(client)?.unref();
-      for (const channel of this.handlers.keys()) {
-        step = `LISTEN "${channel}"`;
-        await this.query(client, `LISTEN "${channel}"`);
-      }
+      await listenOnEvery();
     };
     try {
       await Promise.race([establish(), aborted]);
+      // A listen() may come in while the race settles: the last look and the adoption below run in one go.
+      while (this.unlistened(listened) !== undefined) await Promise.race([listenOnEvery(), aborted]);
     } catch (error) {
       this.abortAttempt = undefined;
       clearTimeout(deadline);
@@ -186,6 +202,25 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     this.everConnected = true;
     this.startHeartbeat(client);
     return client;
+  }
+
+  /** A channel with handlers that `listened` lacks. */
+  private unlistened(listened: Set<string>): string | undefined {
+    for (const channel of this.handlers.keys()) if (!listened.has(channel)) return channel;
+    return undefined;
+  }
+
+  /** LISTENs on every channel with handlers that `listened` lacks, until none is left (more may come meanwhile). */
+  private async listenOnEvery(client: pg.Client, listened: Set<string>, next: (channel: string) => void) {
+    for (
+      let channel = this.unlistened(listened);
+      channel !== undefined;
+      channel = this.unlistened(listened)
+    ) {
+      next(channel);
+      await this.query(client, `LISTEN "${channel}"`);
+      listened.add(channel);
+    }
   }
 
   private startHeartbeat(client: pg.Client): void {

@@ -58,10 +58,19 @@ export function createPostgresCacheManager(options: PostgresCacheManagerOptions 
         : { ttl: ttlOrOptions, refreshThreshold: refreshThresholdOrNothing };
     return postgres.wrap(key, loader, {
       ...given,
-      ttl: given.ttl ?? ttl,
-      refreshThreshold: given.refreshThreshold ?? refreshThreshold,
+      ttl: orDefault(given.ttl, ttl),
+      refreshThreshold: orDefault(given.refreshThreshold, refreshThreshold),
     });
   }
 
   return Object.assign(manager, { wrap: wrap as PostgresCache['wrap'], on, off, postgres });
+}
+
+/** As cache-manager resolves them: a function of the value that returns undefined falls back to the default too. */
+function orDefault<T>(
+  setting: ValueDependent<T> | undefined,
+  fallback: number | undefined,
+): ValueDependent<T> | undefined {
+  if (typeof setting !== 'function' || fallback === undefined) return setting ?? fallback;
+  return (value: T) => setting(value) ?? fallback;
 }

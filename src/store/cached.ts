@@ -102,19 +102,27 @@ export function cached<A extends unknown[], R>(
   const store = namespacedCache(cache, namespace, options.l1);
   const stored = (key: string) => `${namespace}:${key}`;
   const tagIndex = tagsOf || rules.some((rule) => rule.tags) ? new CacheTags(store) : undefined;
-  const invalidation =
-    rules.length === 0
-      ? undefined
-      : new TableInvalidation({
-          watcher: options.watcher ?? tableWatcherFor(cache),
-          ownsWatcher: !options.watcher,
-          target: {
-            deleteMany: (keys) => store.deleteMany(keys.map(stored)),
-            clear: () => store.clear(),
-          },
-          rules,
-          tagIndex,
-        });
+  let invalidation: TableInvalidation | undefined;
+  if (rules.length > 0) {
+    const watcher = options.watcher ?? tableWatcherFor(cache);
+    try {
+      invalidation = new TableInvalidation({
+        watcher,
+        ownsWatcher: !options.watcher,
+        target: {
+          deleteMany: (keys) => store.deleteMany(keys.map(stored)),
+          clear: () => store.clear(),
+        },
+        rules,
+        tagIndex,
+      });
+    } catch (error) {
+      // A rule refused: what was opened for it must not outlive the call (nor hold the LISTEN connection).
+      if (!options.watcher) watcher.close().catch(() => undefined);
+      store.disconnect().catch(() => undefined);
+      throw error;
+    }
+  }
   const counters: CachedStats = { calls: 0, hits: 0, loads: 0, bypassed: 0, refusedWrites: 0, errors: 0 };
   const flights = new Map<string, Promise<R>>();
   const absorb = (error: unknown, doing: string) => {

@@ -39,8 +39,9 @@ export class NullCache extends EventEmitter {
     return false;
   }
 
-  async deleteMany(_keys: string[]): Promise<boolean> {
-    return false;
+  /** Nothing was there to delete: false, except for no keys (true, as in PostgresCache). */
+  async deleteMany(keys: string[]): Promise<boolean> {
+    return keys.length === 0;
   }
 
   async clear(): Promise<void> {}
@@ -75,6 +76,8 @@ export class NullCache extends EventEmitter {
     assertWrapCall(key, loader, ttlOrOptions, refreshThreshold);
     assertStorableKey(key);
     const options = resolveWrapOptions(ttlOrOptions, refreshThreshold, undefined);
+    // A caller that has already given up starts nothing (as PostgresCache.wrap does).
+    if (options.signal?.aborted) throw options.signal.reason;
     const value = await unlessAborted(Promise.resolve().then(loader), options.signal);
     if (!options.raw) return value;
     const ttl = value === undefined ? undefined : valueDependent(options.ttl, value, 'ttl');

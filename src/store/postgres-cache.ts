@@ -3,10 +3,11 @@ import type pg from 'pg';
 import { NamespaceTracker } from '../adapter/namespaces.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
 import { normalizeTtl, notAStringKey } from '../adapter/validation.js';
-import { ConnectionError, type PostgresCacheError, toCacheError } from '../errors.js';
-import { type CacheChange, decodeCacheChange } from '../notify/change-event.js';
+import { ConnectionError, type PostgresCacheError, SchemaError, toCacheError } from '../errors.js';
+import { type CacheChange, decodeChannelMessage } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
 import { type ListenerLease, leaseListener } from '../notify/shared-listener.js';
+import { ChannelCheck } from './channel-check.js';
 import { digestEntryId, entryId } from './entry-id.js';
 import { FillGuard, type FillTicket } from './fill-guard.js';
 import { L1, type L1Entry } from './l1.js';
@@ -55,6 +56,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private l1Trusted: boolean;
   private closed = false;
   private clusterWrap: ClusterWrap | undefined;
+  /** Whether a Keyv (or the application) set `namespace`: a Keyv without a namespace sets it to undefined. */
+  private namespaceAssigned = false;
+  /** Settles when the first check of where change events go has answered (`init()` waits for it). */
+  private readonly firstChannelCheck: Promise<void>;
+  private channelChecked: () => void = () => undefined;
 
   constructor(readonly options: PostgresCacheOptions = {}) {
     super();
@@ -65,6 +71,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.l1 = l1Wanted ? new L1(options.l1 || {}) : undefined;
     this.guard = new FillGuard();
     this.l1Trusted = !notifications;
+    this.firstChannelCheck = new Promise((resolve) => {
+      this.channelChecked = resolve;
+    });
     if (notifications) {
       this.lease = leaseListener({
         connection: options.listenerConnectionString ?? listenerConnection(this.adapter),
@@ -86,7 +95,10 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return this.adapter.opts;
   }
 
-  /** False while the listener is down and L1 is bypassed; true while change events flow, or with notifications off. */
+  /**
+   * False while L1 is bypassed: the listener is down, or the trigger sends change events to another channel than
+   * this cache's. True while change events reach it, or with notifications off.
+   */
   get coherent(): boolean {
     return this.l1Trusted;
   }
@@ -105,8 +117,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   /**
-   * Prepares the tables and, with notifications, waits until LISTEN is in place: at most
-   * `connectionTimeout`, then a ConnectionError (the listener keeps retrying; L1 stays bypassed until then).
+   * Prepares the tables and, with notifications, waits until LISTEN is in place and the cache has checked which
+   * channel the trigger notifies (L1 is used only if it is this cache's): at most `connectionTimeout`, then a
+   * ConnectionError (the listener keeps retrying; L1 stays bypassed until then).
    */
   async init(): Promise<void> {
     await Promise.all([this.adapter.init(), this.listening()]);
@@ -114,21 +127,23 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private async listening(): Promise<void> {
     const listener = this.lease?.listener;
-    if (!listener || listener.connected) return;
+    if (!listener) return;
     const timeoutMs = this.adapter.options.connectionTimeout;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
           reject(
-            new ConnectionError(`the LISTEN connection was not up within ${timeoutMs} ms; it keeps retrying`),
+            new ConnectionError(
+              `change events did not flow within ${timeoutMs} ms; the listener keeps retrying`,
+            ),
           ),
         timeoutMs,
       );
       timer.unref();
     });
     try {
-      await Promise.race([listener.start(), timedOut]);
+      await Promise.race([Promise.all([listener.start(), this.firstChannelCheck]), timedOut]);
     } finally {
       clearTimeout(timer);
     }
@@ -143,6 +158,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   set namespace(value: string | undefined) {
     this.namespaces.namespace = value;
+    this.namespaceAssigned = true;
   }
 
   /** The stored text; with `decodeL1Hits`, an L1 hit is already decoded for Keyv (see the option). */
@@ -227,6 +243,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return removed?.live === true;
   }
 
+  /** Whether every key was there; true for no keys, as Keyv answers over a store without deleteMany. */
   async deleteMany(keys: string[]): Promise<boolean> {
     return this.deleteIn(this.namespaceOf(keys[0]), keys);
   }
@@ -239,7 +256,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const namespace = this.wrapNamespace();
     return this.deleteIn(
       namespace,
-      keys.map((key) => keyvStoredKey(namespace, key)),
+      keys.map((key) => this.wrapStoredKey(namespace, key)),
     );
   }
 
@@ -255,7 +272,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       this.forgetOwn(namespace, key, versions.get(key));
       this.announce('delete', { key });
     }
-    return keys.length > 0 && removed.filter((entry) => entry.live).length === keys.length;
+    return removed.filter((entry) => entry.live).length === keys.length;
   }
 
   async clear(): Promise<void> {
@@ -387,7 +404,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private wrapHost(): WrapHost {
     return {
       namespace: () => this.wrapNamespace(),
-      storedKey: keyvStoredKey,
+      storedKey: (namespace, key) => this.wrapStoredKey(namespace, key),
       peek: (namespace, key) => this.l1EntryOf(namespace, key),
       read: async (namespace, key, client) => {
         if (!client) return this.readOne(namespace, key);
@@ -426,9 +443,17 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return this.namespace ?? this.options.namespace ?? '';
   }
 
-  /** Where `wrap()` stores: the namespace of the Keyv on this store, else `options.namespace`, else Keyv's default. */
+  /**
+   * Where `wrap()` stores: where the Keyv on this store reads (a Keyv without a namespace reads where the cache's
+   * own calls go), else `options.namespace`, else Keyv's default.
+   */
   private wrapNamespace(): string {
-    return this.namespace ?? this.options.namespace ?? 'keyv';
+    return this.namespaceAssigned ? this.currentNamespace : (this.options.namespace ?? 'keyv');
+  }
+
+  /** `key` as the Keyv on this store stores it: prefixed with its namespace, unless it has none. */
+  private wrapStoredKey(namespace: string, key: string): string {
+    return this.namespaceAssigned && this.namespace === undefined ? key : keyvStoredKey(namespace, key);
   }
 
   /** The namespace a Keyv-prefixed key belongs to, even when several Keyv instances share this store. */
@@ -532,45 +557,78 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     // One listener serves every cache of the process: each adds these three, and removes them on disconnect.
     listener.setMaxListeners(0);
     const channel = this.adapter.options.notifyChannel;
+    const check = new ChannelCheck({
+      expected: channel,
+      read: () => this.adapter.notifyTriggerChannel(),
+      onAnswer: (matches, actual) => {
+        this.channelChecked();
+        if (this.closed || !listener.connected) return;
+        if (matches) this.trust();
+        else this.reportError(notOurChannel(this.adapter.names.identity, channel, actual));
+      },
+      onError: (error) => this.reportError(toCacheError(error, 'checking where change events go')),
+      retry: this.options.reconnect,
+    });
     const connected = () => {
-      // Whatever happened while we were not listening is unknown: start L1 afresh.
+      // Whatever happened while we were not listening is unknown: L1 starts afresh, once events reach us.
       this.flush('flush');
-      this.l1Trusted = !this.closed;
-      this.announce('connected');
+      check.start();
     };
     const disconnected = () => {
-      this.l1Trusted = false;
-      this.flush('disconnected');
-      this.announce('disconnected');
+      check.cancel();
+      if (this.distrust()) this.announce('disconnected');
     };
     const failed = (error: Error) => this.reportError(toCacheError(error, 'listener'));
     listener.on('connected', connected);
     listener.on('disconnected', disconnected);
     listener.on('error', failed);
     this.stopWatching = () => {
+      check.cancel();
+      // init() waits for a first answer that will not come now.
+      this.channelChecked();
       listener.off('connected', connected);
       listener.off('disconnected', disconnected);
       listener.off('error', failed);
     };
-    const listening = listener.listen(channel, (payload) => this.applyChange(payload));
+    const listening = listener.listen(channel, (payload) => this.applyMessage(payload, check));
     this.unsubscribe = async () => (await listening.catch(() => undefined))?.();
     listening
       .then(() => {
         // Joining a listener that was up already: L1 is trusted once LISTEN is in place on our channel too.
-        if (listener.connected && !this.closed) this.l1Trusted = true;
+        if (listener.connected && !this.closed) check.start();
       })
       .catch((error: unknown) => this.reportError(toCacheError(error, `listening on ${channel}`)));
     void listener.start();
   }
 
-  private applyChange(payload: string | undefined) {
+  /** Events reach us and the trigger sends them to our channel: L1 is used again, from empty. */
+  private trust() {
+    this.flush('flush');
+    if (this.l1Trusted) return;
+    this.l1Trusted = true;
+    this.announce('connected');
+  }
+
+  /** Changes may stop reaching us: L1 is emptied and bypassed. Returns whether it was trusted until now. */
+  private distrust(): boolean {
+    const wasTrusted = this.l1Trusted;
+    this.l1Trusted = false;
+    this.flush('disconnected');
+    return wasTrusted;
+  }
+
+  private applyMessage(payload: string | undefined, check: ChannelCheck) {
     this.counters.events.received++;
-    const change = decodeCacheChange(payload);
-    if (!change) {
+    const message = decodeChannelMessage(payload);
+    if (!message) {
       this.counters.events.ignored++;
-      return;
+    } else if (message.op === 'repoint') {
+      // The trigger may have moved away from our channel: L1 is bypassed until a check says otherwise.
+      if (this.distrust()) this.announce('disconnected');
+      check.start();
+    } else {
+      this.apply(message);
     }
-    this.apply(change);
   }
 
   private apply(change: CacheChange) {
@@ -646,6 +704,14 @@ function listenerConnection(adapter: PostgresAdapter): string | pg.ClientConfig 
   const { connectionString, pool } = adapter.options;
   if (connectionString) return connectionString;
   return (adapter.pool as unknown as { options: pg.ClientConfig }).options ?? pool;
+}
+
+function notOurChannel(table: string, channel: string, actual: string | undefined): SchemaError {
+  return new SchemaError(
+    `the change trigger of ${table} notifies ${JSON.stringify(actual ?? null)}, not this cache's notifyChannel ` +
+      `${JSON.stringify(channel)} (a process with another notifyChannel re-pointed it): L1 is bypassed until it ` +
+      'notifies this channel again',
+  );
 }
 
 /** Keyv's prefixing: `namespace:key`, unless the key already carries the prefix. */

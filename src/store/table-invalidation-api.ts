@@ -37,14 +37,21 @@ export function invalidateOnTableChange(
     throw new InvalidOptionError('give a watcher: the target is neither a PostgresCache nor a Keyv over one');
   }
   if (rule.tags && !postgres) throw new InvalidOptionError('tags need a PostgresCache (or a Keyv over one)');
-  return new TableInvalidation({
-    watcher: watcher ?? tableWatcherFor(postgres as PostgresCache),
-    ownsWatcher: !watcher,
-    target: cache instanceof PostgresCache ? directAndWrapped(cache) : cache,
-    rules: [rule],
-    tagIndex: rule.tags && postgres ? new CacheTags(postgres) : undefined,
-    onFlush,
-  });
+  const ownWatcher = watcher ? undefined : tableWatcherFor(postgres as PostgresCache);
+  try {
+    return new TableInvalidation({
+      watcher: watcher ?? (ownWatcher as TableWatcher),
+      ownsWatcher: !watcher,
+      target: cache instanceof PostgresCache ? directAndWrapped(cache) : cache,
+      rules: [rule],
+      tagIndex: rule.tags && postgres ? new CacheTags(postgres) : undefined,
+      onFlush,
+    });
+  } catch (error) {
+    // A rule refused: the watcher opened for it must not hold the LISTEN connection.
+    ownWatcher?.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** A PostgresCache's entries of a key whether stored by its own calls or by `wrap()`, which prefixes as Keyv does. */

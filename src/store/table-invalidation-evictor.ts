@@ -1,3 +1,4 @@
+import { InvalidKeyError } from '../errors.js';
 import { backoffDelay } from '../notify/backoff.js';
 
 /** Why everything that depends on a table must go. */
@@ -7,7 +8,7 @@ export type FlushReason =
   | 'truncate'
   /** The event's keys were too big for a notification. */
   | 'overflow'
-  /** The rule's `keys`/`tags` function threw or returned something that is not a string. */
+  /** The rule's `where`, `keys` or `tags` threw, returned something that is not a string, or named what the store refuses. */
   | 'unmapped'
   /** The listener came back after a loss: events in between are unknown. */
   | 'reconnected'
@@ -77,6 +78,19 @@ export class Evictor {
     this.running ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
   }
 
+  /** Resolves once nothing is pending or running, or after `timeoutMs`. */
+  async settled(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.idle && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+      });
+      await Promise.race([this.running ?? Promise.resolve(), timedOut]);
+      clearTimeout(timer);
+    }
+  }
+
   stop(): void {
     this.stopped = true;
     this.wake?.();
@@ -95,11 +109,13 @@ export class Evictor {
       try {
         await this.carryOut(batch);
         this.attempt = 0;
-        this.done(batch.everything ? { ...batch, keys: [] } : batch);
+        safely(() => this.done(batch.everything ? { ...batch, keys: [] } : batch));
       } catch (error) {
-        this.failed(error);
-        this.order(batch);
-        await this.pause(backoffDelay(this.attempt++));
+        const attempt = this.attempt++;
+        safely(() => this.failed(error));
+        // Refused input fails every retry, and holds up every later eviction merged with it: flush instead.
+        this.order(error instanceof InvalidKeyError ? { everything: 'unmapped' } : batch);
+        await this.pause(backoffDelay(attempt));
       }
     }
     this.running = undefined;
@@ -127,5 +143,14 @@ export class Evictor {
       timer.unref();
       this.wake = finish;
     });
+  }
+}
+
+/** The owner's callbacks must not stop the loop: it alone carries out evictions. */
+function safely(callback: () => void): void {
+  try {
+    callback();
+  } catch {
+    // The owner reports its own failures; a throw here has nowhere better to go.
   }
 }

@@ -1,5 +1,10 @@
 /** Past this many remembered stamps, stamps no fill in flight can need are dropped. */
 const PRUNE_ABOVE = 1024;
+/**
+ * Past this many, while some fill stays in flight (one that never settles keeps every later stamp), the log
+ * forgets them and counts everything as changed: the fills in flight then refuse to store, nothing worse.
+ */
+const FORGET_ABOVE = 100_000;
 
 /**
  * Remembers which keys and tags table events invalidated while fills were in flight, so a fill can
@@ -41,16 +46,30 @@ export class InvalidationLog {
     // With no fill in flight no one can ask about this stamp: counting is enough.
     if (this.active.size === 0) return;
     for (const key of keys) this.keys.set(key, stamp);
+    this.bound();
   }
 
   markTags(tags: Iterable<string>): void {
     const stamp = ++this.sequence;
     if (this.active.size === 0) return;
     for (const tag of tags) this.tags.set(tag, stamp);
+    this.bound();
+  }
+
+  /** Keys and tags remembered now (for monitoring and tests). */
+  get remembered(): number {
+    return this.keys.size + this.tags.size;
   }
 
   markEverything(): void {
     this.everythingAt = ++this.sequence;
+  }
+
+  private bound(): void {
+    if (this.remembered <= FORGET_ABOVE) return;
+    this.keys.clear();
+    this.tags.clear();
+    this.markEverything();
   }
 
   changedSince(token: number, key: string, tags: readonly string[] = []): boolean {

@@ -1,5 +1,10 @@
 import { keyDigest, NOW_MS } from '../adapter/sql.js';
-import { assertStorableKey, assertStorableValue, normalizeTtl } from '../adapter/validation.js';
+import {
+  assertStorableKey,
+  assertStorableValue,
+  isStorableKey,
+  normalizeTtl,
+} from '../adapter/validation.js';
 import { InvalidKeyError, toCacheError } from '../errors.js';
 import type { PostgresCache } from './postgres-cache.js';
 
@@ -45,10 +50,11 @@ export class CacheTags {
          INSERT INTO ${names.tags} (tag, namespace, key_hash, expires_at)
          SELECT t.tag, $1, ${keyDigest('$2')}, ${NOW_MS} + $4::bigint FROM unnest($5::text[]) AS t(tag)
          ON CONFLICT (tag, namespace, key_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at)
-       INSERT INTO ${names.entries} (namespace, key_hash, key, value, expires_at)
-       VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint)
+       INSERT INTO ${names.entries} (namespace, key_hash, key, value, expires_at, version)
+       VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${names.nextVersion}())
        ON CONFLICT (namespace, key_hash)
-       DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
+       DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
+         version = ${names.nextVersion}()`,
       [namespace, key, value, ttl, tags],
       'tagged set',
     );
@@ -119,4 +125,9 @@ function uniqueTags(tags: readonly string[]): string[] {
     }
   }
   return [...new Set(tags)];
+}
+
+/** Whether a tag is one an entry could carry (what `uniqueTags` lets through). */
+export function isStorableTag(tag: string): boolean {
+  return tag !== '' && isStorableKey(tag) && Buffer.byteLength(tag) <= MAX_TAG_BYTES;
 }

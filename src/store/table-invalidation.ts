@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { isStorableKey } from '../adapter/validation.js';
 import { InvalidKeyError, InvalidOptionError, type PostgresCacheError, toCacheError } from '../errors.js';
 import type { TableEventFilter } from '../notify/table-watch/filter.js';
 import { greedy, type InvalidationStrategy, type StrategyRun } from '../notify/table-watch/strategies.js';
@@ -6,7 +7,7 @@ import { eventRows, type TableEvent, type TableRow } from '../notify/table-watch
 import type { TableSubscription, TableWatcher } from '../notify/table-watch/table-watcher.js';
 import { type Eviction, Evictor, type FlushReason } from './table-invalidation-evictor.js';
 import { InvalidationLog } from './table-invalidation-log.js';
-import type { CacheTags } from './table-invalidation-tags.js';
+import { type CacheTags, isStorableTag } from './table-invalidation-tags.js';
 
 /** Names what a changed row stands for in the cache. `undefined`/`null`/`[]`: nothing. */
 export type RowMapper = (row: TableRow, event: TableEvent) => string | readonly string[] | null | undefined;
@@ -45,6 +46,9 @@ export interface TableInvalidationOptions {
   /** Close the watcher on `close()` (when it was made for this invalidation alone). */
   ownsWatcher?: boolean;
 }
+
+/** How long close() waits for the evictions it has heard of to be carried out. */
+const CLOSE_DRAIN_MS = 2000;
 
 export interface TableInvalidationStats {
   /** Matching events received. */
@@ -87,7 +91,6 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
   private readonly evictor: Evictor;
   private readonly subscriptions: TableSubscription[] = [];
   private readonly runs: StrategyRun[] = [];
-  private readonly mapped = new WeakMap<TableEvent, Mapped>();
   private readonly counters: TableInvalidationStats = {
     events: 0,
     evictions: 0,
@@ -169,8 +172,13 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     if (this.closed) return;
     this.closed = true;
     for (const subscription of this.subscriptions) subscription.unsubscribe();
-    for (const run of this.runs) run.stop();
+    // What was heard is carried out, within a bound: a process started later does not flush on start.
+    for (const run of this.runs) {
+      run.flush();
+      run.stop();
+    }
     for (const [event, fn] of this.watcherEvents) this.watcher.off(event, fn);
+    await this.evictor.settled(CLOSE_DRAIN_MS);
     this.evictor.stop();
     if (this.options.ownsWatcher) await this.watcher.close();
   }
@@ -181,8 +189,12 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
         throw new InvalidOptionError(`${name} must be a function of the changed row`);
       }
     }
+    // Per rule: two rules on one table see the same event objects, each with a mapping of its own.
+    const mappings = new WeakMap<TableEvent, Mapped>();
+    const whereFailed = new WeakSet<TableEvent>();
+    const where = rule.where;
     const run = (rule.strategy ?? greedy()).start(
-      (events) => this.evictFor(events),
+      (events) => this.evictFor(events, mappings),
       (error) => this.report(error, 'an invalidation strategy'),
     );
     this.runs.push(run);
@@ -191,11 +203,22 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
         table: rule.table,
         schema: rule.schema,
         operations: rule.operations,
-        where: rule.where,
+        where:
+          where &&
+          ((event) => {
+            try {
+              return where(event);
+            } catch (error) {
+              // Whether the change matters is unknown: count it as one that does, and evict everything.
+              this.report(error, `the where() of a rule on ${event.schema}.${event.table}`);
+              whereFailed.add(event);
+              return true;
+            }
+          }),
         onEvent: (event) => {
           this.counters.events++;
-          const mapped = this.map(event, rule);
-          this.mapped.set(event, mapped);
+          const mapped: Mapped = whereFailed.has(event) ? { everything: 'unmapped' } : this.map(event, rule);
+          mappings.set(event, mapped);
           // Marked on arrival, not when a strategy gets round to it: a fill must know at once.
           if (mapped.everything) this.log.markEverything();
           else {
@@ -212,10 +235,13 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     if (event.operation === 'truncate') return { everything: 'truncate' };
     if (event.overflow) return { everything: 'overflow' };
     if (!rule.keys && !rule.tags) return { everything: 'table' };
+    const rows = eventRows(event);
+    // Events of a table watched without key columns carry empty rows: the table changed, nothing more.
+    if (rows.every((row) => Object.keys(row).length === 0)) return { everything: 'table' };
     try {
       const keys = new Set<string>();
       const tags = new Set<string>();
-      for (const row of eventRows(event)) {
+      for (const row of rows) {
         for (const key of names(rule.keys?.(row, event), 'keys')) keys.add(key);
         for (const tag of names(rule.tags?.(row, event), 'tags')) tags.add(tag);
       }
@@ -227,12 +253,12 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     }
   }
 
-  private evictFor(events: TableEvent[]): void {
+  private evictFor(events: TableEvent[], mappings: WeakMap<TableEvent, Mapped>): void {
     const keys: string[] = [];
     const tags: string[] = [];
     let everything: FlushReason | undefined;
     for (const event of events) {
-      const mapped = this.mapped.get(event);
+      const mapped = mappings.get(event);
       if (!mapped) continue;
       if (mapped.everything) everything ??= mapped.everything;
       else {
@@ -280,12 +306,25 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     }
   }
 
+  /** To 'error' listeners when there are any; one that throws must not break the loop that reported. */
   private report(error: unknown, doing: string): void {
-    if (this.listenerCount('error') > 0) this.emit('error', toCacheError(error, doing));
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', toCacheError(error, doing));
+    } catch {
+      // Nowhere left to report to.
+    }
   }
 }
 
-function names(value: string | readonly string[] | null | undefined, what: string): readonly string[] {
+/**
+ * The keys or tags a rule named. Ones the store could never hold (a NUL, a lone surrogate, a tag too long)
+ * name no entry: they are dropped, or their eviction would fail, be retried, and hold up every later one.
+ */
+function names(
+  value: string | readonly string[] | null | undefined,
+  what: 'keys' | 'tags',
+): readonly string[] {
   if (value === undefined || value === null) return [];
   const list = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(list))
@@ -295,5 +334,5 @@ function names(value: string | readonly string[] | null | undefined, what: strin
       throw new InvalidKeyError(`${what}() must return strings; got ${JSON.stringify(item) ?? typeof item}`);
     }
   }
-  return list;
+  return list.filter(what === 'keys' ? isStorableKey : isStorableTag);
 }

@@ -9,7 +9,7 @@ import {
   InvalidValueError,
   PostgresAdapter,
 } from '../../src/index.js';
-import { adminPool, dropSchema, uniqueSchema } from '../support/database.js';
+import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
 
 const schema = uniqueSchema('bad_input');
 const pool = adminPool();
@@ -176,6 +176,33 @@ describe('identifiers', () => {
   });
 });
 
+describe('disconnect() with a statement waiting for a pool connection', () => {
+  it('lets it finish rather than leave it waiting until connectionTimeout', async () => {
+    const adapter = new PostgresAdapter({
+      connectionString: databaseUrl(),
+      schema,
+      poolSize: 1,
+      connectionTimeout: 20_000,
+      sweepInterval: 0,
+    });
+    await adapter.init();
+    const held = await adapter.pool.connect();
+    const started = Date.now();
+    const reading = adapter.get('k').then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closing = adapter.disconnect();
+    // Given back only once disconnect() had time to end the pool.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    held.release();
+    expect(await reading).toEqual({ value: undefined });
+    await closing;
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
 describe('a dead database', () => {
   it('fails fast with a ConnectionError, and the adapter stays usable afterwards', async () => {
     const dead = new PostgresAdapter({
@@ -189,6 +216,23 @@ describe('a dead database', () => {
     expect(Date.now() - started).toBeLessThan(5000);
     await dead.disconnect();
     await expect(dead.get('k')).rejects.toMatchObject({ code: 'ERR_PGCACHE_DISCONNECTED' });
+  });
+
+  it('a server refusing more connections (53300) is a ConnectionError too', async () => {
+    const role = `${schema}_full`;
+    await pool.query(`CREATE ROLE "${role}" LOGIN CONNECTION LIMIT 0`);
+    try {
+      const url = new URL(databaseUrl());
+      url.username = role;
+      url.password = '';
+      const refused = new PostgresAdapter({ connectionString: url.href, schema, sweepInterval: 0 });
+      const failure = await refused.get('k').catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(ConnectionError);
+      expect((failure as ConnectionError).cause).toMatchObject({ code: '53300' });
+      await refused.disconnect();
+    } finally {
+      await pool.query(`DROP ROLE "${role}"`);
+    }
   });
 
   it('reports it through Keyv as an error event, not a crash', async () => {

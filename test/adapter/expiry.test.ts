@@ -121,13 +121,15 @@ describe('the sweeper', () => {
   });
 
   it('sends no change events: expiry is not a change listeners must act on', async () => {
+    // Set up first: its trigger, created now, announces itself on the channel.
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, changeEvents: true });
+    await adapter.init();
+    adapter.namespace = 'quiet';
     const listener = new pg.Client({ connectionString: databaseUrl() });
     await listener.connect();
     const events: string[] = [];
     listener.on('notification', (message) => events.push(message.payload ?? ''));
     await listener.query(`LISTEN "${schema}_pgcache_events"`);
-    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, changeEvents: true });
-    adapter.namespace = 'quiet';
     await adapter.setMany(Array.from({ length: 50 }, (_, i) => ({ key: `quiet:${i}`, value: 'v', ttl: 1 })));
     await sleep(100);
     const setEvents = events.length;

@@ -30,7 +30,7 @@ describe('migrations', () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => runScript('init-db.ts', [schema])));
     expect(results.map((result) => result.stdout.trim())).toEqual(Array(8).fill('ok'));
     const { rows } = await pool.query(`SELECT name, value FROM "${schema}".pgcache_meta`);
-    expect(rows).toEqual([{ name: 'schema_version', value: '4' }]);
+    expect(rows).toEqual([{ name: 'schema_version', value: '6' }]);
   }, 60_000);
 
   it('caches with different table prefixes may create their new schema at once', async () => {
@@ -133,9 +133,14 @@ describe('migrations', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     await listener.end();
 
-    expect(received.map((event) => [event.channel, JSON.parse(event.payload ?? '{}').key])).toEqual([
-      ['first_channel', 'a'],
-      ['second_channel', 'b'],
+    const repoint = JSON.stringify({ op: 'repoint', to: 'second_channel' });
+    expect(received).toEqual([
+      { channel: 'first_channel', payload: JSON.stringify({ op: 'repoint', to: 'first_channel' }) },
+      { channel: 'first_channel', payload: expect.stringContaining('"key" : "a"') },
+      // Whoever listens on either channel is told to check where the trigger points now.
+      { channel: 'first_channel', payload: repoint },
+      { channel: 'second_channel', payload: repoint },
+      { channel: 'second_channel', payload: expect.stringContaining('"key" : "b"') },
     ]);
   });
 });

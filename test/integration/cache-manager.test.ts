@@ -143,6 +143,10 @@ describe('createPostgresCacheManager()', () => {
     expect(about(raw.expires, 60_000)).toBe(true);
     await manager.set('set', 5);
     expect(about(await manager.ttl('set'), 60_000)).toBe(true);
+    // As cache-manager does: a function of the value that returns undefined falls back to the default.
+    const noOpinion = (() => undefined) as unknown as (value: number) => number;
+    await manager.wrap('no-opinion', async () => 6, noOpinion);
+    expect(about(await manager.ttl('no-opinion'), 60_000)).toBe(true);
   });
 
   it("reports a background refresh as cache-manager's 'refresh' event", async () => {

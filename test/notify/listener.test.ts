@@ -175,3 +175,34 @@ describe('PgListener with subscribers that throw', () => {
     ]);
   });
 });
+
+describe('a second handler on a channel whose LISTEN is still on its way', () => {
+  it('is added only once LISTEN is in place: a NOTIFY sent after its listen() resolves reaches it', async () => {
+    const { listener: l } = listener({ connection: databaseUrl(), ...fast });
+    await l.start();
+    // Stands in for a slow network: the LISTEN of this one channel takes 300 ms.
+    const query = pg.Client.prototype.query;
+    (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (
+      this: pg.Client,
+      ...args: unknown[]
+    ) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | undefined)?.text;
+      if (text === 'LISTEN "slow_channel"') {
+        return sleep(300).then(() => (query as (...a: unknown[]) => unknown).apply(this, args));
+      }
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    try {
+      const heard: string[] = [];
+      const first = l.listen('slow_channel', () => heard.push('first'));
+      await sleep(20);
+      await l.listen('slow_channel', (payload) => heard.push(`second:${payload}`));
+      const sender = await admin();
+      await sender.query(`NOTIFY slow_channel, 'x'`);
+      await first;
+      expect(await eventually(() => heard.includes('second:x'), 2000)).toBe(true);
+    } finally {
+      pg.Client.prototype.query = query;
+    }
+  });
+});

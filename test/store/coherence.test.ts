@@ -1,25 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import Keyv from 'keyv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CacheChange, ConnectionError, PostgresCache, type StoredEntry } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
+import { describe, expect, it } from 'vitest';
+import { type CacheChange, ConnectionError, type PostgresCache, type StoredEntry } from '../../src/index.js';
+import { cacheFixture } from '../support/cache-fixture.js';
+import { eventually, sleep } from '../support/database.js';
+import { parityScript } from '../support/parity-script.js';
 
-const schema = uniqueSchema('coherence');
-const pool = adminPool(8);
-const opened: PostgresCache[] = [];
-
-function newCache(options: ConstructorParameters<typeof PostgresCache>[0] = {}) {
-  const cache = new PostgresCache({ connectionString: databaseUrl(), schema, sweepInterval: 0, ...options });
-  opened.push(cache);
-  return cache;
-}
-
-beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
-afterAll(async () => {
-  await Promise.all(opened.map((cache) => cache.disconnect()));
-  await dropSchema(schema);
-  await pool.end();
-});
+const { schema, pool, newCache } = cacheFixture('coherence', 8);
 
 /**
  * Runs `action`, then waits until `cache` has applied the change event it caused: of kind `op`, and
@@ -311,5 +298,16 @@ describe('own writes', () => {
     expect(await cache.get('k')).toBe('old');
     expect(written).toBe(true);
     expect(await cache.get('k')).toBe('new');
+  });
+});
+
+describe('as a Keyv store', () => {
+  it('answers a script of calls exactly as Keyv over its own Map store does, with L1 in use', async () => {
+    const cache = newCache();
+    await cache.init();
+    const expected = await parityScript(new Keyv({ store: new Map(), namespace: 'parity' }));
+    const actual = await parityScript(new Keyv({ store: cache, namespace: 'parity' }));
+    expect(actual).toEqual(expected);
+    expect(cache.stats.l1.hits).toBeGreaterThan(0);
   });
 });

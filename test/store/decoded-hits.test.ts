@@ -1,27 +1,9 @@
 import Keyv from 'keyv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresCache } from '../../src/index.js';
-import { databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
+import { describe, expect, it } from 'vitest';
+import { cacheFixture } from '../support/cache-fixture.js';
 
-const schema = uniqueSchema('decoded_hits');
-const opened: PostgresCache[] = [];
-
-function newCache(decodeL1Hits: boolean) {
-  const cache = new PostgresCache({
-    connectionString: databaseUrl(),
-    schema,
-    sweepInterval: 0,
-    decodeL1Hits,
-  });
-  opened.push(cache);
-  return cache;
-}
-
-beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
-afterAll(async () => {
-  await Promise.all(opened.map((cache) => cache.disconnect()));
-  await dropSchema(schema);
-});
+const { newCache: openCache } = cacheFixture('decoded_hits');
+const newCache = (decodeL1Hits: boolean) => openCache({ decodeL1Hits });
 
 // What Keyv's serializer escapes or revives (leading colons, Buffers), and what plain JSON reads the same.
 const values: Array<[string, unknown]> = [

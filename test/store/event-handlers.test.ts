@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   InvalidKeyError,
   leaseListener,
@@ -6,11 +6,10 @@ import {
   PostgresCache,
   type PostgresCacheError,
 } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { cacheFixture } from '../support/cache-fixture.js';
+import { databaseUrl, eventually, sleep } from '../support/database.js';
 
-const schema = uniqueSchema('handlers');
-const pool = adminPool(2);
-const opened: PostgresCache[] = [];
+const { schema, pool, newCache: openCache } = cacheFixture('handlers', 2);
 
 /** A URL of its own, so that this file's caches share a listener with nobody else's. */
 function listenerUrl(label: string): string {
@@ -20,23 +19,11 @@ function listenerUrl(label: string): string {
 }
 
 function newCache(label: string) {
-  const cache = new PostgresCache({
-    connectionString: databaseUrl(),
+  return openCache({
     listenerConnectionString: listenerUrl(label),
-    schema,
-    sweepInterval: 0,
     reconnect: { initialDelay: 50, maxDelay: 100 },
   });
-  opened.push(cache);
-  return cache;
 }
-
-beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
-afterAll(async () => {
-  await Promise.all(opened.map((cache) => cache.disconnect()));
-  await dropSchema(schema);
-  await pool.end();
-});
 
 describe('an application handler that throws', () => {
   it("on 'change' does not stop the eviction, and is reported as an error event", async () => {
@@ -99,6 +86,26 @@ describe('disconnect()', () => {
     } finally {
       await probe.release();
     }
+  });
+});
+
+describe('disconnect() while init() runs', () => {
+  it('settles init() at once, as it settles what else was waiting', async () => {
+    const cache = new PostgresCache({
+      connectionString: databaseUrl(),
+      listenerConnectionString: listenerUrl('early'),
+      schema,
+      sweepInterval: 0,
+      connectionTimeout: 20_000,
+    });
+    const init = cache.init().then(
+      () => 'resolved',
+      () => 'rejected',
+    );
+    await sleep(5);
+    await cache.disconnect();
+    // Well before connectionTimeout, whose timer would otherwise be the only way out.
+    expect(await Promise.race([init, sleep(3000).then(() => 'still pending')])).not.toBe('still pending');
   });
 });
 

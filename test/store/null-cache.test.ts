@@ -10,7 +10,23 @@ describe('NullCache', () => {
     expect(await keyv.get(['k', 'j'])).toEqual([undefined, undefined]);
     expect(await keyv.has('k')).toBe(false);
     expect(await keyv.delete('k')).toBe(false);
+    expect(await keyv.delete(['k', 'j'])).toBe(false);
+    // As Keyv answers for no keys over any store, and as PostgresCache does.
+    expect(await keyv.delete([])).toBe(true);
     await keyv.clear();
     await keyv.disconnect();
+  });
+});
+
+describe('NullCache.wrap()', () => {
+  it('starts nothing for a caller that has already given up, as PostgresCache.wrap() does', async () => {
+    let runs = 0;
+    const signal = AbortSignal.abort(new Error('gave up'));
+    const loader = async () => {
+      runs++;
+      throw new Error('loader failed');
+    };
+    await expect(new NullCache().wrap('k', loader, { signal })).rejects.toThrow('gave up');
+    expect(runs).toBe(0);
   });
 });

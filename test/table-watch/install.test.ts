@@ -5,6 +5,7 @@ import {
   InvalidOptionError,
   installTableWatch,
   listTableWatches,
+  PostgresAdapter,
   tableChangeChannel,
   uninstallTableWatch,
 } from '../../src/index.js';
@@ -36,6 +37,28 @@ afterAll(async () => {
 });
 
 describe('installTableWatch', () => {
+  it('may create the cache schema at the same time as caches do', async () => {
+    for (let round = 0; round < 4; round++) {
+      const cacheSchema = `${schema}_new${round}`;
+      await pool.query(`CREATE TABLE ${q(schema)}.${q(`racing${round}`)} (id int PRIMARY KEY)`);
+      try {
+        const outcomes = await Promise.allSettled([
+          ...Array.from({ length: 3 }, (_, i) =>
+            PostgresAdapter.initDb({
+              connectionString: databaseUrl(),
+              schema: cacheSchema,
+              tablePrefix: `p${i}_`,
+            }),
+          ),
+          installTableWatch(pool, { schema, cacheSchema, table: `racing${round}` }),
+        ]);
+        expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+      } finally {
+        await dropSchema(cacheSchema);
+      }
+    }
+  });
+
   it('with dryRun prints the whole change and changes nothing', async () => {
     await pool.query(`CREATE TABLE ${q(schema)}.dry (id int PRIMARY KEY, name text)`);
     const plan = await installTableWatch(pool, { ...at, table: 'dry', dryRun: true });

@@ -1,10 +1,11 @@
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { InvalidKeyError, InvalidOptionError, InvalidValueError, NullCache } from '../../src/index.js';
+import { cacheFixture } from '../support/cache-fixture.js';
 import { eventually } from '../support/database.js';
-import { counted, wrapFixture } from './support.js';
+import { counted } from './support.js';
 
-const { schema, pool, newCache } = wrapFixture('wrap_basics');
+const { schema, pool, newCache } = cacheFixture('wrap_basics');
 
 async function rows(namespace: string) {
   const { rows } = await pool.query<{ key: string; value: string; expires_at: string | null }>(
@@ -183,6 +184,19 @@ describe('the same data as Keyv', () => {
     const elsewhere = new Keyv({ store: newCache(), namespace: 'shared' });
     expect(await elsewhere.get('from-wrap')).toEqual({ a: 1 });
     expect(await keyv.get(['from-wrap', 'from-keyv'])).toEqual([{ a: 1 }, { b: 2 }]);
+  });
+
+  it('with a Keyv that has no namespace, stores where that Keyv reads, and deleteWrapped() reaches it', async () => {
+    for (const options of [{}, { namespace: 'own-calls' }]) {
+      const cache = newCache(options);
+      const keyv = new Keyv({ store: cache, namespace: '' });
+      await cache.wrap('bare', async () => 'from wrap');
+      expect(await keyv.get('bare')).toBe('from wrap');
+      await keyv.set('bare-keyv', 'from keyv');
+      expect(await cache.wrap('bare-keyv', async () => 'not used')).toBe('from keyv');
+      expect(await cache.deleteWrapped(['bare'])).toBe(true);
+      expect(await keyv.get('bare')).toBeUndefined();
+    }
   });
 
   it("without a Keyv, uses options.namespace, or Keyv's default namespace", async () => {

@@ -45,3 +45,35 @@ describe('the lock holder loses its connection mid-loader', () => {
     expect(poolIsIdle(cache.adapter.pool)).toBe(true);
   });
 });
+
+describe("lockMode 'transaction' under a server-wide idle-in-transaction timeout", () => {
+  it('keeps the lock for as long as the loader runs: one load, both callers answered', async () => {
+    const options = {
+      connectionString: databaseUrl(),
+      schema,
+      sweepInterval: 0,
+      namespace: 'idle',
+      wrap: { lockMode: 'transaction' as const },
+      poolConfig: { options: '-c idle_in_transaction_session_timeout=200' },
+    };
+    const first = new PostgresCache(options);
+    const second = new PostgresCache(options);
+    try {
+      await Promise.all([first.init(), second.init()]);
+      let runs = 0;
+      const loader = (who: string) => async () => {
+        runs++;
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        return who;
+      };
+      const answers = Promise.all([
+        first.wrap('k', loader('first')),
+        new Promise((resolve) => setTimeout(resolve, 50)).then(() => second.wrap('k', loader('second'))),
+      ]);
+      expect(await answers).toEqual(['first', 'first']);
+      expect(runs).toBe(1);
+    } finally {
+      await Promise.all([first.disconnect(), second.disconnect()]);
+    }
+  });
+});

@@ -2,10 +2,11 @@ import Keyv from 'keyv';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { LockTimeoutError } from '../../src/index.js';
+import { cacheFixture } from '../support/cache-fixture.js';
 import { databaseUrl, eventually } from '../support/database.js';
-import { counted, gate, lockHolders, lockOf, poolIsIdle, wrapFixture } from './support.js';
+import { counted, gate, lockHolders, lockOf, poolIsIdle } from './support.js';
 
-const { schema, pool, newCache } = wrapFixture('wrap_failures');
+const { schema, pool, newCache } = cacheFixture('wrap_failures');
 
 async function storedCount(namespace: string): Promise<number> {
   const { rows } = await pool.query<{ n: number }>(

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { cacheFixture } from '../support/cache-fixture.js';
 import { eventually, sleep } from '../support/database.js';
-import { lockOf, poolIsIdle, wrapFixture } from './support.js';
+import { gate, lockOf, poolIsIdle } from './support.js';
 
-const { schema, pool, newCache: openCache } = wrapFixture('wrap_pool');
+const { schema, pool, newCache: openCache } = cacheFixture('wrap_pool');
 
 const KEYS = 1000;
 const POOL_SIZE = 10;
@@ -87,3 +88,52 @@ describe.each(['session', 'transaction'] as const)(
     });
   },
 );
+
+describe('holder permits (one, in a pool of two)', () => {
+  it('a loader that calls wrap() for a key an outside caller is queued for does not deadlock', async () => {
+    const cache = openCache({ namespace: 'nested-outside', poolSize: 2 });
+    const outer = cache.wrap('a', async () => {
+      await sleep(150); // meanwhile an outside caller asks for b, and queues behind this loader's permit
+      return { b: await cache.wrap('b', async () => 'b by a') };
+    });
+    await sleep(30);
+    const outside = cache.wrap('b', async () => 'b directly');
+    const settled = await Promise.race([
+      Promise.all([outer, outside]),
+      sleep(5000).then(() => 'still pending'),
+    ]);
+    expect(settled).not.toBe('still pending');
+    expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
+  });
+
+  it("a caller queued for a permit takes another process's write when it lands", async () => {
+    const here = openCache({ namespace: 'queued', poolSize: 2 });
+    const elsewhere = openCache({ namespace: 'queued' });
+    await Promise.all([here.init(), elsewhere.init()]);
+    const longRunning = gate();
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    // Holds this cache's only permit for as long as the test wants.
+    const slow = here.wrap('slow', async () => {
+      started();
+      await longRunning.opened;
+      return 'slow';
+    });
+    await running;
+    const written = gate();
+    const filling = elsewhere.wrap('y', async () => {
+      await written.opened;
+      return 'y from elsewhere';
+    });
+    const waiting = here.wrap('y', async () => 'y from here', { lockTimeout: 5000, onLockTimeout: 'throw' });
+    await sleep(50);
+    written.open();
+    await filling;
+    const outcome = await Promise.race([waiting, sleep(3000).then(() => 'still queued')]);
+    longRunning.open();
+    await slow;
+    expect(outcome).toBe('y from elsewhere');
+  });
+});

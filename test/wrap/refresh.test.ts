@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { PostgresCache } from '../../src/index.js';
+import { cacheFixture } from '../support/cache-fixture.js';
 import { eventually, sleep } from '../support/database.js';
-import { counted, gate, poolIsIdle, wrapFixture } from './support.js';
+import { counted, gate, lockHolders, lockOf, poolIsIdle } from './support.js';
 
-const { newCache } = wrapFixture('wrap_refresh');
+const { schema, pool, newCache } = cacheFixture('wrap_refresh');
 
 /** 60 s to live; the first version is due for refresh 200 ms after its load, later versions not for a minute. */
 const dueOnce = { ttl: 60_000, refreshThreshold: (version: number) => (version === 1 ? 59_800 : 0) };
@@ -144,3 +145,42 @@ describe('ttl as a function of the value', () => {
     expect(loads).toBe(before);
   });
 });
+
+describe('a refresh racing a write', () => {
+  it('does not write its value over a delete or set that landed while its loader ran', async () => {
+    const here = newCache({ namespace: 'refresh-race' });
+    const elsewhere = newCache({ namespace: 'refresh-race' });
+    let source = 'v1';
+    const held = gate();
+    let refreshing: () => void = () => undefined;
+    const refreshStarted = new Promise<void>((resolve) => {
+      refreshing = resolve;
+    });
+    let loads = 0;
+    // The first load answers at once; the second (the refresh) is held after reading the source.
+    const loader = async () => {
+      const seen = source;
+      if (loads++ > 0) {
+        refreshing();
+        await held.opened;
+      }
+      return seen;
+    };
+    expect(await here.wrap('k', loader, dueOnceAsString)).toBe('v1');
+    await sleep(250);
+    // Due: answered from the cache while the refresh's loader (which saw v1) is held.
+    expect(await here.wrap('k', loader, dueOnceAsString)).toBe('v1');
+    await refreshStarted;
+    source = 'v2';
+    await elsewhere.deleteWrapped(['k']);
+    held.open();
+    // The refresh is over once its lock is free.
+    const lock = lockOf(schema, 'refresh-race', 'k');
+    expect(await eventually(async () => (await lockHolders(pool, lock)) === 0)).toBe(true);
+    expect(await elsewhere.adapter.readEntry('refresh-race', 'refresh-race:k')).toBeUndefined();
+    expect(await elsewhere.wrap('k', async () => source)).toBe('v2');
+  });
+});
+
+/** As `dueOnce`, for string values: due 200 ms after the first load. */
+const dueOnceAsString = { ttl: 60_000, refreshThreshold: 59_800 };

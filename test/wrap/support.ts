@@ -1,35 +1,5 @@
 import type pg from 'pg';
-import { afterAll, beforeAll } from 'vitest';
-import { PostgresCache, type PostgresCacheOptions } from '../../src/index.js';
 import { fillLockKey } from '../../src/store/wrap/advisory-lock.js';
-import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
-
-/**
- * A test file's own schema with the cache tables, an admin pool on it, and `newCache()`: every cache it
- * makes is disconnected, and the schema dropped, after the file.
- */
-export function wrapFixture(label: string) {
-  const schema = uniqueSchema(label);
-  const pool = adminPool();
-  const opened: PostgresCache[] = [];
-  beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
-  afterAll(async () => {
-    await Promise.all(opened.map((cache) => cache.disconnect()));
-    await dropSchema(schema);
-    await pool.end();
-  });
-  const newCache = (options: PostgresCacheOptions = {}) => {
-    const cache = new PostgresCache({
-      connectionString: databaseUrl(),
-      schema,
-      sweepInterval: 0,
-      ...options,
-    });
-    opened.push(cache);
-    return cache;
-  };
-  return { schema, pool, newCache };
-}
 
 /** A loader that counts its runs. */
 export function counted<T>(produce: () => T | Promise<T>) {

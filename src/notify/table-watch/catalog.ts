@@ -104,7 +104,8 @@ export async function readWatchTriggers(
     name: row.name,
     args: splitArguments(row.args),
     type: row.type,
-    enabled: row.enabled !== 'D',
+    // 'R' (ENABLE REPLICA) fires only for replication writes: for ordinary ones it is as good as off.
+    enabled: row.enabled === 'O' || row.enabled === 'A',
     ours: row.ours === true,
   }));
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { checkOut } from '../../adapter/checkout.js';
 import { assertIdentifier } from '../../adapter/identifiers.js';
+import { createSchemaUnlessExists } from '../../adapter/sql.js';
 import { InvalidOptionError, isConnectionFailure, toCacheError } from '../../errors.js';
 import {
   assertColumnsExist,
@@ -93,10 +94,10 @@ export async function installTableWatch(db: Queryable, options: TableWatchOption
       assertNoClash(existing, n, target);
       const table = qualifiedName(schema, options.table);
       const statements = [
-        lockSql(n),
+        ...lockSql(n),
         ...((await schemaExists(client, n.cacheSchema))
           ? []
-          : [`CREATE SCHEMA IF NOT EXISTS "${n.cacheSchema}"`]),
+          : [createSchemaUnlessExists(`"${n.cacheSchema}"`)]),
         createFunctionSql(n),
         ...dropTriggersSql(n, table),
         ...createTriggersSql(n, table, channel, keyColumns),

@@ -1,5 +1,5 @@
 import { assertIdentifier, assertPrefix, quoteIdentifier } from '../../adapter/identifiers.js';
-import { LOCK_CLASS, lockId } from '../../adapter/names.js';
+import { LOCK_CLASS, lockId, schemaLock } from '../../adapter/names.js';
 
 /** Which cache the watch belongs to: the shared trigger function lives in its schema, named with its prefix. */
 export interface WatchLocation {
@@ -23,6 +23,8 @@ export interface WatchNames {
   defaultChannel: string;
   /** Two-int advisory lock that serialises installs, in the class of the cache's migrations. */
   lock: [number, number];
+  /** Taken before `lock`, as caches take it before theirs: either may be creating the cache schema. */
+  schemaLock: [number, number];
 }
 
 export function watchNames({
@@ -48,6 +50,7 @@ export function watchNames({
     truncateTrigger: name('watch_truncate'),
     defaultChannel,
     lock: [LOCK_CLASS.migrate, lockId(`${cacheSchema}.${tablePrefix}table_change`)],
+    schemaLock: schemaLock(quoteIdentifier(cacheSchema, 'cacheSchema')),
   };
 }
 

@@ -209,7 +209,13 @@ export class TableWatcher extends EventEmitter<TableWatcherEvents> {
     }
   }
 
+  /** To 'error' listeners when there are any; one that throws must not break the loop that reported. */
   private report(error: unknown, doing: string): void {
-    if (this.listenerCount('error') > 0) this.emit('error', toCacheError(error, doing));
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', toCacheError(error, doing));
+    } catch {
+      // Nowhere left to report to.
+    }
   }
 }

@@ -68,8 +68,12 @@ export function dropTriggersSql(n: WatchNames, table: string): string[] {
   ];
 }
 
-export function lockSql(n: WatchNames): string {
-  return `SELECT pg_advisory_xact_lock(${n.lock[0]}, ${n.lock[1]})`;
+/** The schema's lock, then the installs' own, in the order every cache takes them. */
+export function lockSql(n: WatchNames): string[] {
+  return [
+    `SELECT pg_advisory_xact_lock(${n.schemaLock[0]}, ${n.schemaLock[1]})`,
+    `SELECT pg_advisory_xact_lock(${n.lock[0]}, ${n.lock[1]})`,
+  ];
 }
 
 /** One script, as psql would run it; the statements in the same order the API runs them. */

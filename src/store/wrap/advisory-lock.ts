@@ -33,7 +33,11 @@ export async function tryFillLock(
     client.query({ text, values, query_timeout: timeoutMs } as pg.QueryConfig);
   let locked: boolean;
   try {
-    if (mode === 'transaction') await run('BEGIN');
+    // The transaction idles for as long as the loader runs: a server-wide idle timeout must not end it. Its
+    // re-read under the lock must see a previous holder's commit, whatever the database's default isolation.
+    if (mode === 'transaction') {
+      await run('BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = 0');
+    }
     const sql =
       mode === 'transaction'
         ? 'SELECT pg_try_advisory_xact_lock($1, $2) AS locked'

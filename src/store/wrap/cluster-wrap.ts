@@ -81,9 +81,10 @@ export class ClusterWrap {
     }
     assertStorableKey(key);
     const options = resolveWrapOptions(ttlOrOptions, refreshThreshold, this.host.defaults);
-    const shared = this.fills.run(`${namespace}\u0000${storedKey}`, () =>
-      this.fill(key, namespace, storedKey, loader, options),
-    );
+    // A fill started inside a loader skips the holder-permit queue, so it must not join one that waits
+    // there (its own caller may hold the permit that fill waits for): it gets a flight of its own.
+    const flight = `${namespace}\u0000${storedKey}${insideLoader.getStore() ? '\u0000nested' : ''}`;
+    const shared = this.fills.run(flight, () => this.fill(key, namespace, storedKey, loader, options));
     const filled = await unlessAborted(shared, options.signal);
     if (!filled.loaded && options.refreshThreshold !== undefined) {
       this.refreshAhead(key, namespace, storedKey, filled.entry, loader, options.refreshThreshold, options);
@@ -124,10 +125,24 @@ export class ClusterWrap {
         Math.max(1, Math.min(pause, deadline - Date.now())),
         stopWaiting.signal,
       );
+      // Queued for a holder permit, it still looks again when the key changes, and gives up at the deadline.
+      const stopQueueing = new AbortController();
+      void this.host
+        .waitForChange(namespace, storedKey, Math.max(1, deadline - Date.now()), stopWaiting.signal)
+        .then((changedMeanwhile) => {
+          if (changedMeanwhile || Date.now() >= deadline) stopQueueing.abort();
+        });
       try {
         const cached = decodeEntry(await this.host.read(namespace, storedKey));
         if (cached !== undefined) return { entry: cached, loaded: false };
-        const filled = await this.loadUnderLock(namespace, storedKey, lockKey, loader, options);
+        const filled = await this.loadUnderLock(
+          namespace,
+          storedKey,
+          lockKey,
+          loader,
+          options,
+          stopQueueing.signal,
+        );
         if (filled !== undefined) return filled;
         if (Date.now() >= deadline)
           return await this.afterLockTimeout(key, namespace, storedKey, loader, options);
@@ -139,15 +154,18 @@ export class ClusterWrap {
     }
   }
 
-  /** Undefined when another session holds the lock. */
+  /** Undefined when another session holds the lock, or `stopQueueing` aborted while this waited for a permit. */
   private async loadUnderLock<T>(
     namespace: string,
     storedKey: string,
     lockKey: [number, number],
     loader: Loader<T>,
     options: ResolvedWrapOptions<T>,
+    stopQueueing: AbortSignal,
   ): Promise<Filled | undefined> {
-    const release = insideLoader.getStore() ? undefined : await this.holders.acquire();
+    const nested = insideLoader.getStore() === true;
+    const release = nested ? undefined : await this.holders.acquire(stopQueueing);
+    if (!nested && release === undefined) return undefined;
     try {
       // The cache may have closed while this fill queued for a permit.
       if (this.host.isClosed()) throw new DisconnectedError();
@@ -232,6 +250,7 @@ export class ClusterWrap {
   ): Promise<void> {
     try {
       const release = await this.holders.acquire();
+      if (release === undefined) return;
       try {
         if (this.host.isClosed()) return;
         const lockKey = fillLockKey(this.host.table, namespace, storedKey);
@@ -239,10 +258,14 @@ export class ClusterWrap {
         // Another process is filling or refreshing it.
         if (lock === undefined) return;
         const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
-          const current = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
+          const before = await this.host.read(namespace, storedKey, lock.client);
+          const current = decodeEntry(before);
           const stillDue = current?.expires !== undefined && current.expires - Date.now() < threshold;
           if (!stillDue) return { result: undefined };
           const fresh = await load(loader, options);
+          // Sets and deletes take no lock: one that landed while the loader ran is newer than what it loaded.
+          if ((await this.host.read(namespace, storedKey, lock.client)) !== before)
+            return { result: undefined };
           const publish = fresh.stored
             ? await this.host.write(namespace, storedKey, fresh.stored.text, fresh.stored.ttl, lock.client)
             : undefined;

@@ -5,13 +5,30 @@ export class Semaphore {
 
   constructor(readonly limit: number) {}
 
-  /** Resolves with the function that gives the permit back (calling it twice gives back one permit). */
-  async acquire(): Promise<() => void> {
+  /**
+   * Resolves with the function that gives the permit back (calling it twice gives back one permit), or with
+   * undefined when `signal` aborts first (the task then leaves the queue holding nothing).
+   */
+  async acquire(signal?: AbortSignal): Promise<(() => void) | undefined> {
     if (this.active < this.limit) {
       this.active++;
     } else {
+      if (signal?.aborted) return undefined;
       // The permit passes straight from the releasing task to this one, so `active` stays as it is.
-      await new Promise<void>((resolve) => this.queue.push(resolve));
+      const granted = await new Promise<boolean>((resolve) => {
+        const take = () => {
+          signal?.removeEventListener('abort', giveUp);
+          resolve(true);
+        };
+        const giveUp = () => {
+          const index = this.queue.indexOf(take);
+          if (index >= 0) this.queue.splice(index, 1);
+          resolve(false);
+        };
+        this.queue.push(take);
+        signal?.addEventListener('abort', giveUp, { once: true });
+      });
+      if (!granted) return undefined;
     }
     let released = false;
     return () => {

@@ -26,6 +26,7 @@ const entry = (namespace = 'app') => {
       reconnect: { initialDelay: 50, maxDelay: 500 },
       heartbeatInterval: 500,
       l1: { max: 10_000 },
+      ...(process.env.PGCACHE_NOTIFY_CHANNEL ? { notifyChannel: process.env.PGCACHE_NOTIFY_CHANNEL } : {}),
     });
     cache.on('error', () => undefined);
     found = { cache, keyv: new Keyv({ store: cache, namespace, throwOnErrors: true }) };

@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresCache, type PostgresCacheOptions, SchemaError } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+import { type CacheWorker, startWorkers } from '../support/worker-client.js';
+
+// Processes that disagree on notifyChannel: each start with migrate on re-points the trigger to its own
+// channel, and those left on the other one must neither serve stale L1 entries nor miss a clear.
+const pool = adminPool(2);
+const workers: CacheWorker[] = [];
+const opened: PostgresCache[] = [];
+
+async function start(schema: string, count: number, notifyChannel?: string): Promise<CacheWorker[]> {
+  const env: Record<string, string> = { DATABASE_URL: databaseUrl() };
+  if (notifyChannel) env.PGCACHE_NOTIFY_CHANNEL = notifyChannel;
+  const started = await startWorkers(schema, count, env);
+  workers.push(...started);
+  return started;
+}
+
+const coherent = (worker: CacheWorker) => worker.call<boolean>('coherent');
+const l1Hits = async (worker: CacheWorker) => (await worker.call<{ l1: { hits: number } }>('stats')).l1.hits;
+
+/** A cache in this process that records the SchemaErrors it reports. */
+async function openCache(schema: string, notifyChannel: string, options: PostgresCacheOptions = {}) {
+  const cache = new PostgresCache({
+    connectionString: databaseUrl(),
+    schema,
+    notifyChannel,
+    sweepInterval: 0,
+    reconnect: { initialDelay: 100, maxDelay: 100 },
+    ...options,
+  });
+  opened.push(cache);
+  const schemaErrors: SchemaError[] = [];
+  cache.on('error', (error) => {
+    if (error instanceof SchemaError) schemaErrors.push(error);
+  });
+  await cache.init();
+  // Each cache here brings a channel of its own, so its start re-pointed the trigger: its own notice comes
+  // back and it checks once more. Settled once that is heard and it trusts L1 again.
+  expect(await eventually(() => cache.stats.events.received >= 1 && cache.coherent, 5000)).toBe(true);
+  return { cache, schemaErrors };
+}
+
+afterAll(async () => {
+  await Promise.all(workers.map((worker) => worker.stop()));
+  await Promise.all(opened.map((cache) => cache.disconnect()));
+  await pool.end();
+});
+
+describe('a process started with another notifyChannel', () => {
+  const schema = uniqueSchema('channel_move');
+  beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }), 30_000);
+  afterAll(() => dropSchema(schema));
+
+  it('turns off the L1 of the processes it moved the trigger away from, and they see its writes', async () => {
+    const [writer, reader] = (await start(schema, 2)) as [CacheWorker, CacheWorker];
+    await writer.call('set', { key: 'k', value: 'v1' });
+    expect(await reader.call('get', { key: 'k' })).toBe('v1');
+    const hits = await l1Hits(reader);
+    expect(await reader.call('get', { key: 'k' })).toBe('v1');
+    expect(await l1Hits(reader)).toBe(hits + 1);
+
+    const [mover] = (await start(schema, 1, 'moved_events')) as [CacheWorker];
+    expect(await eventually(async () => !(await coherent(reader)) && !(await coherent(writer)), 5000)).toBe(
+      true,
+    );
+    // Its own re-point notice reaches it too, and it checks once more: coherent again after that.
+    expect(await eventually(() => coherent(mover), 5000)).toBe(true);
+    await mover.call('set', { key: 'k', value: 'v2' });
+    // No event reaches the reader's channel any more: only a bypassed L1 keeps it from serving v1.
+    expect(await reader.call('get', { key: 'k' })).toBe('v2');
+    expect(await l1Hits(reader)).toBe(hits + 1);
+  }, 60_000);
+
+  it("a clear() by a process on the old channel reaches those on the trigger's channel", async () => {
+    // The namespace each worker has a cache for already: a new cache there would re-point the trigger itself.
+    const [old] = workers as [CacheWorker];
+    const mover = workers[2] as CacheWorker;
+    await mover.call('set', { key: 'c', value: 'before clear' });
+    expect(await mover.call('get', { key: 'c' })).toBe('before clear');
+    const hits = await l1Hits(mover);
+    const cleared = async () => (await mover.call<{ evictions: { clear: number } }>('stats')).evictions.clear;
+    const clearedBefore = await cleared();
+    await old.call('clear', {});
+    // The event reaches the mover, whose L1 lets the entry go...
+    expect(await eventually(async () => (await cleared()) > clearedBefore, 5000)).toBe(true);
+    // ...and the next read goes to PostgreSQL.
+    expect(await mover.call('get', { key: 'c' })).toBeNull();
+    expect(await l1Hits(mover)).toBe(hits);
+    expect(await coherent(mover)).toBe(true);
+  }, 30_000);
+
+  it('once a process moves the trigger back, the first ones use their L1 again and the mover does not', async () => {
+    const [writer, reader, mover] = workers as [CacheWorker, CacheWorker, CacheWorker];
+    await start(schema, 1);
+    expect(await eventually(async () => (await coherent(reader)) && (await coherent(writer)), 5000)).toBe(
+      true,
+    );
+    expect(await eventually(async () => !(await coherent(mover)), 5000)).toBe(true);
+    await writer.call('set', { key: 'k', value: 'v3' });
+    expect(await reader.call('get', { key: 'k' })).toBe('v3');
+    const hits = await l1Hits(reader);
+    expect(await reader.call('get', { key: 'k' })).toBe('v3');
+    expect(await l1Hits(reader)).toBe(hits + 1);
+    await writer.call('set', { key: 'k', value: 'v4' });
+    expect(await eventually(async () => (await reader.call('get', { key: 'k' })) === 'v4', 5000)).toBe(true);
+    expect(await mover.call('get', { key: 'k' })).toBe('v4');
+  }, 60_000);
+});
+
+describe('checking where the trigger points', () => {
+  const schema = uniqueSchema('channel_check');
+  afterAll(() => dropSchema(schema));
+
+  it('a forged repoint notice cannot make a cache trust its L1 while the trigger points elsewhere', async () => {
+    const { cache, schemaErrors } = await openCache(schema, 'check_first');
+    await PostgresCache.initDb({ connectionString: databaseUrl(), schema, notifyChannel: 'check_second' });
+    expect(await eventually(() => schemaErrors.length === 1, 5000)).toBe(true);
+    expect(cache.coherent).toBe(false);
+    expect(schemaErrors[0]?.message).toMatch(
+      /notifies "check_second", not this cache's notifyChannel "check_first"/,
+    );
+
+    await pool.query(`SELECT pg_notify('check_first', '{"op":"repoint","to":"check_first"}')`);
+    // The notice is heard and checked against the catalog, which still says otherwise.
+    expect(await eventually(() => schemaErrors.length === 2, 5000)).toBe(true);
+    expect(cache.coherent).toBe(false);
+  }, 30_000);
+
+  it('a flood of forged notices runs one catalog query at a time, and L1 is trusted again after it', async () => {
+    const { cache } = await openCache(schema, 'check_flood');
+    await PostgresCache.initDb({ connectionString: databaseUrl(), schema, notifyChannel: 'check_flood' });
+    expect(await eventually(() => cache.coherent, 5000)).toBe(true);
+    const read = cache.adapter.notifyTriggerChannel.bind(cache.adapter);
+    let inFlight = 0;
+    let mostInFlight = 0;
+    let queries = 0;
+    cache.adapter.notifyTriggerChannel = async () => {
+      queries++;
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      try {
+        return await read();
+      } finally {
+        inFlight--;
+      }
+    };
+    const received = cache.stats.events.received;
+    // Each one different: PostgreSQL delivers identical notices of one transaction once.
+    await pool.query(
+      `SELECT pg_notify('check_flood', json_build_object('op', 'repoint', 'n', i)::text) FROM generate_series(1, 500) i`,
+    );
+    expect(await eventually(() => cache.stats.events.received >= received + 500, 5000)).toBe(true);
+    expect(await eventually(() => cache.coherent, 5000)).toBe(true);
+    expect(mostInFlight).toBe(1);
+    expect(queries).toBeLessThan(500);
+  }, 30_000);
+
+  it('a trigger moved while the LISTEN connection was down is noticed when it comes back', async () => {
+    // The listener goes through a proxy, so that it stays down (its LISTEN unanswered) for as long as we like.
+    const proxy = await startTcpProxy(databaseUrl());
+    try {
+      const { cache, schemaErrors } = await openCache(schema, 'check_third', {
+        listenerConnectionString: proxy.url,
+        connectionTimeout: 1000,
+      });
+      proxy.mode = 'drop-queries';
+      proxy.dropAll();
+      expect(await eventually(() => !cache.coherent, 5000, 1)).toBe(true);
+      // The notice goes out now, while nobody listens on check_third: the reconnect must find out by itself.
+      await PostgresCache.initDb({ connectionString: databaseUrl(), schema, notifyChannel: 'check_fourth' });
+      proxy.mode = 'forward';
+      expect(await eventually(() => cache.stats.listener.connected, 10_000)).toBe(true);
+      expect(await eventually(() => schemaErrors.length >= 1, 5000)).toBe(true);
+      expect(cache.coherent).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  }, 30_000);
+});

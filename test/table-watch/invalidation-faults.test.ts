@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CacheTags,
+  cached,
+  InvalidOptionError,
+  installTableWatch,
+  invalidateOnTableChange,
+  listTableWatches,
+  PostgresCache,
+  windowed,
+} from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { q } from './support.js';
+
+// What one bad rule, row, handler or notice must not do to the evictions of everything else.
+const schema = uniqueSchema('tw_faults');
+const pool = adminPool();
+const users = `${q(schema)}.users`;
+let cache: PostgresCache;
+let channel: string;
+const closers: Array<{ close(): Promise<void> }> = [];
+const track = <T extends { close(): Promise<void> }>(thing: T): T => {
+  closers.push(thing);
+  return thing;
+};
+
+beforeAll(async () => {
+  await pool.query(`CREATE SCHEMA ${q(schema)}`);
+  await pool.query(`CREATE TABLE ${users} (id text PRIMARY KEY, name text)`);
+  await pool.query(`CREATE TABLE ${q(schema)}.nokey (id int, name text)`);
+  channel = (await installTableWatch(pool, { schema, table: 'users', cacheSchema: schema })).channel;
+  await installTableWatch(pool, { schema, table: 'nokey', cacheSchema: schema, keyColumns: [] });
+  cache = new PostgresCache({ connectionString: databaseUrl(), schema, sweepInterval: 0 });
+  cache.on('error', () => undefined);
+  await cache.init();
+});
+afterAll(async () => {
+  await Promise.all(closers.map((closer) => closer.close()));
+  await cache.disconnect();
+  await dropSchema(schema);
+  await pool.end();
+});
+
+describe('a key or tag the store refuses', () => {
+  it('in a forged event (a NUL in the key) does not hold up the evictions after it', async () => {
+    await pool.query(`INSERT INTO ${users} VALUES ('1', 'a') ON CONFLICT (id) DO UPDATE SET name = 'a'`);
+    await cache.set('user:1', 'a');
+    const rule = track(invalidateOnTableChange(cache, { table: 'users', keys: (row) => [`user:${row.id}`] }));
+    rule.on('error', () => undefined);
+    await rule.ready;
+    const forged = JSON.stringify({ op: 'delete', schema, table: 'users', old: { id: '\u0000' } });
+    await pool.query('SELECT pg_notify($1, $2)', [channel, forged]);
+    await pool.query(`UPDATE ${users} SET name = 'b' WHERE id = '1'`);
+    expect(await eventually(async () => (await cache.get('user:1')) === undefined, 5000)).toBe(true);
+    expect(rule.trusted).toBe(true);
+  });
+
+  it('from a row whose tag is longer than a tag may be does not hold up the evictions after it', async () => {
+    const tags = new CacheTags(cache);
+    await tags.set('profile:1', 'a', { tags: ['user:1'] });
+    const rule = track(invalidateOnTableChange(cache, { table: 'users', tags: (row) => [`user:${row.id}`] }));
+    rule.on('error', () => undefined);
+    await rule.ready;
+    await pool.query(`INSERT INTO ${users} VALUES (repeat('x', 1100), 'a long id')`);
+    await pool.query(`UPDATE ${users} SET name = 'c' WHERE id = '1'`);
+    expect(await eventually(async () => (await cache.get('profile:1')) === undefined, 5000)).toBe(true);
+    expect(rule.trusted).toBe(true);
+  });
+});
+
+describe('rules', () => {
+  it('a where() that throws counts as a match: everything the rule covers goes, and it is reported', async () => {
+    await pool.query(`INSERT INTO ${users} VALUES ('2', 'a') ON CONFLICT (id) DO UPDATE SET name = 'a'`);
+    await cache.set('user:2', 'a');
+    const errors: unknown[] = [];
+    const rule = track(
+      invalidateOnTableChange(cache, {
+        table: 'users',
+        // A DELETE has no `new`: this throws.
+        where: (event) => (event.new as { id: string }).id !== '',
+        keys: (row) => [`user:${row.id}`],
+      }),
+    );
+    rule.on('error', (error) => errors.push(error));
+    await rule.ready;
+    await pool.query(`DELETE FROM ${users} WHERE id = '2'`);
+    expect(await eventually(async () => (await cache.get('user:2')) === undefined, 5000)).toBe(true);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
+  it('two rules on one table, one of them windowed, each evict their own keys', async () => {
+    await pool.query(`INSERT INTO ${users} VALUES ('3', 'old') ON CONFLICT (id) DO UPDATE SET name = 'old'`);
+    const load = async (id: string) =>
+      id === 'count'
+        ? (await pool.query(`SELECT count(*)::int AS n FROM ${users}`)).rows[0].n
+        : (await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id])).rows[0]?.name;
+    const fn = track(
+      cached(load, {
+        cache,
+        name: 'two-rules',
+        key: (id) => id,
+        invalidateOn: [
+          { table: 'users', keys: (row) => [String(row.id)], strategy: windowed({ maxWait: 100 }) },
+          { table: 'users', keys: () => ['count'] },
+        ],
+      }),
+    );
+    await fn.ready;
+    expect(await fn('3')).toBe('old');
+    await pool.query(`UPDATE ${users} SET name = 'new' WHERE id = '3'`);
+    expect(await eventually(async () => (await fn('3')) === 'new', 5000)).toBe(true);
+  });
+
+  it('a table watched without key columns counts as changed as a whole', async () => {
+    await pool.query(`INSERT INTO ${q(schema)}.nokey VALUES (1, 'old')`);
+    await cache.set('nk:1', 'old');
+    const rule = track(invalidateOnTableChange(cache, { table: 'nokey', keys: (row) => [`nk:${row.id}`] }));
+    await rule.ready;
+    await pool.query(`UPDATE ${q(schema)}.nokey SET name = 'new' WHERE id = 1`);
+    expect(await eventually(async () => (await cache.get('nk:1')) === undefined, 5000)).toBe(true);
+  });
+});
+
+describe('an error handler that throws', () => {
+  it('neither stops the evictions nor surfaces as an unhandled rejection', async () => {
+    const own = `${schema}_errors`;
+    await PostgresCache.initDb({ connectionString: databaseUrl(), schema: own });
+    await pool.query(`CREATE TABLE ${q(own)}.items (id int PRIMARY KEY, name text)`);
+    await pool.query(`INSERT INTO ${q(own)}.items VALUES (4, 'a')`);
+    await installTableWatch(pool, { schema: own, table: 'items', cacheSchema: own });
+    const target = new PostgresCache({ connectionString: databaseUrl(), schema: own, sweepInterval: 0 });
+    target.on('error', () => undefined);
+    try {
+      await target.set('item:4', 'a');
+      const rule = track(
+        invalidateOnTableChange(target, { table: 'items', schema: own, keys: (row) => [`item:${row.id}`] }),
+      );
+      rule.on('error', () => {
+        throw new Error('an error handler that throws');
+      });
+      await rule.ready;
+      // The eviction fails while the cache table is away, and is retried once it is back.
+      await pool.query(`ALTER TABLE ${q(own)}.pgcache_entries RENAME TO entries_away`);
+      await pool.query(`UPDATE ${q(own)}.items SET name = 'b' WHERE id = 4`);
+      expect(await eventually(() => rule.stats.failures > 0, 5000)).toBe(true);
+      await pool.query(`ALTER TABLE ${q(own)}.entries_away RENAME TO pgcache_entries`);
+      expect(await eventually(async () => (await target.get('item:4')) === undefined, 10_000)).toBe(true);
+    } finally {
+      await target.disconnect();
+      await dropSchema(own);
+    }
+  });
+});
+
+describe('a watch trigger switched to ENABLE REPLICA', () => {
+  it('does not count as watching, and installing again puts it back', async () => {
+    await pool.query(`CREATE TABLE ${q(schema)}.replica (id int PRIMARY KEY)`);
+    await installTableWatch(pool, { schema, table: 'replica', cacheSchema: schema });
+    const { rows } = await pool.query<{ tgname: string }>(
+      `SELECT tgname FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`,
+      [`${q(schema)}.replica`],
+    );
+    for (const { tgname } of rows) {
+      await pool.query(`ALTER TABLE ${q(schema)}.replica ENABLE REPLICA TRIGGER ${q(tgname)}`);
+    }
+    const operations = async () =>
+      (await listTableWatches(pool, { cacheSchema: schema })).find((watch) => watch.table === 'replica')
+        ?.operations ?? [];
+    expect(await operations()).toEqual([]);
+    const again = await installTableWatch(pool, { schema, table: 'replica', cacheSchema: schema });
+    expect(again.upToDate).toBe(false);
+    expect(again.applied).toBe(true);
+    expect((await operations()).length).toBe(4);
+  });
+});
+
+describe('a rule refused at construction', () => {
+  it('leaves nothing open: the LISTEN connection goes with the cache', async () => {
+    // A connection string of its own, so that its LISTEN connection is shared with nobody else's cache.
+    const url = new URL(databaseUrl());
+    url.searchParams.set('application_name', 'refused-rule');
+    const own = new PostgresCache({ connectionString: url.toString(), schema, sweepInterval: 0 });
+    await own.init();
+    const pid = own.stats.listener.backendPid;
+    const bad = { table: 'users', operations: ['upsert' as never] };
+    expect(() =>
+      cached(async (id: number) => id, { cache: own, name: 'refused', invalidateOn: bad }),
+    ).toThrow(InvalidOptionError);
+    expect(() => invalidateOnTableChange(own, bad)).toThrow(InvalidOptionError);
+    await own.disconnect();
+    const listening = async () =>
+      (
+        await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [
+          pid,
+        ])
+      ).rows[0]?.n;
+    expect(await eventually(async () => (await listening()) === 0, 5000)).toBe(true);
+  });
+});
+
+describe('close()', () => {
+  it('carries out the evictions it has heard of before it returns', async () => {
+    await pool.query(`INSERT INTO ${users} VALUES ('5', 'a') ON CONFLICT (id) DO UPDATE SET name = 'a'`);
+    await cache.set('user:5', 'a');
+    const rule = invalidateOnTableChange(cache, {
+      table: 'users',
+      keys: (row) => [`user:${row.id}`],
+      strategy: windowed({ maxWait: 60_000 }),
+    });
+    await rule.ready;
+    await pool.query(`UPDATE ${users} SET name = 'b' WHERE id = '5'`);
+    expect(await eventually(() => rule.stats.events > 0, 5000)).toBe(true);
+    await rule.close();
+    expect(await cache.adapter.readEntry('', 'user:5')).toBeUndefined();
+  });
+});
