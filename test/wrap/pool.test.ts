@@ -8,8 +8,13 @@ const { schema, pool, newCache: openCache } = cacheFixture('wrap_pool');
 const KEYS = 1000;
 const POOL_SIZE = 10;
 
+/**
+ * A fill still queued for a holder permit at `lockTimeout` runs its loader without one (onLockTimeout 'load'),
+ * which a loaded machine reaches with a thousand keys: these tests are about the permits, so the timeout is
+ * out of reach (30 s, the test's own limit).
+ */
 function newCache(namespace: string, lockMode: 'session' | 'transaction') {
-  return openCache({ namespace, poolSize: POOL_SIZE, wrap: { lockMode } });
+  return openCache({ namespace, poolSize: POOL_SIZE, wrap: { lockMode, lockTimeout: 30_000 } });
 }
 
 /** How many of these keys' fill locks some session holds now. */
