@@ -13,6 +13,7 @@ import KeyvPostgres from '@keyv/postgres';
 import KeyvRedis from '@keyv/redis';
 import Keyv from 'keyv';
 import { PostgresCache } from '../../src/index.js';
+import { now } from '../clock.js';
 import { parseBenchArgs } from './lib/args.js';
 import { openBenchDatabase, withUrlParameter } from './lib/database.js';
 import { percentile } from './lib/latency.js';
@@ -156,10 +157,10 @@ try {
       const wait = due - performance.now();
       if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
       const k = `p${i}`;
-      const issuedAt = performance.timeOrigin + performance.now();
+      const issuedAt = now();
       writes.push(
         ours.set(k, value).then(() => {
-          issued.set(`bench:${k}`, { issuedAt, ackedAt: performance.timeOrigin + performance.now() });
+          issued.set(`bench:${k}`, { issuedAt, ackedAt: now() });
         }),
       );
     }

@@ -10,7 +10,7 @@
  *   event    the table event reached the process (its L1 could drop the entry from here on);
  *   evicted  the process's deleteMany of the entry's row is done (the first one deletes it, and its delete
  *            event reaches every L1; the others find nothing).
- * Times are `performance.timeOrigin + performance.now()` in each process (one machine, one clock).
+ * Times are on the machine's monotonic clock, which every process reads alike (harness/clock.ts).
  * Without DATABASE_URL an embedded PostgreSQL is started.
  */
 import { spawn } from 'node:child_process';
@@ -26,12 +26,12 @@ import {
   PostgresCache,
   tableWatcherFor,
 } from '../../src/index.js';
+import { now } from '../clock.js';
 import { openBenchDatabase } from './lib/database.js';
 import { percentile } from './lib/latency.js';
 import { describeMachine } from './lib/machine.js';
 
 const ROWS = 100;
-const now = () => performance.timeOrigin + performance.now();
 
 // ---- child: one application process --------------------------------------------------------------
 

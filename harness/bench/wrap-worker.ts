@@ -5,12 +5,12 @@
  *   in:   { cmd: 'round', key, callers, loaderMs } | { cmd: 'stop' }
  *   out:  { ready: true } once, then one RoundResult per round
  */
-import { performance } from 'node:perf_hooks';
 import KeyvPostgres from '@keyv/postgres';
 import KeyvRedis from '@keyv/redis';
 import { createCache } from 'cache-manager';
 import Keyv from 'keyv';
 import { PostgresCache } from '../../src/index.js';
+import { now } from '../clock.js';
 import {
   PEER_NAMESPACE,
   PEER_TABLE,
@@ -42,7 +42,6 @@ async function open(
   return { wrap: (key, loader) => manager.wrap(key, loader, TTL_MS), close: () => manager.disconnect() };
 }
 
-const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function round(wrap: Wrap, { key, callers, loaderMs }: RoundCommand): Promise<RoundResult> {

@@ -1,7 +1,7 @@
 import { PostgresAdapter } from '../../src/index.js';
 import { withUrlParameter } from '../bench/lib/database.js';
+import { now } from '../clock.js';
 import { onCleanup } from './cleanup.js';
-import { now } from './clock.js';
 import { type ClientLog, Collector } from './collector.js';
 import type { HarnessDatabase } from './database.js';
 import { type FaultEvent, FaultInjector } from './faults.js';

@@ -1,4 +1,4 @@
-import { now } from './clock.js';
+import { now } from '../clock.js';
 import type { HarnessDatabase } from './database.js';
 import type { LockHolderFault } from './lock-holder.js';
 import type { FaultKind } from './options.js';

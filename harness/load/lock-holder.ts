@@ -1,5 +1,5 @@
+import { sleep } from '../clock.js';
 import { onCleanup } from './cleanup.js';
-import { sleep } from './clock.js';
 import type { ClientProcess } from './fleet.js';
 
 const READY_MS = 60_000;

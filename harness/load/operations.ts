@@ -1,4 +1,4 @@
-import { now, sleep } from './clock.js';
+import { now, sleep } from '../clock.js';
 import type { LoaderRecord, OpRecord, WorkerConfig } from './protocol.js';
 import type { OpenSubject } from './subjects.js';
 import { inOpContext, type OpContext } from './version-tap.js';

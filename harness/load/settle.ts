@@ -1,6 +1,6 @@
 import { NOW_MS } from '../../src/adapter/sql.js';
 import type { PostgresAdapter } from '../../src/index.js';
-import { sleep } from './clock.js';
+import { sleep } from '../clock.js';
 import type { HarnessDatabase } from './database.js';
 import { type ClientProcess, everyReply } from './fleet.js';
 import type { CacheSettings, WorkerMessage } from './protocol.js';

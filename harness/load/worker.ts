@@ -4,7 +4,7 @@
  * Started by the coordinator only (it needs the IPC channel and HARNESS_WORKER).
  */
 import type { PostgresCache } from '../../src/index.js';
-import { now, sleep } from './clock.js';
+import { now, sleep } from '../clock.js';
 import { OperationRunner } from './operations.js';
 import { Outbox } from './outbox.js';
 import type { CoordinatorMessage, L1Row, WorkerConfig, WorkerMessage } from './protocol.js';

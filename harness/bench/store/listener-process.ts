@@ -1,14 +1,15 @@
 // A listening process for the store benchmark: a PostgresCache that records when each change event
 // for a key arrives, on the machine-wide clock, and hands the record to its parent over IPC.
-import { performance } from 'node:perf_hooks';
+
 import { PostgresCache } from '../../../src/index.js';
+import { now } from '../../clock.js';
 
 const [connectionString, schema] = process.argv.slice(2);
 const cache = new PostgresCache({ connectionString, schema, sweepInterval: 0, poolSize: 2 });
 const arrivals = new Map<string, number>();
 cache.on('change', (change) => {
   if (change.op === 'set' && change.key !== undefined && !arrivals.has(change.key)) {
-    arrivals.set(change.key, performance.timeOrigin + performance.now());
+    arrivals.set(change.key, now());
   }
 });
 

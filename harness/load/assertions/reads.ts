@@ -129,11 +129,26 @@ function checkMiss(
   if (!key || !newest || newest.kind !== 'set') return;
   const mayHaveExpired = ttlMs !== undefined && read.end >= newest.start + ttlMs - EXPIRY_SLACK_MS;
   if (mayHaveExpired || key.deleteAboveStartedBefore(newest.rank, read.end)) return;
-  stale(context, newest.ack, `as missing`);
+  stale(context, newest.ack, `as missing (${aroundRead(key, newest, read)})`);
   if (newest.writer === client) {
     note(
       checks.readYourWrites,
-      () => `client ${client} read ${read.key} as missing after its own acknowledged write`,
+      () =>
+        `client ${client} read ${read.key} as missing after its own acknowledged write (${aroundRead(key, newest, read)})`,
     );
   }
+}
+
+/** The key's changes from `from` on, timed against the read: the evidence a finding about a miss rests on. */
+function aroundRead(key: KeyHistory, from: Change, read: OpRecord): string {
+  const at = (time: number) => `${(time - read.start).toFixed(1)} ms`;
+  return key.changes
+    .filter((change) => change.rank >= from.rank)
+    .slice(0, 4)
+    .map(
+      (change) =>
+        `${change.kind} by ${writerName(change.writer)}, rank ${change.rank}, started ${at(change.start)}, acked ${at(change.ack)}`,
+    )
+    .join('; ')
+    .concat(`; read took ${(read.end - read.start).toFixed(1)} ms`);
 }
