@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresAdapter, SchemaError } from '../../src/index.js';
 import { runScript } from '../support/child.js';
 import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
+import { listenOn } from '../support/notifications.js';
 
 const pool = adminPool();
 const schemas: string[] = [];
@@ -105,14 +105,7 @@ describe('migrations', () => {
 
   it('changing notifyChannel re-points the trigger without hand-written SQL', async () => {
     const schema = newSchema('channel');
-    const listener = new pg.Client({ connectionString: databaseUrl() });
-    await listener.connect();
-    const received: Array<{ channel: string; payload: string | undefined }> = [];
-    listener.on('notification', (message) =>
-      received.push({ channel: message.channel, payload: message.payload }),
-    );
-    await listener.query('LISTEN first_channel');
-    await listener.query('LISTEN second_channel');
+    const listener = await listenOn('first_channel', 'second_channel');
 
     const first = new PostgresAdapter({
       pool,
@@ -130,11 +123,11 @@ describe('migrations', () => {
       sweepInterval: 0,
     });
     await second.set('b', '2');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await listener.drain();
     await listener.end();
 
     const repoint = JSON.stringify({ op: 'repoint', to: 'second_channel' });
-    expect(received).toEqual([
+    expect(listener.received).toEqual([
       { channel: 'first_channel', payload: JSON.stringify({ op: 'repoint', to: 'first_channel' }) },
       { channel: 'first_channel', payload: expect.stringContaining('"key" : "a"') },
       // Whoever listens on either channel is told to check where the trigger points now.

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheTags, PostgresAdapter, PostgresCache } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
+import { adminPool, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
+import { listenOn } from '../support/notifications.js';
 
 const schema = uniqueSchema('sweep_clear_race');
 const pool = adminPool(6);
@@ -117,11 +117,7 @@ describe('the sweeper and clear()', () => {
     opened.push(adapter);
     await adapter.init();
     const channel = adapter.options.notifyChannel;
-    const listener = new pg.Client({ connectionString: databaseUrl() });
-    await listener.connect();
-    const payloads: string[] = [];
-    listener.on('notification', (message) => payloads.push(message.payload ?? ''));
-    await listener.query(`LISTEN "${channel}"`);
+    const listener = await listenOn(channel);
     const writer = await pool.connect();
     try {
       await writer.query('BEGIN');
@@ -134,9 +130,9 @@ describe('the sweeper and clear()', () => {
     } finally {
       writer.release();
     }
-    await sleep(200);
+    await listener.drain();
     await listener.end();
-    expect(payloads.map((payload) => JSON.parse(payload).op)).toEqual(['clear']);
+    expect(listener.payloads().map((payload) => JSON.parse(payload).op)).toEqual(['clear']);
   });
 
   it('does not deadlock with a setMany that holds some of the expired rows it sweeps', async () => {

@@ -219,8 +219,9 @@ describe('notifications: false', () => {
   });
 
   it('with an L1 ttl, serves from L1 and is stale for at most that long', async () => {
-    const cache = newCache({ notifications: false, l1: { ttl: 300 } });
+    const cache = newCache({ notifications: false, l1: { ttl: 2000 } });
     const other = newCache({ notifications: false, l1: false });
+    await Promise.all([cache.init(), other.init()]);
     cache.namespace = other.namespace = 'ttl-bound';
     await cache.set('k', 'v1');
     expect(await cache.get('k')).toBe('v1');
@@ -228,7 +229,7 @@ describe('notifications: false', () => {
     expect(await cache.get('k')).toBe('v1');
     // Both reads were L1 hits (its own set filled L1); the second is stale, as promised.
     expect(cache.stats.l1.hits).toBe(2);
-    await sleep(350);
+    await sleep(2100);
     expect(await cache.get('k')).toBe('v2');
   });
 });
@@ -252,10 +253,10 @@ describe('the L1 bounds', () => {
     const cache = newCache();
     await cache.init();
     cache.namespace = 'expiring';
-    await cache.set('k', 'v', 150);
+    await cache.set('k', 'v', 1500);
     expect(await cache.get('k')).toBe('v');
     expect(cache.stats.l1.hits).toBe(1);
-    await sleep(200);
+    await sleep(1600);
     expect(await cache.get('k')).toBeUndefined();
     expect(cache.stats.l1.hits).toBe(1);
   });

@@ -27,8 +27,8 @@ export async function dropSchema(schema: string): Promise<void> {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls until `check` returns true or the time is up; returns the last answer. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000, stepMs = 10) {
+/** Polls until `check` returns true or the time is up (a generous default: it returns as soon as it holds); returns the last answer. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 15_000, stepMs = 10) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;
