@@ -7,10 +7,12 @@ import { databaseUrl, eventually, sleep } from '../support/database.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 // Real PostgreSQL; a TCP proxy in front of it plays the server that accepts and never answers.
+// Heartbeats run, but none of these tests is about them: a generous timeout, so that a stalled machine
+// does not reconnect in the middle of a test.
 const fast: Partial<ListenerOptions> = {
   reconnect: { initialDelay: 50, maxDelay: 100 },
   heartbeatInterval: 200,
-  heartbeatTimeout: 1000,
+  heartbeatTimeout: 10_000,
 };
 
 let cleanups: (() => Promise<unknown>)[] = [];
@@ -51,47 +53,49 @@ beforeAll(async () => {
 describe('PgListener against a server that does not answer', () => {
   it('reports a typed error for a silent connect, keeps retrying, and connects once the server answers', async () => {
     const silent = await proxy('silent');
-    const { listener: l, errors } = listener({ connection: silent.url, connectTimeout: 300, ...fast });
+    const { listener: l, errors } = listener({ connection: silent.url, connectTimeout: 1000, ...fast });
     let connected = 0;
     l.on('connected', () => connected++);
     void l.start();
 
-    expect(await eventually(() => errors.length >= 2 && silent.accepted >= 2, 5000)).toBe(true);
+    expect(await eventually(() => errors.length >= 2 && silent.accepted >= 2)).toBe(true);
     expect(errors[0]?.code).toBe('ERR_PGCACHE_CONNECTION');
-    expect(errors[0]?.message).toMatch(/no answer to the connection in 300 ms/);
+    expect(errors[0]?.message).toMatch(/no answer to the connection in 1000 ms/);
     expect(connected).toBe(0);
     // Each timed-out attempt's socket was destroyed: at most the attempt in flight is open.
-    expect(await eventually(() => silent.open <= 1, 2000)).toBe(true);
+    expect(await eventually(() => silent.open <= 1)).toBe(true);
 
     silent.mode = 'forward';
-    expect(await eventually(() => connected === 1, 5000)).toBe(true);
+    expect(await eventually(() => connected === 1)).toBe(true);
     expect(l.connected).toBe(true);
   });
 
   it('gives up on a LISTEN that gets no answer, and LISTENs once the server answers', async () => {
     const mute = await proxy('drop-queries');
-    const { listener: l, errors } = listener({ connection: mute.url, connectTimeout: 500, ...fast });
+    const { listener: l, errors } = listener({ connection: mute.url, connectTimeout: 1500, ...fast });
     const heard: (string | undefined)[] = [];
     await l.listen('listener_test_mute', (payload) => heard.push(payload));
     void l.start();
 
-    expect(await eventually(() => errors.length >= 2, 5000)).toBe(true);
-    expect(errors[0]?.code).toBe('ERR_PGCACHE_CONNECTION');
-    expect(errors[0]?.message).toMatch(/no answer to LISTEN "listener_test_mute" in 500 ms/);
+    // A connection that a loaded machine makes too slowly fails as such first; LISTEN's own failure follows.
+    const listenFailed = () => errors.find((error) => /no answer to LISTEN/.test(error.message));
+    expect(await eventually(() => listenFailed() !== undefined && errors.length >= 2)).toBe(true);
+    expect(listenFailed()?.code).toBe('ERR_PGCACHE_CONNECTION');
+    expect(listenFailed()?.message).toMatch(/no answer to LISTEN "listener_test_mute" in 1500 ms/);
     expect(l.connected).toBe(false);
 
     mute.mode = 'forward';
-    expect(await eventually(() => l.connected, 5000)).toBe(true);
+    expect(await eventually(() => l.connected)).toBe(true);
     const client = await admin();
     await client.query(`NOTIFY listener_test_mute, 'hello'`);
-    expect(await eventually(() => heard.includes('hello'), 3000)).toBe(true);
+    expect(await eventually(() => heard.includes('hello'))).toBe(true);
   });
 
   it('close() returns at once while an attempt is stuck', async () => {
     const silent = await proxy('silent');
     const { listener: l } = listener({ connection: silent.url, connectTimeout: 60_000, ...fast });
     const starting = l.start();
-    expect(await eventually(() => silent.accepted === 1, 3000)).toBe(true);
+    expect(await eventually(() => silent.accepted === 1)).toBe(true);
     await sleep(200);
 
     const started = Date.now();
@@ -101,7 +105,7 @@ describe('PgListener against a server that does not answer', () => {
     expect(await Promise.race([starting.then(() => 'settled'), sleep(1000).then(() => 'pending')])).toBe(
       'settled',
     );
-    expect(await eventually(() => silent.open === 0, 2000)).toBe(true);
+    expect(await eventually(() => silent.open === 0)).toBe(true);
   });
 
   it('leaves nothing that keeps the process alive after close() while stuck', async () => {
@@ -131,7 +135,7 @@ describe('PgListener with subscribers that throw', () => {
     const client = await admin();
     await client.query('SELECT pg_terminate_backend($1)', [pid]);
 
-    expect(await eventually(() => connected === 2 && l.connected, 10_000)).toBe(true);
+    expect(await eventually(() => connected === 2 && l.connected)).toBe(true);
     expect(l.backendPid).not.toBe(pid);
     expect(l.reconnects).toBe(1);
     expect(disconnected).toBe(1);
@@ -158,7 +162,7 @@ describe('PgListener with subscribers that throw', () => {
     };
 
     void l.start();
-    expect(await eventually(() => l.connected, 5000)).toBe(true);
+    expect(await eventually(() => l.connected)).toBe(true);
     const pid = l.backendPid;
     const counts: number[] = [];
     for (let i = 0; i < 6; i++) {
@@ -200,7 +204,7 @@ describe('a second handler on a channel whose LISTEN is still on its way', () =>
       const sender = await admin();
       await sender.query(`NOTIFY slow_channel, 'x'`);
       await first;
-      expect(await eventually(() => heard.includes('second:x'), 2000)).toBe(true);
+      expect(await eventually(() => heard.includes('second:x'))).toBe(true);
     } finally {
       pg.Client.prototype.query = query;
     }
