@@ -238,10 +238,10 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     const timeout = this.options.heartbeatTimeout ?? 2000;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ConnectionError(`the listener got no answer to ${sql} in ${timeout} ms`)),
-        timeout,
-      );
+      const fail = () => reject(new ConnectionError(`the listener got no answer to ${sql} in ${timeout} ms`));
+      // After a stall of the event loop (a long GC, synchronous work) timers run before the socket is read:
+      // the answer may be waiting. One turn of the loop reads it first; only then is the connection dead.
+      timer = setTimeout(() => setImmediate(fail), timeout);
       timer.unref();
     });
     try {

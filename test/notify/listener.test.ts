@@ -118,6 +118,74 @@ describe('PgListener against a server that does not answer', () => {
   }, 30_000);
 });
 
+describe('PgListener heartbeats', () => {
+  it('find a connection that stopped answering (half-open), drop it, and connect again', async () => {
+    const front = await proxy('forward');
+    const { listener: l } = listener({
+      connection: front.url,
+      reconnect: { initialDelay: 50, maxDelay: 100 },
+      heartbeatInterval: 100,
+      heartbeatTimeout: 500,
+    });
+    const causes: Array<Error | undefined> = [];
+    l.on('disconnected', (cause) => causes.push(cause));
+    const heard: string[] = [];
+    await l.listen('listener_test_half_open', (payload) => heard.push(payload ?? ''));
+    await l.start();
+    const pid = l.backendPid;
+    // The socket stays open and nothing more comes through it: no error, no end, only silence.
+    front.stall();
+
+    expect(await eventually(() => causes.length === 1)).toBe(true);
+    expect(causes[0]?.message).toMatch(/no answer to SELECT 1 in 500 ms/);
+    expect(await eventually(() => l.connected)).toBe(true);
+    expect(l.backendPid).not.toBe(pid);
+    expect(l.reconnects).toBe(1);
+    const client = await admin();
+    await client.query(`NOTIFY listener_test_half_open, 'after'`);
+    expect(await eventually(() => heard.includes('after'))).toBe(true);
+  });
+
+  it('do not count a stall of this process as a dead connection: the answer waiting is read first', async () => {
+    const { listener: l } = listener({
+      connection: databaseUrl(),
+      reconnect: { initialDelay: 50, maxDelay: 100 },
+      heartbeatInterval: 100,
+      heartbeatTimeout: 300,
+    });
+    let disconnected = 0;
+    l.on('disconnected', () => disconnected++);
+    await l.start();
+    // Blocks the event loop for longer than heartbeatTimeout just after a heartbeat went out, as a long GC
+    // pause or synchronous work would: the server answers meanwhile, and the timer is due on waking.
+    const query = pg.Client.prototype.query;
+    let stalls = 0;
+    (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (
+      this: pg.Client,
+      ...args: unknown[]
+    ) {
+      const sent = (query as (...a: unknown[]) => unknown).apply(this, args);
+      if (args[0] === 'SELECT 1' && stalls < 3) {
+        stalls++;
+        const until = Date.now() + 600;
+        while (Date.now() < until) {
+          // busy: nothing else runs
+        }
+      }
+      return sent;
+    };
+    try {
+      expect(await eventually(() => stalls === 3)).toBe(true);
+      await sleep(400);
+    } finally {
+      pg.Client.prototype.query = query;
+    }
+    expect(disconnected).toBe(0);
+    expect(l.reconnects).toBe(0);
+    expect(l.connected).toBe(true);
+  });
+});
+
 describe('PgListener with subscribers that throw', () => {
   it('still reconnects when a "disconnected" subscriber throws, and the others still hear it', async () => {
     const { listener: l, errors } = listener({ connection: databaseUrl(), ...fast });

@@ -21,7 +21,7 @@ export interface TcpProxy {
   readonly open: number;
   /** Local ports of the open connections to the server: `pg_stat_activity.client_port` of each. */
   upstreamPorts(): number[];
-  /** From now on nothing is forwarded either way on any connection, and every socket stays open. */
+  /** From now on nothing is forwarded either way on the connections open now, which stay open (half-open). */
   stall(): void;
   /** Destroys every connection (both sides). */
   dropAll(): void;
@@ -36,7 +36,7 @@ export async function startTcpProxy(databaseUrl: string, mode: ProxyMode = 'forw
   const clients = new Set<net.Socket>();
   const upstreams = new Set<net.Socket>();
   let accepted = 0;
-  let stalled = false;
+  const stalled = new WeakSet<net.Socket>();
 
   const server = net.createServer((client) => {
     accepted++;
@@ -56,12 +56,12 @@ export async function startTcpProxy(databaseUrl: string, mode: ProxyMode = 'forw
     });
     client.on('close', () => upstream.destroy());
     upstream.on('data', (data) => {
-      if (!stalled) client.write(data);
+      if (!stalled.has(client)) client.write(data);
     });
     const forward =
       proxy.mode === 'forward' ? (data: Buffer) => upstream.write(data) : untilFirstQuery(upstream);
     client.on('data', (data) => {
-      if (!stalled) forward(data);
+      if (!stalled.has(client)) forward(data);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -81,7 +81,7 @@ export async function startTcpProxy(databaseUrl: string, mode: ProxyMode = 'forw
     },
     upstreamPorts: () => [...upstreams].map((socket) => socket.localPort).filter((p) => p !== undefined),
     stall() {
-      stalled = true;
+      for (const client of clients) stalled.add(client);
     },
     dropAll() {
       for (const socket of [...clients, ...upstreams]) socket.destroy();
