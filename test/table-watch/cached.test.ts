@@ -12,7 +12,7 @@ import {
   type TableInvalidation,
   windowed,
 } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
+import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
 import { q } from './support.js';
 
 const schema = uniqueSchema('tw_cached');
@@ -52,12 +52,46 @@ const refreshed = (fn: CachedFunction<[number], string | null>, id: number, name
 const evictions = (invalidation: TableInvalidation | undefined, count: number) =>
   eventually(() => (invalidation?.stats.evictions ?? 0) >= count, 15_000);
 
+/**
+ * Returns once `invalidation` has acted on every change committed before this call: `change` writes a marker
+ * row whose eviction `isMarker` recognises, and evictions happen in commit order, after the earlier ones.
+ */
+async function drained(
+  invalidation: TableInvalidation | undefined,
+  change: () => Promise<unknown>,
+  isMarker: (eviction: { keys: string[]; tags: string[] }) => boolean,
+): Promise<void> {
+  if (!invalidation) throw new Error('no invalidation rule');
+  let onEvict: (eviction: { keys: string[]; tags: string[] }) => void = () => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const seen = new Promise<void>((resolve, reject) => {
+    onEvict = (eviction) => {
+      if (isMarker(eviction)) resolve();
+    };
+    timer = setTimeout(() => reject(new Error('the marker change was never evicted')), 15_000);
+  });
+  invalidation.on('evict', onEvict);
+  try {
+    await change();
+    await seen;
+  } finally {
+    clearTimeout(timer);
+    invalidation.off('evict', onEvict);
+  }
+}
+
 beforeAll(async () => {
   await pool.query(`CREATE SCHEMA ${q(schema)}`);
   await pool.query(`CREATE TABLE ${users} (id int PRIMARY KEY, name text)`);
   await pool.query(`CREATE TABLE ${q(schema)}.posts (id int PRIMARY KEY, author int, title text)`);
   await installTableWatch(pool, { schema, table: 'users', cacheSchema: schema });
-  await installTableWatch(pool, { schema, table: 'posts', cacheSchema: schema });
+  // The author travels with each event, for the rules that tag by it.
+  await installTableWatch(pool, {
+    schema,
+    table: 'posts',
+    cacheSchema: schema,
+    keyColumns: ['id', 'author'],
+  });
   cache = new PostgresCache({ connectionString: databaseUrl(), schema, namespace: 'app', sweepInterval: 0 });
   await cache.init();
 });
@@ -174,9 +208,13 @@ describe('cached()', () => {
       ),
     );
     await slow.ready;
-    // The process's listener may already be listening: let the event of setName() above arrive first,
-    // so that the eviction counted below is the UPDATE's.
-    await sleep(200);
+    // The process's listener may already be listening: let the event of setName() above be dealt with
+    // first, so that the eviction counted below is the UPDATE's.
+    await drained(
+      slow.invalidation,
+      () => setName(999, 'marker'),
+      (eviction) => eviction.keys.some((key) => key.endsWith('999')),
+    );
     const before = slow.invalidation?.stats.evictions ?? 0;
     const first = slow(6);
     await eventually(() => runs === 1, 15_000);
@@ -297,6 +335,12 @@ describe('cached()', () => {
       ),
     );
     await postTitles.ready;
+    // The events of the rows written above must not evict what the calls below store.
+    await drained(
+      postTitles.invalidation,
+      () => pool.query(`INSERT INTO ${q(schema)}.posts VALUES (99, 99, 'marker')`),
+      (eviction) => eviction.tags.includes('user:99'),
+    );
     expect(await postTitles(9)).toEqual(['hello by ida', 'again by ida']);
     expect(await postTitles(2)).toEqual(['other by bob']);
     expect(runs).toBe(2);
