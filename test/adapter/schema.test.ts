@@ -38,7 +38,13 @@ describe('migrations', () => {
       const schema = newSchema(`prefixes_${round}`);
       const outcomes = await Promise.allSettled(
         Array.from({ length: 6 }, (_, i) =>
-          PostgresAdapter.initDb({ connectionString: databaseUrl(), schema, tablePrefix: `p${i}_` }),
+          // They queue on the schema lock, and that wait counts against the statement timeout.
+          PostgresAdapter.initDb({
+            connectionString: databaseUrl(),
+            schema,
+            tablePrefix: `p${i}_`,
+            statementTimeout: 30_000,
+          }),
         ),
       );
       expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);

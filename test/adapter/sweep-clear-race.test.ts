@@ -161,7 +161,7 @@ describe('the sweeper and clear()', () => {
       });
       expect(blocked).toBe(true);
       // The sweeper must pass over the rows setMany holds rather than wait on them.
-      const swept = await Promise.race([adapter.sweep(), sleep(3000).then(() => 'waited' as const)]);
+      const swept = await Promise.race([adapter.sweep(), sleep(10_000).then(() => 'waited' as const)]);
       expect(swept).not.toBe('waited');
       await holder.query('COMMIT');
       await writing;

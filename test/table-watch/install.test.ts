@@ -48,6 +48,8 @@ describe('installTableWatch', () => {
               connectionString: databaseUrl(),
               schema: cacheSchema,
               tablePrefix: `p${i}_`,
+              // They queue on the schema lock, and that wait counts against the statement timeout.
+              statementTimeout: 30_000,
             }),
           ),
           installTableWatch(pool, { schema, cacheSchema, table: `racing${round}` }),

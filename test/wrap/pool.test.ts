@@ -32,7 +32,9 @@ async function heldFillLocks(namespace: string, keys: string[]): Promise<number>
 describe.each(['session', 'transaction'] as const)(
   'a thousand cold keys at once, pool of ten (%s locks)',
   (lockMode) => {
-    it('answers every caller, runs each loader once, and leaves the pool idle', async () => {
+    it('answers every caller, runs each loader once, and leaves the pool idle', {
+      timeout: 120_000,
+    }, async () => {
       const cache = newCache(`many-${lockMode}`, lockMode);
       const loads = new Map<string, number>();
       let running = 0;

@@ -6,8 +6,8 @@ import { counted, gate, lockHolders, lockOf, poolIsIdle } from './support.js';
 
 const { schema, pool, newCache } = cacheFixture('wrap_refresh');
 
-/** 60 s to live; the first version is due for refresh 200 ms after its load, later versions not for a minute. */
-const dueOnce = { ttl: 60_000, refreshThreshold: (version: number) => (version === 1 ? 59_800 : 0) };
+/** 60 s to live; the first version is due for refresh 1 s after its load, later versions not for a minute. */
+const dueOnce = { ttl: 60_000, refreshThreshold: (version: number) => (version === 1 ? 59_000 : 0) };
 
 type RefreshEvent = { key: string; value?: unknown; error?: unknown };
 
@@ -27,7 +27,7 @@ describe('refreshThreshold', () => {
     expect(await cache.wrap('k', loader, options)).toBe(1);
     expect(await cache.wrap('k', loader, options)).toBe(1);
     expect(loader.runs).toBe(1);
-    await sleep(250);
+    await sleep(1100);
     // Due: still answered from the cache, at once, while the refresh runs.
     expect(await cache.wrap('k', loader, options)).toBe(1);
     expect(await eventually(() => events.length === 1)).toBe(true);
@@ -48,15 +48,15 @@ describe('refreshThreshold', () => {
       return async () => {
         loads++;
         version++;
-        return { version, due: version === 1 ? 59_800 : 0 };
+        return { version, due: version === 1 ? 59_000 : 0 };
       };
     };
     const positional = loaderOf();
     const byFunction = loaderOf();
-    await cache.wrap('positional', positional, 60_000, 59_800);
+    await cache.wrap('positional', positional, 60_000, 59_000);
     await cache.wrap('function', byFunction, { ttl: 60_000, refreshThreshold: (value) => value.due });
-    await sleep(250);
-    await cache.wrap('positional', positional, 60_000, 59_800);
+    await sleep(1100);
+    await cache.wrap('positional', positional, 60_000, 59_000);
     await cache.wrap('function', byFunction, { ttl: 60_000, refreshThreshold: (value) => value.due });
     expect(await eventually(() => events.length === 2)).toBe(true);
     expect(events.map((event) => event.key).sort()).toEqual(['function', 'positional']);
@@ -86,7 +86,7 @@ describe('refreshThreshold', () => {
     };
     const options = dueOnce;
     expect(await caches[0]?.wrap('k', loader, options)).toBe(1);
-    await sleep(250);
+    await sleep(1100);
     // All three see it due while the first refresh is still loading.
     for (const cache of caches) expect(await cache.wrap('k', loader, options)).toBe(1);
     for (const cache of caches) expect(await cache.wrap('k', loader, options)).toBe(1);
@@ -110,7 +110,7 @@ describe('refreshThreshold', () => {
     };
     const options = dueOnce;
     await cache.wrap('k', loader, options);
-    await sleep(250);
+    await sleep(1100);
     expect(await cache.wrap('k', loader, options)).toBe(1);
     expect(await eventually(() => events.length === 1)).toBe(true);
     expect(events[0]?.error).toMatchObject({ message: 'refresh failed' });
@@ -167,7 +167,7 @@ describe('a refresh racing a write', () => {
       return seen;
     };
     expect(await here.wrap('k', loader, dueOnceAsString)).toBe('v1');
-    await sleep(250);
+    await sleep(1100);
     // Due: answered from the cache while the refresh's loader (which saw v1) is held.
     expect(await here.wrap('k', loader, dueOnceAsString)).toBe('v1');
     await refreshStarted;
@@ -182,5 +182,5 @@ describe('a refresh racing a write', () => {
   });
 });
 
-/** As `dueOnce`, for string values: due 200 ms after the first load. */
-const dueOnceAsString = { ttl: 60_000, refreshThreshold: 59_800 };
+/** As `dueOnce`, for string values: due 1 s after the first load. */
+const dueOnceAsString = { ttl: 60_000, refreshThreshold: 59_000 };
