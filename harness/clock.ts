@@ -2,7 +2,7 @@
  * Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC on Linux), which every process on the
  * machine reads alike, so the times two harness processes record compare directly. The harness never
  * uses `performance.timeOrigin + performance.now()` across processes: each process takes its origin from
- * the wall clock once, as it starts, and two processes measured here disagreed by 1 to 24 ms; a step of
+ * the wall clock once, as it starts, and two processes measured here disagreed by up to 2.5 ms; a step of
  * the wall clock after one of them started widens that to the size of the step.
  */
 export function now(): number {
