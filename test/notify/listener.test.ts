@@ -125,7 +125,7 @@ describe('PgListener heartbeats', () => {
       connection: front.url,
       reconnect: { initialDelay: 50, maxDelay: 100 },
       heartbeatInterval: 100,
-      heartbeatTimeout: 500,
+      heartbeatTimeout: 1000,
     });
     const causes: Array<Error | undefined> = [];
     l.on('disconnected', (cause) => causes.push(cause));
@@ -137,7 +137,7 @@ describe('PgListener heartbeats', () => {
     front.stall();
 
     expect(await eventually(() => causes.length === 1)).toBe(true);
-    expect(causes[0]?.message).toMatch(/no answer to SELECT 1 in 500 ms/);
+    expect(causes[0]?.message).toMatch(/no answer to SELECT 1 in 1000 ms/);
     expect(await eventually(() => l.connected)).toBe(true);
     expect(l.backendPid).not.toBe(pid);
     expect(l.reconnects).toBe(1);
@@ -151,13 +151,14 @@ describe('PgListener heartbeats', () => {
       connection: databaseUrl(),
       reconnect: { initialDelay: 50, maxDelay: 100 },
       heartbeatInterval: 100,
-      heartbeatTimeout: 300,
+      heartbeatTimeout: 1000,
     });
     let disconnected = 0;
     l.on('disconnected', () => disconnected++);
     await l.start();
     // Blocks the event loop for longer than heartbeatTimeout just after a heartbeat went out, as a long GC
-    // pause or synchronous work would: the server answers meanwhile, and the timer is due on waking.
+    // pause or synchronous work would: the server answers meanwhile, and on waking the deadline is due in
+    // the timers phase, which comes before the socket is read.
     const query = pg.Client.prototype.query;
     let stalls = 0;
     (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (
@@ -167,16 +168,18 @@ describe('PgListener heartbeats', () => {
       const sent = (query as (...a: unknown[]) => unknown).apply(this, args);
       if (args[0] === 'SELECT 1' && stalls < 3) {
         stalls++;
-        const until = Date.now() + 600;
-        while (Date.now() < until) {
-          // busy: nothing else runs
-        }
+        setImmediate(() => {
+          const until = Date.now() + 1300;
+          while (Date.now() < until) {
+            // busy: nothing else runs
+          }
+        });
       }
       return sent;
     };
     try {
       expect(await eventually(() => stalls === 3)).toBe(true);
-      await sleep(400);
+      await sleep(1200);
     } finally {
       pg.Client.prototype.query = query;
     }
