@@ -15,6 +15,7 @@ export interface Notification {
  */
 export async function listenOn(...channels: string[]) {
   const client = new pg.Client({ connectionString: databaseUrl() });
+  client.on('error', () => undefined);
   await client.connect();
   const received: Notification[] = [];
   const markers = new Map<string, () => void>();

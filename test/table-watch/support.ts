@@ -1,26 +1,22 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { decodeTableEvent } from '../../src/index.js';
-import { databaseUrl, eventually } from '../support/database.js';
+import { eventually } from '../support/database.js';
+import { listenOn } from '../support/notifications.js';
 
 /** A double-quoted identifier, for test SQL with hostile names. */
 export const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /** A plain LISTEN connection the library does not own: what arrives on a channel, raw and decoded. */
 export async function listenRaw(channel: string) {
-  const client = new pg.Client({ connectionString: databaseUrl() });
-  const payloads: string[] = [];
-  client.on('notification', (message) => {
-    if (message.channel === channel) payloads.push(message.payload ?? '');
-  });
-  client.on('error', () => undefined);
-  await client.connect();
-  await client.query(`LISTEN ${q(channel)}`);
+  const listener = await listenOn(channel);
   return {
-    payloads,
-    events: () => payloads.map((payload) => decodeTableEvent(payload)),
+    get payloads() {
+      return listener.payloads();
+    },
+    events: () => listener.payloads().map((payload) => decodeTableEvent(payload)),
     /** Waits (with a generous deadline) until at least `count` payloads arrived. */
-    received: (count: number) => eventually(() => payloads.length >= count, 15_000),
-    close: () => client.end(),
+    received: (count: number) => eventually(() => listener.received.length >= count, 15_000),
+    close: () => listener.end(),
   };
 }
 
