@@ -206,7 +206,6 @@ export class PostgresAdapter extends EventEmitter {
     return (await this.removeEntry(this.namespaceOf(key), key))?.live === true;
   }
 
-  /** True when every key named was live and is now deleted (as Keyv's own fallback over `delete` answers). */
   /** Whether every key was there; true for no keys, as Keyv answers over a store without deleteMany. */
   async deleteMany(keys: string[]): Promise<boolean> {
     const removed = await this.removeEntries(this.namespaceOf(keys[0]), keys);

@@ -11,18 +11,21 @@ export function notAStringKey(key: unknown): InvalidKeyError {
 /** Keys must reach PostgreSQL unchanged: text cannot hold NUL, and UTF-8 turns a lone surrogate into U+FFFD. */
 export function assertStorableKey(key: unknown): asserts key is string {
   if (typeof key !== 'string') throw notAStringKey(key);
-  if (key.includes('\u0000'))
-    throw new InvalidKeyError('keys cannot contain NUL (\\u0000): PostgreSQL text cannot store it');
-  if (LONE_SURROGATE.test(key)) {
-    throw new InvalidKeyError(
-      'keys cannot contain an unpaired UTF-16 surrogate: it would be stored as U+FFFD',
-    );
-  }
+  const fault = whyUnstorableKey(key);
+  if (fault) throw new InvalidKeyError(fault);
 }
 
 /** Whether `assertStorableKey` would let the key through. */
 export function isStorableKey(key: string): boolean {
-  return !key.includes('\u0000') && !LONE_SURROGATE.test(key);
+  return whyUnstorableKey(key) === undefined;
+}
+
+/** Why PostgreSQL would not store the key as it is, if it would not. */
+export function whyUnstorableKey(key: string): string | undefined {
+  if (key.includes('\u0000')) return 'keys cannot contain NUL (\\u0000): PostgreSQL text cannot store it';
+  if (LONE_SURROGATE.test(key))
+    return 'keys cannot contain an unpaired UTF-16 surrogate: it would be stored as U+FFFD';
+  return undefined;
 }
 
 /** A namespace is stored like a key, so it must reach PostgreSQL unchanged too (a typed error before any SQL). */

@@ -2,8 +2,8 @@ import { keyDigest, NOW_MS } from '../adapter/sql.js';
 import {
   assertStorableKey,
   assertStorableValue,
-  isStorableKey,
   normalizeTtl,
+  whyUnstorableKey,
 } from '../adapter/validation.js';
 import { InvalidKeyError, toCacheError } from '../errors.js';
 import type { PostgresCache } from './postgres-cache.js';
@@ -115,19 +115,23 @@ export class CacheTags {
 function uniqueTags(tags: readonly string[]): string[] {
   if (!Array.isArray(tags)) throw new InvalidKeyError('tags must be an array of strings');
   for (const tag of tags) {
-    if (typeof tag !== 'string' || tag === '')
+    if (typeof tag !== 'string')
       throw new InvalidKeyError(`a tag must be a non-empty string; got ${JSON.stringify(tag)}`);
-    assertStorableKey(tag);
-    if (Buffer.byteLength(tag) > MAX_TAG_BYTES) {
-      throw new InvalidKeyError(
-        `a tag may have at most ${MAX_TAG_BYTES} bytes; got ${Buffer.byteLength(tag)}`,
-      );
-    }
+    const fault = whyUnstorableTag(tag);
+    if (fault) throw new InvalidKeyError(fault);
   }
   return [...new Set(tags)];
 }
 
 /** Whether a tag is one an entry could carry (what `uniqueTags` lets through). */
 export function isStorableTag(tag: string): boolean {
-  return tag !== '' && isStorableKey(tag) && Buffer.byteLength(tag) <= MAX_TAG_BYTES;
+  return whyUnstorableTag(tag) === undefined;
+}
+
+function whyUnstorableTag(tag: string): string | undefined {
+  if (tag === '') return 'a tag must be a non-empty string; got ""';
+  const keyFault = whyUnstorableKey(tag);
+  if (keyFault) return keyFault;
+  const bytes = Buffer.byteLength(tag);
+  return bytes > MAX_TAG_BYTES ? `a tag may have at most ${MAX_TAG_BYTES} bytes; got ${bytes}` : undefined;
 }
