@@ -7,6 +7,7 @@ import { ConnectionError, type PostgresCacheError, SchemaError, toCacheError } f
 import { type CacheChange, decodeChannelMessage } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
 import { type ListenerLease, leaseListener } from '../notify/shared-listener.js';
+import { reportError } from '../report-error.js';
 import { ChannelCheck } from './channel-check.js';
 import { digestEntryId, entryId } from './entry-id.js';
 import { FillGuard, type FillTicket } from './fill-guard.js';
@@ -690,12 +691,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** Background errors go to 'error' handlers when there are any; with none, or if one throws, they are dropped. */
   private reportError(error: PostgresCacheError) {
-    if (this.listenerCount('error') === 0) return;
-    try {
-      this.emit('error', error);
-    } catch {
-      // An error handler that throws has nowhere left to report to.
-    }
+    reportError(this, error);
   }
 }
 

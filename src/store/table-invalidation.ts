@@ -5,6 +5,7 @@ import type { TableEventFilter } from '../notify/table-watch/filter.js';
 import { greedy, type InvalidationStrategy, type StrategyRun } from '../notify/table-watch/strategies.js';
 import { eventRows, type TableEvent, type TableRow } from '../notify/table-watch/table-event.js';
 import type { TableSubscription, TableWatcher } from '../notify/table-watch/table-watcher.js';
+import { reportError } from '../report-error.js';
 import { type Eviction, Evictor, type FlushReason } from './table-invalidation-evictor.js';
 import { InvalidationLog } from './table-invalidation-log.js';
 import { type CacheTags, isStorableTag } from './table-invalidation-tags.js';
@@ -306,14 +307,8 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     }
   }
 
-  /** To 'error' listeners when there are any; one that throws must not break the loop that reported. */
   private report(error: unknown, doing: string): void {
-    if (this.listenerCount('error') === 0) return;
-    try {
-      this.emit('error', toCacheError(error, doing));
-    } catch {
-      // Nowhere left to report to.
-    }
+    reportError(this, toCacheError(error, doing));
   }
 }
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { assertIdentifier } from '../../adapter/identifiers.js';
 import { InvalidOptionError, type PostgresCacheError, toCacheError } from '../../errors.js';
+import { reportError } from '../../report-error.js';
 import type { BackoffOptions } from '../backoff.js';
 import type { PgListener } from '../listener.js';
 import { type ListenerLease, leaseListener } from '../shared-listener.js';
@@ -209,13 +210,7 @@ export class TableWatcher extends EventEmitter<TableWatcherEvents> {
     }
   }
 
-  /** To 'error' listeners when there are any; one that throws must not break the loop that reported. */
   private report(error: unknown, doing: string): void {
-    if (this.listenerCount('error') === 0) return;
-    try {
-      this.emit('error', toCacheError(error, doing));
-    } catch {
-      // Nowhere left to report to.
-    }
+    reportError(this, toCacheError(error, doing));
   }
 }
