@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import { DisconnectedError, type PostgresCacheError, toCacheError } from '../errors.js';
+import { DisconnectedError, toCacheError } from '../errors.js';
+import { reportError } from '../report-error.js';
 import { checkOut } from './checkout.js';
 import { Coalescer } from './coalescer.js';
 import { ensureSchema } from './migrations.js';
@@ -84,7 +85,7 @@ export class PostgresAdapter extends EventEmitter {
   private readonly entryReads: Coalescer<string, StoredEntry | undefined>;
   private readonly writes: Coalescer<EntryToWrite, number>;
   private readonly forwardPoolError = (error: Error) =>
-    this.reportError(toCacheError(error, 'idle pool connection'));
+    reportError(this, toCacheError(error, 'idle pool connection'));
   private ready: Promise<void> | undefined;
   /** Set once the tables are known to be ready, so the hot path skips awaiting `ready`. */
   private prepared = false;
@@ -147,7 +148,7 @@ export class PostgresAdapter extends EventEmitter {
       (batch) => this.sweepBatch(batch),
       this.options.sweepInterval,
       this.options.sweepBatchSize,
-      (error) => this.reportError(toCacheError(error, 'sweeping expired rows')),
+      (error) => reportError(this, toCacheError(error, 'sweeping expired rows')),
     );
   }
 
@@ -492,11 +493,6 @@ export class PostgresAdapter extends EventEmitter {
     } catch (error) {
       throw toCacheError(error, `${operation} on ${this.names.identity}`);
     }
-  }
-
-  /** Background errors go to 'error' listeners when there are any; an unheard 'error' event would crash the process. */
-  private reportError(error: PostgresCacheError): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 }
 

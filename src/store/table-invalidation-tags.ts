@@ -6,6 +6,7 @@ import {
   whyUnstorableKey,
 } from '../adapter/validation.js';
 import { InvalidKeyError, toCacheError } from '../errors.js';
+import { reportError } from '../report-error.js';
 import type { PostgresCache } from './postgres-cache.js';
 
 /** A btree row holds about 2.7 KB; tags are index keys, so they are held well below that. */
@@ -105,10 +106,7 @@ export class CacheTags {
     const now = Date.now();
     if (now - this.lastPrune < PRUNE_EVERY_MS) return;
     this.lastPrune = now;
-    this.prune().catch((error: unknown) => {
-      if (this.cache.listenerCount('error') > 0)
-        this.cache.emit('error', toCacheError(error, 'pruning tags'));
-    });
+    this.prune().catch((error: unknown) => reportError(this.cache, toCacheError(error, 'pruning tags')));
   }
 }
 
