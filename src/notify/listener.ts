@@ -52,7 +52,8 @@ export class PgListener extends EventEmitter<ListenerEvents> {
   private retryTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private closed = false;
   private everConnected = false;
-  private readonly pendingQueries = new WeakMap<pg.Client, number>();
+  /** Per connection: its statements not yet answered, and the last one queued. */
+  private readonly lines = new WeakMap<pg.Client, { unanswered: number; last: Promise<unknown> }>();
   /** How many times the connection was lost and re-established. */
   reconnects = 0;
 
@@ -266,17 +267,23 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     this.announce('disconnected', error);
   }
 
-  /** The socket is unref'd while idle; a query in flight holds a ref so the process waits for its answer. */
+  /**
+   * One statement at a time on the connection: pg queues one sent while another is in flight, but
+   * warns that it will stop doing so. The socket is unref'd while idle; a statement not yet answered
+   * holds a ref so the process waits for its answer.
+   */
   private async query(client: pg.Client, sql: string): Promise<unknown> {
     const socket = socketOf(client);
-    this.pendingQueries.set(client, (this.pendingQueries.get(client) ?? 0) + 1);
+    const line = this.lines.get(client) ?? { unanswered: 0, last: Promise.resolve() };
+    this.lines.set(client, line);
+    line.unanswered++;
     socket?.ref();
+    const answer = line.last.then(() => client.query(sql));
+    line.last = answer.catch(() => undefined);
     try {
-      return await client.query(sql);
+      return await answer;
     } finally {
-      const left = (this.pendingQueries.get(client) ?? 1) - 1;
-      this.pendingQueries.set(client, left);
-      if (left === 0) socket?.unref();
+      if (--line.unanswered === 0) socket?.unref();
     }
   }
 

@@ -119,6 +119,12 @@ describe('PgListener against a server that does not answer', () => {
 });
 
 describe('PgListener heartbeats', () => {
+  it('sends one statement at a time: LISTENs in a burst and heartbeats queue, and pg has nothing to warn about', async () => {
+    // In a process of its own: pg warns once per process, and the statement queue must be fresh.
+    const result = await runScript('listener-burst.ts', [databaseUrl(), '40'], {}, 30_000);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ warnings: [], heard: 40 });
+  }, 40_000);
   it('find a connection that stopped answering (half-open), drop it, and connect again', async () => {
     const front = await proxy('forward');
     const { listener: l } = listener({
