@@ -144,13 +144,17 @@ afterAll(async () => {
 
 describe('CacheModule.register({ stores: [postgresCache] }) with CacheInterceptor', () => {
   it('answers the second request from the cache, in this instance and in another one', async () => {
-    const first = await start(cacheModuleApp(newCache()));
+    const firstCache = newCache();
+    const first = await start(cacheModuleApp(firstCache));
     const second = await start(cacheModuleApp(newCache()));
+    // CacheInterceptor stores a response while sending it, not before: the next request waits for the set.
+    const stored = new Promise((resolve) => firstCache.once('set', resolve));
     expect(await getJson(`${first.url}/items/1`)).toEqual({
       status: 200,
       cache: 'MISS',
       body: { id: '1', handled: 1 },
     });
+    await stored;
     expect(await getJson(`${first.url}/items/1`)).toEqual({
       status: 200,
       cache: 'HIT',
@@ -195,8 +199,11 @@ describe('PostgresCacheModule', () => {
   });
 
   it('works with CacheInterceptor', async () => {
-    const { url } = await start(postgresModuleApp());
+    const { app, url } = await start(postgresModuleApp());
+    const cache: PostgresCache = app.get(POSTGRES_CACHE);
+    const stored = new Promise((resolve) => cache.once('set', resolve));
     expect(await getJson(`${url}/cached/1`)).toMatchObject({ cache: 'MISS', body: { id: '1', handled: 1 } });
+    await stored;
     expect(await getJson(`${url}/cached/1`)).toMatchObject({ cache: 'HIT', body: { id: '1', handled: 1 } });
   });
 
