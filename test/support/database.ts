@@ -27,12 +27,23 @@ export async function dropSchema(schema: string): Promise<void> {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls until `check` returns true or the time is up (a generous default: it returns as soon as it holds); returns the last answer. */
+/**
+ * Polls until `check` returns true or the time is up (a generous default: it returns as soon as it holds);
+ * returns the last answer. A check that throws counts as not yet; if it threw last, that error is thrown.
+ */
 export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 15_000, stepMs = 10) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
+    let failure: { error: unknown } | undefined;
+    try {
+      if (await check()) return true;
+    } catch (error) {
+      failure = { error };
+    }
+    if (Date.now() > deadline) {
+      if (failure) throw failure.error;
+      return false;
+    }
     await sleep(stepMs);
   }
 }
