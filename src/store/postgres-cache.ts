@@ -433,7 +433,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       isClosed: () => this.closed,
       pool: this.adapter.pool,
       table: this.adapter.names.identity,
-      statementTimeout: this.adapter.options.statementTimeout,
+      queryTimeout: this.adapter.options.queryTimeout,
       defaults: this.options.wrap,
     };
   }

@@ -169,7 +169,7 @@ export class ClusterWrap {
     try {
       // The cache may have closed while this fill queued for a permit.
       if (this.host.isClosed()) throw new DisconnectedError();
-      const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.statementTimeout);
+      const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.queryTimeout);
       if (lock === undefined) return undefined;
       return await completeUnderLock<Filled>(lock, async () => {
         // Another process may have written it between our look and the lock.
@@ -254,7 +254,7 @@ export class ClusterWrap {
       try {
         if (this.host.isClosed()) return;
         const lockKey = fillLockKey(this.host.table, namespace, storedKey);
-        const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.statementTimeout);
+        const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.queryTimeout);
         // Another process is filling or refreshing it.
         if (lock === undefined) return;
         const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {

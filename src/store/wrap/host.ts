@@ -42,6 +42,7 @@ export interface WrapHost {
   readonly pool: pg.Pool;
   /** The cache table's identity, part of every lock key so that two caches never share a lock. */
   readonly table: string;
-  readonly statementTimeout: number;
+  /** Client-side deadline of the lock statements: past the server's `statement_timeout`, as every other statement's. */
+  readonly queryTimeout: number;
   readonly defaults: WrapDefaults | undefined;
 }
