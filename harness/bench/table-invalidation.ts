@@ -11,6 +11,7 @@
  *   evicted  the process's deleteMany of the entry's row is done (the first one deletes it, and its delete
  *            event reaches every L1; the others find nothing).
  * Times are on the machine's monotonic clock, which every process reads alike (harness/clock.ts).
+ * Then what the watch costs the writer (table-invalidation-writer.ts).
  * Without DATABASE_URL an embedded PostgreSQL is started.
  */
 import { spawn } from 'node:child_process';
@@ -30,6 +31,7 @@ import { now } from '../clock.js';
 import { openBenchDatabase } from './lib/database.js';
 import { percentile } from './lib/latency.js';
 import { describeMachine } from './lib/machine.js';
+import { formatWriterCost, measureWriterCost } from './table-invalidation-writer.js';
 
 const ROWS = 100;
 
@@ -160,6 +162,7 @@ async function parent(): Promise<void> {
         evicted.push(Number(done[2]) - sent);
       }
     }
+    const writerCost = await measureWriterCost(writer, schema);
     const result = {
       benchmark: 'table-invalidation',
       machine: describeMachine(),
@@ -169,6 +172,7 @@ async function parent(): Promise<void> {
       commitMs: summary(commit),
       eventMs: summary(event),
       evictedMs: summary(evicted),
+      writerCost,
     };
     const line = (name: string, s: ReturnType<typeof summary>) =>
       `${name.padEnd(36)} p50 ${s.p50Ms.toFixed(2).padStart(7)} ms   p99 ${s.p99Ms.toFixed(2).padStart(7)} ms   max ${s.maxMs.toFixed(2).padStart(7)} ms   n ${s.count}\n`;
@@ -176,7 +180,8 @@ async function parent(): Promise<void> {
       `PostgreSQL ${db.serverVersion} (${db.source}); ${result.machine.cpus} CPUs; ${processes} processes; ${ops} updates\n` +
         line('COMMIT round trip', result.commitMs) +
         line('COMMIT sent -> event in a process', result.eventMs) +
-        line('COMMIT sent -> evicted in a process', result.evictedMs),
+        line('COMMIT sent -> evicted in a process', result.evictedMs) +
+        formatWriterCost(writerCost),
     );
     if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
   } finally {

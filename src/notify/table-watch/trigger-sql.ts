@@ -5,16 +5,14 @@ import { quoteLiteral } from './quote.js';
 export const PAYLOAD_LIMIT_BYTES = 7999;
 
 /**
- * The key columns of one row version as a JSON object. Integers past 15 digits, and any other
- * non-integer number, travel as strings: JavaScript would round them, and keys must come out exact.
+ * The key columns of one row version (already converted, in `doc`) as a JSON object. Integers past
+ * 15 digits, and any other non-integer number, travel as strings: JavaScript would round them, and keys
+ * must come out exact.
  */
-function keyObject(row: 'OLD' | 'NEW'): string {
-  const value = 'r.doc -> k.name';
-  return `(SELECT coalesce(jsonb_object_agg(k.name,
-              CASE WHEN jsonb_typeof(${value}) = 'number' AND (${value})::text !~ '^-?[0-9]{1,15}$'
-                   THEN to_jsonb(r.doc ->> k.name) ELSE ${value} END), '{}'::jsonb)
-            FROM (SELECT to_jsonb(${row}) AS doc) r, unnest(key_columns) AS k(name))`;
-}
+const KEY_OBJECT = `(SELECT coalesce(jsonb_object_agg(k.name,
+              CASE WHEN jsonb_typeof(doc -> k.name) = 'number' AND (doc -> k.name)::text !~ '^-?[0-9]{1,15}$'
+                   THEN to_jsonb(doc ->> k.name) ELSE doc -> k.name END), '{}'::jsonb)
+            FROM unnest(key_columns) AS k(name))`;
 
 /**
  * The one trigger function all watched tables of a cache share. Its arguments are the channel and
@@ -30,12 +28,17 @@ export const FUNCTION_BODY = `
 DECLARE
   key_columns text[] := TG_ARGV[1:TG_NARGS - 1];
   event jsonb := jsonb_build_object('schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME, 'op', lower(TG_OP));
+  doc jsonb;
 BEGIN
+  -- Each row version is converted once, into a variable: converting it inside the key query would repeat
+  -- the conversion at every use, and a wide row's conversion (its TOASTed columns read back) dominates.
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    event := event || jsonb_build_object('old', ${keyObject('OLD')});
+    doc := CASE WHEN TG_NARGS > 1 THEN to_jsonb(OLD) END;
+    event := event || jsonb_build_object('old', ${KEY_OBJECT});
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    event := event || jsonb_build_object('new', ${keyObject('NEW')});
+    doc := CASE WHEN TG_NARGS > 1 THEN to_jsonb(NEW) END;
+    event := event || jsonb_build_object('new', ${KEY_OBJECT});
   END IF;
   IF octet_length(event::text) > ${PAYLOAD_LIMIT_BYTES} THEN
     -- Keys too big for NOTIFY: tell listeners to treat the whole table as changed.
