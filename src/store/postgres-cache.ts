@@ -141,7 +141,6 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
           ),
         timeoutMs,
       );
-      timer.unref();
     });
     try {
       await Promise.race([Promise.all([listener.start(), this.firstChannelCheck]), timedOut]);
@@ -320,8 +319,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       };
       const wake = () => done(true);
       const aborted = () => done(false);
+      // Not unref'd: a wrap() waiting on another process's fill keeps the process alive until it returns.
       const timer = setTimeout(() => done(false), timeoutMs);
-      timer.unref();
       signal?.addEventListener('abort', aborted, { once: true });
       waiters.add(wake);
     });
@@ -357,6 +356,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.closed = true;
     this.l1Trusted = false;
     this.l1?.clear();
+    // Waiting wrap() calls look again now, and fail at once as disconnected.
+    this.wakeWaiters(() => true);
     this.stopWatching?.();
     // Started first: it refuses every later statement at once, so that work still in flight fails typed.
     const adapterClosed = this.adapter.disconnect();

@@ -1,5 +1,8 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { schemaNames } from '../../src/adapter/names.js';
 import { PostgresCache } from '../../src/index.js';
+import { fillLockKey } from '../../src/store/wrap/advisory-lock.js';
 import { type EmbeddedServer, startEmbeddedPostgres } from '../../support/embedded-postgres.js';
 import { runScript } from '../support/child.js';
 import { eventually, sleep } from '../support/database.js';
@@ -94,5 +97,40 @@ describe('disconnect()', () => {
     // Node exits with 13 when a top-level await never settles.
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toBe('disconnected');
+  });
+});
+
+describe('a call awaited with nothing else to do in the process', () => {
+  it('init() keeps the process alive until it fails on a listener that cannot connect', async () => {
+    const result = await runScript(
+      'awaits-one-call.ts',
+      [schema, 'init'],
+      { DATABASE_URL: server.url },
+      20_000,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'rejected ERR_PGCACHE_CONNECTION' });
+  });
+
+  it("wrap() keeps the process alive while another process's fill holds the key", async () => {
+    const holder = new pg.Client({ connectionString: server.url });
+    await holder.connect();
+    try {
+      const [lockClass, id] = fillLockKey(schemaNames(schema, 'pgcache_').identity, 'keyv', 'keyv:k');
+      await holder.query('SELECT pg_advisory_lock($1, $2)', [lockClass, id]);
+      const result = await runScript(
+        'awaits-one-call.ts',
+        [schema, 'wrap'],
+        { DATABASE_URL: server.url },
+        20_000,
+      );
+      expect(result.code, result.stderr).toBe(0);
+      const { outcome, ms } = JSON.parse(result.stdout);
+      expect(outcome).toBe('resolved loaded');
+      // It waited for the holder until lockTimeout (1.5 s), then loaded itself (onLockTimeout 'load').
+      expect(ms).toBeGreaterThanOrEqual(1400);
+    } finally {
+      await holder.end();
+    }
   });
 });

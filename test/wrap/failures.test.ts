@@ -3,7 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { LockTimeoutError } from '../../src/index.js';
 import { cacheFixture } from '../support/cache-fixture.js';
-import { databaseUrl, eventually } from '../support/database.js';
+import { databaseUrl, eventually, sleep } from '../support/database.js';
 import { counted, gate, lockHolders, lockOf, poolIsIdle } from './support.js';
 
 const { schema, pool, newCache } = cacheFixture('wrap_failures');
@@ -262,4 +262,26 @@ describe('a cache that is closed', () => {
     }
     expect(loader.runs).toBe(1);
   });
+
+  it("answers a fill waiting for another session's holder with DisconnectedError, without waiting for its next look", async () => {
+    const namespace = 'closing-waiter';
+    // Nothing but a change event or the disconnect would wake the waiter before its 30 s poll.
+    const cache = newCache({ namespace, wrap: { lockTimeout: 60_000, maxPollInterval: 30_000 } });
+    const other = await holdLock(namespace, 'k');
+    try {
+      const loader = counted(() => 'mine');
+      const waiting = cache.wrap('k', loader).then(
+        () => 'resolved',
+        (error: unknown) => error,
+      );
+      // Looks come at 20 ms, then twice as far apart each time: 5.5 s in, the next is about 5 s away.
+      await sleep(5500);
+      await cache.disconnect();
+      const outcome = await Promise.race([waiting, sleep(3000).then(() => 'still waiting')]);
+      expect(outcome).toMatchObject({ code: 'ERR_PGCACHE_DISCONNECTED' });
+      expect(loader.runs).toBe(0);
+    } finally {
+      await other.release();
+    }
+  }, 30_000);
 });
