@@ -386,6 +386,14 @@ export class PostgresAdapter extends EventEmitter {
     return rows[0]?.channel ?? undefined;
   }
 
+  /**
+   * A statement of a module built on the adapter (the tag index), run as the adapter runs its own: after
+   * the tables are ready, through a connection slot (so `disconnect()` waits for it), within `queryTimeout`.
+   */
+  async execute<Row>(text: string, values: unknown[], operation: string): Promise<Row[]> {
+    return this.run<Row>({ text }, values, operation);
+  }
+
   /** Deletes expired rows now, in batches, unless another process is sweeping. Returns rows removed. */
   sweep(): Promise<number> {
     return this.sweeper.sweep();

@@ -4,7 +4,8 @@ import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, TTL_LEFT, triggerChannel } from 
 
 /** A named statement: `pg` parses and plans it once per connection, then only binds. */
 export interface Statement {
-  name: string;
+  /** Prepared once per connection under this name; without one, the statement is not prepared. */
+  name?: string;
   text: string;
 }
 

@@ -93,13 +93,8 @@ export class CacheTags {
     return rows.length;
   }
 
-  private async run(text: string, values: unknown[], doing: string): Promise<unknown[]> {
-    try {
-      await this.cache.adapter.init();
-      return (await this.cache.adapter.pool.query(text, values)).rows;
-    } catch (error) {
-      throw toCacheError(error, `${doing} on ${this.cache.adapter.names.identity}`);
-    }
+  private run(text: string, values: unknown[], doing: string): Promise<unknown[]> {
+    return this.cache.adapter.execute(text, values, doing);
   }
 
   private pruneNowAndThen(): void {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CacheTags,
+  ConnectionError,
   cached,
   InvalidOptionError,
   installTableWatch,
@@ -10,6 +11,7 @@ import {
   windowed,
 } from '../../src/index.js';
 import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { q } from './support.js';
 
 // What one bad rule, row, handler or notice must not do to the evictions of everything else.
@@ -66,6 +68,40 @@ describe('a key or tag the store refuses', () => {
     expect(await eventually(async () => (await cache.get('profile:1')) === undefined)).toBe(true);
     expect(rule.trusted).toBe(true);
   });
+});
+
+describe('a tag statement on a connection that stopped answering', () => {
+  it('fails as a ConnectionError within the client deadline, and disconnect() still returns', async () => {
+    const proxy = await startTcpProxy(databaseUrl());
+    const silent = new PostgresCache({
+      connectionString: proxy.url,
+      schema,
+      statementTimeout: 500,
+      notifications: false,
+      sweepInterval: 0,
+    });
+    silent.on('error', () => undefined);
+    const settledWithin = (promise: Promise<unknown>, ms: number) =>
+      Promise.race([
+        promise.then(
+          () => 'resolved',
+          (error: unknown) => error,
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('pending'), ms)),
+      ]);
+    try {
+      const tags = new CacheTags(silent);
+      // Opens the connection the tagged write will find idle (a plain set: no tag pruning runs after it).
+      await silent.set('stalled:1', 'a');
+      // Nothing more gets through, and no error or end says so: only the client's deadline can tell.
+      proxy.stall();
+      const tagged = tags.set('stalled:2', 'b', { tags: ['stalled'] });
+      expect(await settledWithin(tagged, 10_000)).toBeInstanceOf(ConnectionError);
+      expect(await settledWithin(silent.disconnect(), 10_000)).toBe('resolved');
+    } finally {
+      await proxy.close();
+    }
+  }, 40_000);
 });
 
 describe('rules', () => {
