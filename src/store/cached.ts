@@ -127,7 +127,11 @@ export function cached<A extends unknown[], R>(
   const flights = new Map<string, Promise<R>>();
   const absorb = (error: unknown, doing: string) => {
     counters.errors++;
-    onError?.(toCacheError(error, `${doing} (cached ${namespace})`));
+    try {
+      onError?.(toCacheError(error, `${doing} (cached ${namespace})`));
+    } catch {
+      // An application handler that throws has nowhere left to report to.
+    }
   };
   invalidation?.on('error', (error) => absorb(error, 'invalidating'));
   store.on('error', (error) => absorb(error, 'the cache'));

@@ -401,6 +401,31 @@ describe('cached() without a database', () => {
     await fn.close();
     await unreachable.disconnect();
   });
+
+  it('takes an onError that throws as reported: nothing crashes, and calls still answer', async () => {
+    const unreachable = new PostgresCache({
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+      schema,
+      connectionTimeout: 500,
+      reconnect: { initialDelay: 50, maxDelay: 200 },
+    });
+    const errors: unknown[] = [];
+    const fn = cached(async (id: number) => id * 2, {
+      cache: unreachable,
+      name: 'offline-loud',
+      onError: (error) => {
+        errors.push(error);
+        throw new Error('a broken alert hook');
+      },
+    });
+    expect(await fn(21)).toBe(42);
+    // Starting failed, and was reported to the handler that throws; the process goes on.
+    expect(await eventually(() => errors.length > 0, 15_000)).toBe(true);
+    expect(await fn(21)).toBe(42);
+    expect(fn.stats.errors).toBe(errors.length);
+    await fn.close();
+    await unreachable.disconnect();
+  });
 });
 
 describe('invalidateOnTableChange()', () => {
