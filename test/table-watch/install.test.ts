@@ -6,6 +6,7 @@ import {
   installTableWatch,
   listTableWatches,
   PostgresAdapter,
+  QueryError,
   tableChangeChannel,
   uninstallTableWatch,
 } from '../../src/index.js';
@@ -210,6 +211,63 @@ describe('installTableWatch', () => {
     } finally {
       await pool.query(`DROP SCHEMA ${q(hostileSchema)} CASCADE`);
     }
+  });
+});
+
+describe('a table another transaction is writing to', () => {
+  it('fails install and uninstall with a QueryError after lockTimeout, and writes to it are not held up', async () => {
+    await pool.query(`CREATE TABLE ${q(schema)}.busy (id int PRIMARY KEY, n int NOT NULL)`);
+    await pool.query(`INSERT INTO ${q(schema)}.busy VALUES (1, 0), (2, 0)`);
+    await installTableWatch(pool, { ...at, table: 'busy' });
+    const writer = new pg.Client({ connectionString: databaseUrl() });
+    await writer.connect();
+    const settledWithin = (promise: Promise<unknown>, ms: number) =>
+      Promise.race([
+        promise.then(
+          (value) => value,
+          (error: unknown) => error,
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('pending'), ms)),
+      ]);
+    try {
+      // An open transaction that wrote to the table: CREATE or DROP TRIGGER must wait for it.
+      await writer.query('BEGIN');
+      await writer.query(`UPDATE ${q(schema)}.busy SET n = n + 1 WHERE id = 1`);
+      const install = installTableWatch(pool, {
+        ...at,
+        table: 'busy',
+        keyColumns: ['id', 'n'],
+        lockTimeout: 300,
+      });
+      const installed = await settledWithin(install, 10_000);
+      expect(installed).toBeInstanceOf(QueryError);
+      expect((installed as Error).message).toContain('lock timeout');
+      const uninstalled = await settledWithin(
+        uninstallTableWatch(pool, { ...at, table: 'busy', lockTimeout: 300 }),
+        10_000,
+      );
+      expect(uninstalled).toBeInstanceOf(QueryError);
+      // Nothing waits on the table now: another session's write goes through.
+      expect(
+        await settledWithin(pool.query(`UPDATE ${q(schema)}.busy SET n = n + 1 WHERE id = 2`), 10_000),
+      ).toMatchObject({
+        rowCount: 1,
+      });
+      await writer.query('ROLLBACK');
+      // Neither change was made: the watch is as it was.
+      const [watch] = (await listTableWatches(pool, { cacheSchema: schema })).filter(
+        (w) => w.table === 'busy',
+      );
+      expect(watch?.keyColumns).toEqual(['id']);
+    } finally {
+      await writer.end();
+    }
+  });
+
+  it('refuses a lockTimeout that is not a positive integer of ms', async () => {
+    await expect(installTableWatch(pool, { ...at, table: 'busy', lockTimeout: 0 })).rejects.toBeInstanceOf(
+      InvalidOptionError,
+    );
   });
 });
 

@@ -22,9 +22,20 @@ import {
   dropTriggersSql,
   FUNCTION_BODY,
   lockSql,
+  lockTimeoutSql,
 } from './trigger-sql.js';
 
-export interface TableWatchOptions extends WatchLocation {
+const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+
+interface LockTimeoutOption {
+  /**
+   * How long the change may wait for the table's lock, in ms, before it fails with a QueryError. While
+   * it waits, every other write to the table waits behind it. Default 5000.
+   */
+  lockTimeout?: number;
+}
+
+export interface TableWatchOptions extends WatchLocation, LockTimeoutOption {
   /** The application table to watch. Any name PostgreSQL accepts; it is quoted, never interpolated raw. */
   table: string;
   /** Its schema. Default `public`. */
@@ -50,7 +61,7 @@ export interface TableWatchPlan {
   applied: boolean;
 }
 
-export interface TableUnwatchOptions extends WatchLocation {
+export interface TableUnwatchOptions extends WatchLocation, LockTimeoutOption {
   table: string;
   schema?: string;
   dryRun?: boolean;
@@ -79,6 +90,7 @@ export async function installTableWatch(db: Queryable, options: TableWatchOption
   const channel = options.channel ?? n.defaultChannel;
   assertIdentifier(channel, 'channel');
   if (options.keyColumns !== undefined) assertKeyColumns(options.keyColumns);
+  const lockTimeout = lockTimeoutOf(options.lockTimeout);
   const target = `${JSON.stringify(schema)}.${JSON.stringify(options.table)}`;
   try {
     return await withClient(db, async (client) => {
@@ -95,6 +107,7 @@ export async function installTableWatch(db: Queryable, options: TableWatchOption
       const table = qualifiedName(schema, options.table);
       const statements = [
         ...lockSql(n),
+        lockTimeoutSql(lockTimeout),
         ...((await schemaExists(client, n.cacheSchema))
           ? []
           : [createSchemaUnlessExists(`"${n.cacheSchema}"`)]),
@@ -125,13 +138,17 @@ export async function uninstallTableWatch(
   const schema = options.schema ?? 'public';
   assertName(schema, 'schema');
   assertName(options.table, 'table');
+  const lockTimeout = lockTimeoutOf(options.lockTimeout);
   const target = `${JSON.stringify(schema)}.${JSON.stringify(options.table)}`;
   try {
     return await withClient(db, async (client) => {
       const ref = await findTable(client, schema, options.table);
       const existing = await readWatchTriggers(client, n, ref);
       assertNoClash(existing, n, target);
-      const statements = dropTriggersSql(n, qualifiedName(schema, options.table));
+      const statements = [
+        lockTimeoutSql(lockTimeout),
+        ...dropTriggersSql(n, qualifiedName(schema, options.table)),
+      ];
       const plan = { schema, table: options.table, sql: script(statements), wasWatched: existing.length > 0 };
       if (options.dryRun || existing.length === 0) return { ...plan, applied: false };
       await inTransaction(client, statements);
@@ -140,6 +157,14 @@ export async function uninstallTableWatch(
   } catch (error) {
     throw toCacheError(error, `unwatching table ${target}`);
   }
+}
+
+function lockTimeoutOf(value: number | undefined): number {
+  const ms = value ?? DEFAULT_LOCK_TIMEOUT_MS;
+  if (!Number.isInteger(ms) || ms < 1) {
+    throw new InvalidOptionError(`lockTimeout must be a positive integer of ms; got ${String(value)}`);
+  }
+  return ms;
 }
 
 function assertKeyColumns(columns: unknown): asserts columns is string[] {

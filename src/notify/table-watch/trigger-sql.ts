@@ -71,6 +71,14 @@ export function dropTriggersSql(n: WatchNames, table: string): string[] {
   ];
 }
 
+/**
+ * How long the change may wait for a lock before it fails. Set after the installs' own locks, so it
+ * bounds the wait for the table: while DDL waits for it, every later write to the table queues behind.
+ */
+export function lockTimeoutSql(ms: number): string {
+  return `SET LOCAL lock_timeout = ${ms}`;
+}
+
 /** The schema's lock, then the installs' own, in the order every cache takes them. */
 export function lockSql(n: WatchNames): string[] {
   return [
