@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import type { SchemaNames } from './names.js';
 import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, TTL_LEFT, triggerChannel } from './sql.js';
 
-/** A named statement: `pg` parses and plans it once per connection, then only binds. */
+/** A statement. With a name, `pg` parses and plans it once per connection, then only binds. */
 export interface Statement {
-  /** Prepared once per connection under this name; without one, the statement is not prepared. */
   name?: string;
   text: string;
 }
