@@ -101,13 +101,11 @@ describe('disconnect()', () => {
 });
 
 describe('a call awaited with nothing else to do in the process', () => {
+  const awaitOneCall = (mode: 'init' | 'wrap') =>
+    runScript('awaits-one-call.ts', [schema, mode], { DATABASE_URL: server.url }, 20_000);
+
   it('init() keeps the process alive until it fails on a listener that cannot connect', async () => {
-    const result = await runScript(
-      'awaits-one-call.ts',
-      [schema, 'init'],
-      { DATABASE_URL: server.url },
-      20_000,
-    );
+    const result = await awaitOneCall('init');
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'rejected ERR_PGCACHE_CONNECTION' });
   });
@@ -118,12 +116,7 @@ describe('a call awaited with nothing else to do in the process', () => {
     try {
       const [lockClass, id] = fillLockKey(schemaNames(schema, 'pgcache_').identity, 'keyv', 'keyv:k');
       await holder.query('SELECT pg_advisory_lock($1, $2)', [lockClass, id]);
-      const result = await runScript(
-        'awaits-one-call.ts',
-        [schema, 'wrap'],
-        { DATABASE_URL: server.url },
-        20_000,
-      );
+      const result = await awaitOneCall('wrap');
       expect(result.code, result.stderr).toBe(0);
       const { outcome, ms } = JSON.parse(result.stdout);
       expect(outcome).toBe('resolved loaded');

@@ -376,13 +376,16 @@ describe('cached()', () => {
 });
 
 describe('cached() without a database', () => {
-  it('answers around the cache while nothing can be trusted, and closes without waiting for an outage', async () => {
-    const unreachable = new PostgresCache({
+  const unreachableCache = () =>
+    new PostgresCache({
       connectionString: 'postgres://postgres@127.0.0.1:1/none',
       schema,
       connectionTimeout: 500,
       reconnect: { initialDelay: 50, maxDelay: 200 },
     });
+
+  it('answers around the cache while nothing can be trusted, and closes without waiting for an outage', async () => {
+    const unreachable = unreachableCache();
     const errors: unknown[] = [];
     let runs = 0;
     const fn = cached(
@@ -403,12 +406,7 @@ describe('cached() without a database', () => {
   });
 
   it('takes an onError that throws as reported: nothing crashes, and calls still answer', async () => {
-    const unreachable = new PostgresCache({
-      connectionString: 'postgres://postgres@127.0.0.1:1/none',
-      schema,
-      connectionTimeout: 500,
-      reconnect: { initialDelay: 50, maxDelay: 200 },
-    });
+    const unreachable = unreachableCache();
     const errors: unknown[] = [];
     const fn = cached(async (id: number) => id * 2, {
       cache: unreachable,
