@@ -108,7 +108,16 @@ export function isConnectionFailure(error: unknown): boolean {
 /** Wraps whatever `pg` threw into the typed error a caller can act on. */
 export function toCacheError(error: unknown, doing: string): PostgresCacheError {
   if (error instanceof PostgresCacheError) return error;
-  const detail = error instanceof Error ? error.message || error.constructor.name : String(error);
+  const detail = error instanceof Error ? error.message || error.constructor.name : textOf(error);
   if (isConnectionFailure(error)) return new ConnectionError(`${doing}: ${detail}`, { cause: error });
   return new QueryError(`${doing}: ${detail}`, { cause: error });
+}
+
+/** Whatever was thrown, as text; some values (an object without a prototype) cannot be made a string. */
+function textOf(thrown: unknown): string {
+  try {
+    return String(thrown);
+  } catch {
+    return Object.prototype.toString.call(thrown);
+  }
 }

@@ -67,6 +67,20 @@ describe('an application handler that throws', () => {
     expect(await cache.set('k', 'stored')).toBe(true);
     expect(await cache.get('k')).toBe('stored');
   });
+
+  it('with something that cannot be made a string (no prototype) is still reported as an error event', async () => {
+    const cache = newCache('odd-throw');
+    await cache.init();
+    cache.namespace = 'odd-throw';
+    const errors: PostgresCacheError[] = [];
+    cache.on('error', (error) => errors.push(error));
+    cache.on('set', () => {
+      throw Object.create(null);
+    });
+    expect(await cache.set('k', 'stored')).toBe(true);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toContain('[object Object]');
+  });
 });
 
 describe('disconnect()', () => {
