@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError, PostgresAdapter, QueryError } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
+import { adminPool, databaseUrl, dropSchema, outcomeWithin, uniqueSchema } from '../support/database.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 
 const schema = uniqueSchema('timeouts');
@@ -12,18 +12,6 @@ afterAll(async () => {
   await dropSchema(schema);
   await pool.end();
 });
-
-/** The outcome of a promise, or 'pending' if it has none after `ms`. */
-async function within(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  const pending = new Promise((resolve) => setTimeout(() => resolve('pending'), ms).unref());
-  return Promise.race([
-    promise.then(
-      () => 'resolved',
-      (error: unknown) => error,
-    ),
-    pending,
-  ]);
-}
 
 describe('a server that stops answering', () => {
   it('fails start-up with a ConnectionError in time, and disconnect() still returns', async () => {
@@ -37,9 +25,9 @@ describe('a server that stops answering', () => {
       sweepInterval: 0,
     });
     const started = Date.now();
-    expect(await within(adapter.init(), 6000)).toBeInstanceOf(ConnectionError);
+    expect(await outcomeWithin(adapter.init(), 6000)).toBeInstanceOf(ConnectionError);
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(await within(adapter.disconnect(), 2000)).toBe('resolved');
+    expect(await outcomeWithin(adapter.disconnect(), 2000)).toBe('resolved');
     await proxy.close();
   });
 
@@ -50,7 +38,7 @@ describe('a server that stops answering', () => {
     await supplied.query('SELECT 1');
     proxy.stall();
     const adapter = new PostgresAdapter({ pool: supplied, schema, statementTimeout: 500, sweepInterval: 0 });
-    expect(await within(adapter.get('k'), 6000)).toBeInstanceOf(ConnectionError);
+    expect(await outcomeWithin(adapter.get('k'), 6000)).toBeInstanceOf(ConnectionError);
     expect(supplied.totalCount).toBe(0);
     await adapter.disconnect();
     await supplied.end();

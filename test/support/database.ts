@@ -27,6 +27,18 @@ export async function dropSchema(schema: string): Promise<void> {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The outcome of a promise: 'resolved', the error it rejected with, or 'pending' if it has none after `ms`. */
+export async function outcomeWithin(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  const pending = new Promise((resolve) => setTimeout(() => resolve('pending'), ms).unref());
+  return Promise.race([
+    promise.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    ),
+    pending,
+  ]);
+}
+
 /**
  * Polls until `check` returns true or the time is up (a generous default: it returns as soon as it holds);
  * returns the last answer. A check that throws counts as not yet; if it threw last, that error is thrown.

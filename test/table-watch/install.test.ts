@@ -11,7 +11,14 @@ import {
   uninstallTableWatch,
 } from '../../src/index.js';
 import { runScript } from '../support/child.js';
-import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import {
+  adminPool,
+  databaseUrl,
+  dropSchema,
+  eventually,
+  outcomeWithin,
+  uniqueSchema,
+} from '../support/database.js';
 import { listenRaw, q } from './support.js';
 
 const schema = uniqueSchema('tw_install');
@@ -221,14 +228,6 @@ describe('a table another transaction is writing to', () => {
     await installTableWatch(pool, { ...at, table: 'busy' });
     const writer = new pg.Client({ connectionString: databaseUrl() });
     await writer.connect();
-    const settledWithin = (promise: Promise<unknown>, ms: number) =>
-      Promise.race([
-        promise.then(
-          (value) => value,
-          (error: unknown) => error,
-        ),
-        new Promise((resolve) => setTimeout(() => resolve('pending'), ms)),
-      ]);
     try {
       // An open transaction that wrote to the table: CREATE or DROP TRIGGER must wait for it.
       await writer.query('BEGIN');
@@ -239,20 +238,18 @@ describe('a table another transaction is writing to', () => {
         keyColumns: ['id', 'n'],
         lockTimeout: 300,
       });
-      const installed = await settledWithin(install, 10_000);
+      const installed = await outcomeWithin(install, 10_000);
       expect(installed).toBeInstanceOf(QueryError);
       expect((installed as Error).message).toContain('lock timeout');
-      const uninstalled = await settledWithin(
+      const uninstalled = await outcomeWithin(
         uninstallTableWatch(pool, { ...at, table: 'busy', lockTimeout: 300 }),
         10_000,
       );
       expect(uninstalled).toBeInstanceOf(QueryError);
       // Nothing waits on the table now: another session's write goes through.
-      expect(
-        await settledWithin(pool.query(`UPDATE ${q(schema)}.busy SET n = n + 1 WHERE id = 2`), 10_000),
-      ).toMatchObject({
-        rowCount: 1,
-      });
+      const write = pool.query(`UPDATE ${q(schema)}.busy SET n = n + 1 WHERE id = 2`);
+      expect(await outcomeWithin(write, 10_000)).toBe('resolved');
+      expect((await write).rowCount).toBe(1);
       await writer.query('ROLLBACK');
       // Neither change was made: the watch is as it was.
       const [watch] = (await listTableWatches(pool, { cacheSchema: schema })).filter(

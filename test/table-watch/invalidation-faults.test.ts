@@ -10,7 +10,14 @@ import {
   PostgresCache,
   windowed,
 } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import {
+  adminPool,
+  databaseUrl,
+  dropSchema,
+  eventually,
+  outcomeWithin,
+  uniqueSchema,
+} from '../support/database.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { q } from './support.js';
 
@@ -81,14 +88,6 @@ describe('a tag statement on a connection that stopped answering', () => {
       sweepInterval: 0,
     });
     silent.on('error', () => undefined);
-    const settledWithin = (promise: Promise<unknown>, ms: number) =>
-      Promise.race([
-        promise.then(
-          () => 'resolved',
-          (error: unknown) => error,
-        ),
-        new Promise((resolve) => setTimeout(() => resolve('pending'), ms)),
-      ]);
     try {
       const tags = new CacheTags(silent);
       // Opens the connection the tagged write will find idle (a plain set: no tag pruning runs after it).
@@ -96,8 +95,8 @@ describe('a tag statement on a connection that stopped answering', () => {
       // Nothing more gets through, and no error or end says so: only the client's deadline can tell.
       proxy.stall();
       const tagged = tags.set('stalled:2', 'b', { tags: ['stalled'] });
-      expect(await settledWithin(tagged, 10_000)).toBeInstanceOf(ConnectionError);
-      expect(await settledWithin(silent.disconnect(), 10_000)).toBe('resolved');
+      expect(await outcomeWithin(tagged, 10_000)).toBeInstanceOf(ConnectionError);
+      expect(await outcomeWithin(silent.disconnect(), 10_000)).toBe('resolved');
     } finally {
       await proxy.close();
     }
