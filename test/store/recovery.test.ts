@@ -1,12 +1,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { schemaNames } from '../../src/adapter/names.js';
 import { PostgresCache } from '../../src/index.js';
-import { fillLockKey } from '../../src/store/wrap/advisory-lock.js';
 import { type EmbeddedServer, startEmbeddedPostgres } from '../../support/embedded-postgres.js';
 import { runScript } from '../support/child.js';
 import { eventually, sleep } from '../support/database.js';
 import { type CacheWorker, startWorkers, type WorkerError } from '../support/worker-client.js';
+import { lockOf } from '../wrap/support.js';
 
 // This file stops and starts PostgreSQL, so it has a server of its own whatever DATABASE_URL says.
 let server: EmbeddedServer;
@@ -114,7 +113,7 @@ describe('a call awaited with nothing else to do in the process', () => {
     const holder = new pg.Client({ connectionString: server.url });
     await holder.connect();
     try {
-      const [lockClass, id] = fillLockKey(schemaNames(schema, 'pgcache_').identity, 'keyv', 'keyv:k');
+      const [lockClass, id] = lockOf(schema, 'keyv', 'k');
       await holder.query('SELECT pg_advisory_lock($1, $2)', [lockClass, id]);
       const result = await awaitOneCall('wrap');
       expect(result.code, result.stderr).toBe(0);
