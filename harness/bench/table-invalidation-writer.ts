@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { installTableWatch, uninstallTableWatch } from '../../src/index.js';
 import { now } from '../clock.js';
+import { percentile } from './lib/latency.js';
 
 const ROWS = 500;
 const RUNS = 7;
@@ -41,7 +42,10 @@ export async function measureWriterCost(writer: pg.Client, schema: string): Prom
         await writer.query(`UPDATE ${qualified} SET n = n + 1`);
         runs.push(now() - started);
       }
-      return runs.sort((a, b) => a - b)[Math.floor(RUNS / 2)] as number;
+      return percentile(
+        runs.sort((a, b) => a - b),
+        0.5,
+      );
     };
     const unwatchedMs = await median();
     await installTableWatch(writer, { schema, table, cacheSchema: schema });
