@@ -11,6 +11,8 @@ export interface WatchArgs {
   channel: string | undefined;
   cacheSchema: string | undefined;
   tablePrefix: string | undefined;
+  /** How long install/uninstall wait for the table's lock, in ms; the library's default when undefined. */
+  lockTimeout: number | undefined;
   apply: boolean;
   json: boolean;
 }
@@ -44,6 +46,9 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   if (action !== 'install' && (values.key !== undefined || values.channel !== undefined)) {
     throw new UsageError('--key and --channel belong to watch install');
   }
+  if (action === 'list' && values['lock-timeout'] !== undefined) {
+    throw new UsageError('--lock-timeout belongs to watch install and uninstall');
+  }
   return {
     name: 'watch',
     args: {
@@ -54,6 +59,7 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
       channel: values.channel,
       cacheSchema: values['cache-schema'],
       tablePrefix: values.prefix,
+      lockTimeout: values['lock-timeout'] === undefined ? undefined : parseMs(values['lock-timeout']),
       apply: values.apply === true,
       json: values.json === true,
     },
@@ -72,6 +78,7 @@ function parseWatchOptions(args: string[]) {
       channel: { type: 'string' },
       'cache-schema': { type: 'string' },
       prefix: { type: 'string' },
+      'lock-timeout': { type: 'string' },
       apply: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -84,6 +91,14 @@ function splitTable(name: string, defaultSchema: string): { schema: string; tabl
   const dot = name.indexOf('.');
   if (dot <= 0 || dot === name.length - 1) return { schema: defaultSchema, table: name };
   return { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+}
+
+function parseMs(text: string): number {
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(ms) || ms < 1) {
+    throw new UsageError(`--lock-timeout takes a whole number of ms above 0; got ${JSON.stringify(text)}`);
+  }
+  return ms;
 }
 
 /** `--key a,b`; `--key ''` means no key columns (events name the table only). */
@@ -109,6 +124,7 @@ Options:
   --channel NAME       channel to notify on (default: <cache-schema>_<prefix>table_changes)
   --cache-schema NAME  schema of the cache, where the shared trigger function lives (default: public)
   --prefix PREFIX      table prefix of the cache (default: pgcache_)
+  --lock-timeout MS    install/uninstall: longest wait for the table's lock (default: 5000)
   --apply              run the SQL
   --json               watch list: print JSON
 `;

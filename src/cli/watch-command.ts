@@ -3,13 +3,21 @@ import { installTableWatch, uninstallTableWatch } from '../notify/table-watch/in
 import { listTableWatches } from '../notify/table-watch/list.js';
 import { UsageError, type WatchArgs } from './args.js';
 
+/** A server that does not answer (a dropped route, a stalled proxy) fails the command instead of hanging it. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export interface Output {
   out(text: string): void;
 }
 
 export async function runWatch(args: WatchArgs, output: Output): Promise<void> {
   if (!args.url) throw new UsageError('no database: give --url or set DATABASE_URL');
-  const pool = new pg.Pool({ connectionString: args.url, max: 1, application_name: 'postgres-cache cli' });
+  const pool = new pg.Pool({
+    connectionString: args.url,
+    max: 1,
+    application_name: 'postgres-cache cli',
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
   pool.on('error', () => undefined);
   const location = { cacheSchema: args.cacheSchema, tablePrefix: args.tablePrefix };
   try {
@@ -27,6 +35,7 @@ export async function runWatch(args: WatchArgs, output: Output): Promise<void> {
           table,
           keyColumns: args.keyColumns,
           channel: args.channel,
+          lockTimeout: args.lockTimeout,
           dryRun: !args.apply,
         });
         const keys = plan.keyColumns.length ? plan.keyColumns.join(', ') : 'none';
@@ -35,7 +44,13 @@ export async function runWatch(args: WatchArgs, output: Output): Promise<void> {
           `${outcome(args.apply, plan.applied, plan.upToDate ? 'already watched like this' : undefined)}\n`,
         );
       } else {
-        const plan = await uninstallTableWatch(pool, { ...location, schema, table, dryRun: !args.apply });
+        const plan = await uninstallTableWatch(pool, {
+          ...location,
+          schema,
+          table,
+          lockTimeout: args.lockTimeout,
+          dryRun: !args.apply,
+        });
         output.out(`-- unwatch ${name}\n${plan.sql}`);
         output.out(`${outcome(args.apply, plan.applied, plan.wasWatched ? undefined : 'not watched')}\n`);
       }

@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listTableWatches } from '../../src/index.js';
 import { finished } from '../support/child.js';
 import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { q } from './support.js';
 
 const schema = uniqueSchema('tw_cli');
@@ -126,6 +128,9 @@ describe('postgres-cache watch', () => {
       ['watch', 'install', 'users', '--bogus'],
       ['watch', 'list', 'users'],
       ['watch', 'uninstall', 'users', '--key', 'id'],
+      ['watch', 'install', 'users', '--lock-timeout', 'soon'],
+      ['watch', 'install', 'users', '--lock-timeout', '0'],
+      ['watch', 'list', '--lock-timeout', '100'],
       ['nonsense'],
     ];
     for (const args of usage) {
@@ -152,5 +157,47 @@ describe('postgres-cache watch', () => {
     expect(hostile.code).toBe(1);
     expect(hostile.stderr).toContain('ERR_PGCACHE_INVALID_IDENTIFIER');
     expect((await run(['--help'])).stdout).toContain('watch install <table…>');
+  }, 120_000);
+
+  it('--lock-timeout: install gives up on a table another transaction is writing to, and changes nothing', async () => {
+    await pool.query(`CREATE TABLE ${q(schema)}.busy (id int PRIMARY KEY)`);
+    const writer = new pg.Client({ connectionString: databaseUrl() });
+    await writer.connect();
+    try {
+      await writer.query('BEGIN');
+      await writer.query(`INSERT INTO ${q(schema)}.busy VALUES (1)`);
+      const started = Date.now();
+      const install = await run([
+        'watch',
+        'install',
+        'busy',
+        '--schema',
+        schema,
+        '--cache-schema',
+        schema,
+        '--apply',
+        '--lock-timeout',
+        '300',
+      ]);
+      expect(install.code).toBe(1);
+      expect(install.stderr).toMatch(/ERR_PGCACHE_QUERY: .*lock timeout/);
+      // Well short of the 5 s default.
+      expect(Date.now() - started).toBeLessThan(4_500);
+      expect(await watched()).not.toContain('busy');
+    } finally {
+      await writer.query('ROLLBACK');
+      await writer.end();
+    }
+  }, 120_000);
+
+  it('a server that accepts the connection and never answers: exit code 1 with a connection error', async () => {
+    const proxy = await startTcpProxy(databaseUrl(), 'silent');
+    try {
+      const list = await run(['watch', 'list', '--url', proxy.url]);
+      expect(list.code).toBe(1);
+      expect(list.stderr).toContain('ERR_PGCACHE_CONNECTION');
+    } finally {
+      await proxy.close();
+    }
   }, 120_000);
 });
