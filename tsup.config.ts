@@ -13,4 +13,6 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: true,
+  // Without it the CommonJS build's classes are named _class12 and the like in stack traces.
+  keepNames: true,
 });

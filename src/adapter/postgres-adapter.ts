@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { StoredData } from 'keyv';
 import pg from 'pg';
 import { DisconnectedError, toCacheError } from '../errors.js';
 import { reportError } from '../report-error.js';
@@ -183,12 +184,18 @@ export class PostgresAdapter extends EventEmitter {
     this.namespaces.namespace = value;
   }
 
+  get(key: string): Promise<string | undefined>;
+  /** The signature Keyv's store type declares, so that `new Keyv(adapter)` type-checks. */
+  get<Value>(key: string): Promise<StoredData<Value> | undefined>;
   async get(key: string): Promise<string | undefined> {
     assertStorableKey(key);
     await this.usable();
     return this.valueReads.submit(this.namespaceOf(key), key);
   }
 
+  getMany(keys: string[]): Promise<Array<string | undefined>>;
+  /** The signature Keyv's store type declares, so that `new Keyv(adapter)` type-checks. */
+  getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>>;
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
     return (await this.readEntries(this.namespaceOf(keys[0]), keys)).map((entry) => entry?.value);
   }
@@ -198,7 +205,11 @@ export class PostgresAdapter extends EventEmitter {
     return true;
   }
 
-  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
+  setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]>;
+  /** What Keyv's store type declares; Keyv's setMany() returns the booleans all the same. */
+  setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: compatible with both signatures above
+  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
     await this.writeEntries(this.namespaceOf(entries[0]?.key), entries as EntryToWrite[]);
     return entries.map(() => true);
   }

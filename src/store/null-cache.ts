@@ -31,7 +31,11 @@ export class NullCache extends EventEmitter {
     return true;
   }
 
-  async setMany(entries: Array<{ key: string }>): Promise<boolean[]> {
+  setMany(entries: Array<{ key: string }>): Promise<boolean[]>;
+  /** What Keyv's store type declares; Keyv's setMany() returns the booleans all the same. */
+  setMany(entries: Array<{ key: string }>): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: compatible with both signatures above
+  async setMany(entries: Array<{ key: string }>): Promise<boolean[] | void> {
     return entries.map(() => true);
   }
 

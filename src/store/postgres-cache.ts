@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { StoredData } from 'keyv';
 import type pg from 'pg';
 import { NamespaceTracker } from '../adapter/namespaces.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
@@ -162,6 +163,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   /** The stored text; with `decodeL1Hits`, an L1 hit is already decoded for Keyv (see the option). */
+  get(key: string): Promise<string | KeyvData | undefined>;
+  /** The signature Keyv's store type declares, so that `new Keyv(cache)` type-checks. */
+  get<Value>(key: string): Promise<StoredData<Value> | undefined>;
   get(key: string): Promise<string | KeyvData | undefined> {
     if (typeof key !== 'string') return Promise.reject(notAStringKey(key));
     const namespace = this.namespaceOf(key);
@@ -170,6 +174,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return Promise.resolve(this.options.decodeL1Hits ? keyvDataOf(held) : held.value);
   }
 
+  getMany(keys: string[]): Promise<Array<string | undefined>>;
+  /** The signature Keyv's store type declares, so that `new Keyv(cache)` type-checks. */
+  getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>>;
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
     const namespace = this.namespaceOf(keys[0]);
     const result: Array<string | undefined> = new Array(keys.length).fill(undefined);
@@ -214,7 +221,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return true;
   }
 
-  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
+  setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]>;
+  /** What Keyv's store type declares; Keyv's setMany() returns the booleans all the same. */
+  setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: compatible with both signatures above
+  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
     const namespace = this.namespaceOf(entries[0]?.key);
     const tickets = entries.map((entry) => this.beginFill(namespace, entry.key));
     let versions: number[];
