@@ -149,6 +149,25 @@ const MIGRATIONS: Migration[] = [
       assignVersion(n),
     ],
   },
+  {
+    version: 7,
+    // TRUNCATE fires no row trigger: without this, every L1 would keep what a TRUNCATE of the table removed.
+    // One flush event per TRUNCATE, on the channel the row trigger notifies now (none without one), so
+    // re-pointing that trigger needs nothing here.
+    statements: ({ names: n }) => [
+      `CREATE OR REPLACE FUNCTION ${n.notifyTruncate}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        DECLARE
+          channel text := ${triggerChannel(n)};
+        BEGIN
+          IF channel IS NOT NULL THEN
+            PERFORM pg_notify(channel, json_build_object('op', 'flush', 'v', ${nextVersion(n)})::text);
+          END IF;
+          RETURN NULL;
+        END $fn$`,
+      `CREATE TRIGGER ${n.truncateTrigger} AFTER TRUNCATE ON ${n.entries}
+         FOR EACH STATEMENT EXECUTE FUNCTION ${n.notifyTruncate}()`,
+    ],
+  },
 ];
 
 /**
@@ -267,6 +286,7 @@ function nextVersion(n: SchemaNames): string {
 interface SchemaState {
   version: number;
   unlogged: boolean | undefined;
+  /** Undefined without a change trigger, or with one disabled: a start with `migrate` re-creates it. */
   notifyChannel: string | undefined;
 }
 
@@ -284,7 +304,7 @@ async function readSchemaState(run: Run, n: SchemaNames): Promise<SchemaState> {
   const { rows } = await run<{ has_meta: boolean; persistence: string | null; channel: string | null }>(
     `SELECT to_regclass($1) IS NOT NULL AS has_meta,
             (SELECT relpersistence FROM pg_class WHERE oid = to_regclass($2)) AS persistence,
-            ${triggerChannel(n)} AS channel`,
+            ${triggerChannel(n, true)} AS channel`,
     [n.meta, n.entries],
   );
   const state = rows[0];
@@ -330,6 +350,7 @@ function describeMismatch(state: SchemaState, settings: SchemaSettings): string 
     return `schema version is ${state.version}, this library needs ${SCHEMA_VERSION}`;
   }
   if (state.unlogged !== settings.unlogged) return `the table is ${state.unlogged ? '' : 'not '}UNLOGGED`;
+  if (state.notifyChannel === undefined) return 'the change trigger is missing or disabled';
   return `the trigger notifies ${JSON.stringify(state.notifyChannel)}, not ${JSON.stringify(settings.notifyChannel)}`;
 }
 

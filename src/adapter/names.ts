@@ -12,12 +12,14 @@ export interface SchemaNames {
   nextVersion: string;
   assignVersion: string;
   notifyChange: string;
+  notifyTruncate: string;
   changePayload: string;
   clearNamespace: string;
   sweepExpired: string;
   versionTrigger: string;
   versionUpdateTrigger: string;
   notifyTrigger: string;
+  truncateTrigger: string;
   expiresIndex: string;
   clearMarkerIndex: string;
   unsettledMarkerIndex: string;
@@ -41,12 +43,14 @@ export function schemaNames(schema: string, prefix: string): SchemaNames {
     nextVersion: `${s}.${q('next_version')}`,
     assignVersion: `${s}.${q('assign_version')}`,
     notifyChange: `${s}.${q('notify_change')}`,
+    notifyTruncate: `${s}.${q('notify_truncate')}`,
     changePayload: `${s}.${q('change_payload')}`,
     clearNamespace: `${s}.${q('clear_namespace')}`,
     sweepExpired: `${s}.${q('sweep_expired')}`,
     versionTrigger: q('version_trigger'),
     versionUpdateTrigger: q('version_update_trigger'),
     notifyTrigger: q('notify_trigger'),
+    truncateTrigger: q('truncate_trigger'),
     expiresIndex: q('entries_expires_idx'),
     clearMarkerIndex: q('entries_clear_marker_idx'),
     unsettledMarkerIndex: q('entries_unsettled_idx'),

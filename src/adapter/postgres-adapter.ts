@@ -387,7 +387,7 @@ export class PostgresAdapter extends EventEmitter {
     return Number(rows[0]?.version ?? 0);
   }
 
-  /** The channel the table's change trigger notifies now; undefined when it has none. */
+  /** The channel the table's change trigger notifies now; undefined when it has none or it is disabled. */
   async notifyTriggerChannel(): Promise<string | undefined> {
     const rows = await this.run<{ channel: string | null }>(
       this.statements.triggerChannel,

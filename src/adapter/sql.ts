@@ -19,12 +19,16 @@ export const SILENT_SETTING = 'postgres_cache.silent';
 export const CLEAR_MARKER = `'\\x'::bytea`;
 
 /**
- * The channel the notify trigger passes to its function, read from the catalog now: NULL without a trigger.
- * pg_trigger.tgargs holds each argument followed by a NUL byte, which `encode(…, 'escape')` writes as `\000`.
+ * The channel the notify trigger passes to its function, read from the catalog now: NULL without a trigger,
+ * and with `onlyIfEnabled` also when `ALTER TABLE … DISABLE TRIGGER` silenced it ('O' and 'A' fire in a
+ * normal session). pg_trigger.tgargs holds each argument followed by a NUL byte, which `encode(…, 'escape')`
+ * writes as `\000`.
  */
-export const triggerChannel = (n: SchemaNames) =>
+export const triggerChannel = (n: SchemaNames, onlyIfEnabled = false) =>
   `(SELECT split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) FROM pg_trigger t
-     WHERE t.tgrelid = to_regclass('${n.entries}') AND t.tgname = '${n.notifyTrigger.slice(1, -1)}')`;
+     WHERE t.tgrelid = to_regclass('${n.entries}') AND t.tgname = '${n.notifyTrigger.slice(1, -1)}'${
+       onlyIfEnabled ? ` AND t.tgenabled IN ('O', 'A')` : ''
+     })`;
 
 /**
  * Creates a schema unless it exists; run with the schema's lock held (`schemaLock`). It looks in pg_namespace

@@ -59,6 +59,6 @@ export function buildStatements(n: SchemaNames) {
       ORDER BY key_hash LIMIT $3`),
     sweep: named(`SELECT ${n.sweepExpired}($1) AS removed`),
     // The one statement without a namespace: where the change trigger sends events now.
-    triggerChannel: named(`SELECT ${triggerChannel(n)} AS channel`),
+    triggerChannel: named(`SELECT ${triggerChannel(n, true)} AS channel`),
   };
 }

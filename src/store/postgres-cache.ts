@@ -715,10 +715,13 @@ function listenerConnection(adapter: PostgresAdapter): string | pg.ClientConfig 
 }
 
 function notOurChannel(table: string, channel: string, actual: string | undefined): SchemaError {
+  const notifies =
+    actual === undefined
+      ? 'sends no change events (it is missing or disabled)'
+      : `notifies ${JSON.stringify(actual)} (a process with another notifyChannel re-pointed it)`;
   return new SchemaError(
-    `the change trigger of ${table} notifies ${JSON.stringify(actual ?? null)}, not this cache's notifyChannel ` +
-      `${JSON.stringify(channel)} (a process with another notifyChannel re-pointed it): L1 is bypassed until it ` +
-      'notifies this channel again',
+    `the change trigger of ${table} ${notifies}, not this cache's notifyChannel ${JSON.stringify(channel)}: ` +
+      'L1 is bypassed until it notifies this channel again',
   );
 }
 

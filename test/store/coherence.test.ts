@@ -111,6 +111,20 @@ describe('change events', () => {
     expect(reader.stats.evictions.event).toBeGreaterThanOrEqual(1);
   });
 
+  it('a TRUNCATE of the table, by anyone, empties every L1 with one flush event', async () => {
+    const cache = newCache();
+    await cache.init();
+    cache.namespace = 'truncate';
+    await cache.set('a', 'one');
+    await cache.set('b', 'two');
+    expect(await cache.get('a')).toBe('one');
+    expect(cache.stats.l1.size).toBe(2);
+    await nextEvent(cache, 'flush', () => pool.query(`TRUNCATE ${schema}.pgcache_entries`));
+    expect(cache.stats.l1.size).toBe(0);
+    expect(await cache.get('a')).toBeUndefined();
+    expect(await cache.has('b')).toBe(false);
+  });
+
   it('ignore and count malformed payloads from anyone who can NOTIFY the channel', async () => {
     const cache = newCache();
     await cache.init();

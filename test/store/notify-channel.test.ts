@@ -120,13 +120,38 @@ describe('checking where the trigger points', () => {
     expect(await eventually(() => schemaErrors.length === 1)).toBe(true);
     expect(cache.coherent).toBe(false);
     expect(schemaErrors[0]?.message).toMatch(
-      /notifies "check_second", not this cache's notifyChannel "check_first"/,
+      /notifies "check_second" .*, not this cache's notifyChannel "check_first"/,
     );
 
     await pool.query(`SELECT pg_notify('check_first', '{"op":"repoint","to":"check_first"}')`);
     // The notice is heard and checked against the catalog, which still says otherwise.
     expect(await eventually(() => schemaErrors.length === 2)).toBe(true);
     expect(cache.coherent).toBe(false);
+  }, 30_000);
+
+  it('a disabled trigger: a cache that reconnects bypasses L1 and says why; a start with migrate re-enables it', async () => {
+    const { cache, schemaErrors } = await openCache(schema, 'check_disabled');
+    const entries = `${schema}.pgcache_entries`;
+    cache.namespace = 'disabled';
+    await cache.set('k', 'v1');
+    await pool.query(`ALTER TABLE ${entries} DISABLE TRIGGER pgcache_notify_trigger`);
+    await pool.query('SELECT pg_terminate_backend($1)', [cache.stats.listener.backendPid]);
+    expect(await eventually(() => schemaErrors.length === 1)).toBe(true);
+    expect(schemaErrors[0]?.message).toContain('sends no change events (it is missing or disabled)');
+    expect(cache.coherent).toBe(false);
+    // What changes now sends no event, and L1 must not hide it.
+    await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'disabled'`, ['"v2"']);
+    expect(await cache.get('k')).toBe('"v2"');
+
+    await PostgresCache.initDb({ connectionString: databaseUrl(), schema, notifyChannel: 'check_disabled' });
+    const { rows } = await pool.query(
+      `SELECT tgenabled FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = 'pgcache_notify_trigger'`,
+      [entries],
+    );
+    expect(rows).toEqual([{ tgenabled: 'O' }]);
+    expect(await eventually(() => cache.coherent)).toBe(true);
+    await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'disabled'`, ['"v3"']);
+    expect(await eventually(async () => (await cache.get('k')) === '"v3"')).toBe(true);
   }, 30_000);
 
   it('a flood of forged notices runs one catalog query at a time, and L1 is trusted again after it', async () => {
