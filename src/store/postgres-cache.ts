@@ -188,7 +188,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     });
     if (missing.length === 0) return result;
     const missingKeys = missing.map((index) => keys[index] as string);
-    const tickets = missingKeys.map((key) => this.beginFill(namespace, key));
+    const tickets = this.beginFills(namespace, missingKeys);
     let entries: Array<StoredEntry | undefined>;
     try {
       entries = await this.adapter.readEntries(namespace, missingKeys);
@@ -227,7 +227,10 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   // biome-ignore lint/suspicious/noConfusingVoidType: compatible with both signatures above
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
     const namespace = this.namespaceOf(entries[0]?.key);
-    const tickets = entries.map((entry) => this.beginFill(namespace, entry.key));
+    const tickets = this.beginFills(
+      namespace,
+      entries.map((entry) => entry.key),
+    );
     let versions: number[];
     try {
       versions = await this.adapter.writeEntries(
@@ -504,6 +507,18 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** Registers an operation with the fill guard before it goes to the database (none when L1 is off). */
   private beginFill(namespace: string, key: string): FillTicket | undefined {
     return this.l1 ? this.guard.begin(namespace, entryId(namespace, key)) : undefined;
+  }
+
+  /** One ticket per key, or none: a key that is refused ends the tickets begun before it. */
+  private beginFills(namespace: string, keys: string[]): Array<FillTicket | undefined> {
+    const tickets: Array<FillTicket | undefined> = [];
+    try {
+      for (const key of keys) tickets.push(this.beginFill(namespace, key));
+    } catch (error) {
+      for (const ticket of tickets) this.abandonFill(ticket);
+      throw error;
+    }
+    return tickets;
   }
 
   private abandonFill(ticket: FillTicket | undefined) {

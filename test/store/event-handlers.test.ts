@@ -135,6 +135,22 @@ describe('a key that is not a string', () => {
     }
   });
 
+  it('among good keys, fails setMany() and getMany() and leaves none of their fills open', async () => {
+    const cache = newCache('keys-among-good');
+    await cache.init();
+    // Internal state: a fill left open would stay for the life of the process.
+    const openFills = () =>
+      (cache as unknown as { guard: { inFlight: Map<string, unknown> } }).guard.inFlight.size;
+    const entries = [
+      { key: 'good', value: 'v' },
+      { key: 42 as unknown as string, value: 'w' },
+    ];
+    await expect(cache.setMany(entries)).rejects.toBeInstanceOf(InvalidKeyError);
+    expect(openFills()).toBe(0);
+    await expect(cache.getMany(['good', 42 as unknown as string])).rejects.toBeInstanceOf(InvalidKeyError);
+    expect(openFills()).toBe(0);
+  });
+
   it('is refused by NullCache.wrap() as by PostgresCache.wrap()', async () => {
     const cache = new NullCache();
     await expect(cache.wrap(undefined as unknown as string, () => 1)).rejects.toBeInstanceOf(InvalidKeyError);
