@@ -19,6 +19,8 @@ export interface SchemaSettings {
   unlogged: boolean;
   /** The channel the change trigger must notify on; undefined when this user needs no change events. */
   notifyChannel: string | undefined;
+  /** Signs the notice a re-point sends, so the process that sent it can tell it from others'. */
+  startId: string;
 }
 
 interface Migration {
@@ -325,13 +327,19 @@ async function readSchemaState(run: Run, n: SchemaNames): Promise<SchemaState> {
  * Processes still listening on the old channel would hear nothing more and keep serving their L1, so both
  * channels are told, on commit, to check where the trigger points now (see `RepointEvent`).
  */
-async function repointTrigger(run: Run, n: SchemaNames, from: string | undefined, to: string): Promise<void> {
+async function repointTrigger(
+  run: Run,
+  n: SchemaNames,
+  from: string | undefined,
+  to: string,
+  by: string,
+): Promise<void> {
   await run(`DROP TRIGGER IF EXISTS ${n.notifyTrigger} ON ${n.entries}`);
   await run(
     `CREATE TRIGGER ${n.notifyTrigger} AFTER INSERT OR UPDATE OR DELETE ON ${n.entries}
      FOR EACH ROW WHEN (${NOT_SILENT}) EXECUTE FUNCTION ${n.notifyChange}('${to}')`,
   );
-  const payload = JSON.stringify({ op: 'repoint', to });
+  const payload = JSON.stringify({ op: 'repoint', to, by });
   for (const channel of from === undefined ? [to] : [from, to]) {
     await run('SELECT pg_notify($1, $2)', [channel, payload]);
   }
@@ -398,7 +406,7 @@ export async function ensureSchema(
       await run(`ALTER TABLE ${n.entries} SET ${settings.unlogged ? 'UNLOGGED' : 'LOGGED'}`);
     }
     if (settings.notifyChannel !== undefined && migrated.notifyChannel !== settings.notifyChannel) {
-      await repointTrigger(run, n, migrated.notifyChannel, settings.notifyChannel);
+      await repointTrigger(run, n, migrated.notifyChannel, settings.notifyChannel, settings.startId);
     }
     await run('COMMIT');
   } catch (error) {

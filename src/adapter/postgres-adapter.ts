@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { StoredData } from 'keyv';
 import pg from 'pg';
@@ -76,6 +77,8 @@ export class PostgresAdapter extends EventEmitter {
   private readonly namespaces = new NamespaceTracker();
   readonly options: ResolvedAdapterOptions;
   readonly names: SchemaNames;
+  /** Signs the re-point notice this adapter's start may send (see `RepointNotice`). */
+  readonly startId = randomUUID();
   readonly pool: pg.Pool;
 
   private readonly ownsPool: boolean;
@@ -430,6 +433,7 @@ export class PostgresAdapter extends EventEmitter {
           names: this.names,
           unlogged: this.options.unlogged,
           notifyChannel: this.options.changeEvents ? this.options.notifyChannel : undefined,
+          startId: this.startId,
         },
         this.options.migrate,
         this.options.queryTimeout,

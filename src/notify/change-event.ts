@@ -16,10 +16,13 @@ const isVersion = (value: unknown): value is number =>
 /**
  * Sent on the old and the new channel when `notifyChannel` changes and the trigger is re-pointed: whoever
  * listens must check where the trigger points now. Any database user may send it too, so it carries
- * nothing to believe, only that reason to look.
+ * nothing to believe, only that reason to look: `to` (the channel it names) and `by` (the sending start's
+ * id) may decide how soon to look, never that L1 may be trusted.
  */
 export interface RepointNotice {
   op: 'repoint';
+  to?: string;
+  by?: string;
 }
 
 /**
@@ -33,7 +36,14 @@ export function decodeCacheChange(payload: string | undefined): CacheChange | un
 /** As `decodeCacheChange`, and a `RepointNotice` too. */
 export function decodeChannelMessage(payload: string | undefined): CacheChange | RepointNotice | undefined {
   const data = parsePayloadObject(payload);
-  if (data?.op === 'repoint') return { op: 'repoint' };
+  if (data?.op === 'repoint') {
+    const { to, by } = data;
+    return {
+      op: 'repoint',
+      ...(typeof to === 'string' ? { to } : {}),
+      ...(typeof by === 'string' ? { by } : {}),
+    };
+  }
   return changeOf(data);
 }
 

@@ -591,8 +591,12 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       onAnswer: (matches, actual) => {
         this.channelChecked();
         if (this.closed || !listener.connected) return;
-        if (matches) this.trust();
-        else this.reportError(notOurChannel(this.adapter.names.identity, channel, actual));
+        if (matches) {
+          this.trust();
+          return;
+        }
+        if (this.distrust()) this.announce('disconnected');
+        this.reportError(notOurChannel(this.adapter.names.identity, channel, actual));
       },
       onError: (error) => this.reportError(toCacheError(error, 'checking where change events go')),
       retry: this.options.reconnect,
@@ -651,8 +655,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     if (!message) {
       this.counters.events.ignored++;
     } else if (message.op === 'repoint') {
-      // The trigger may have moved away from our channel: L1 is bypassed until a check says otherwise.
-      if (this.distrust()) this.announce('disconnected');
+      // Our own start's notice: the check it needs ran already, after that start's commit.
+      if (message.by === this.adapter.startId) return;
+      // The trigger may have moved away from our channel: L1 is bypassed until a check says otherwise. One
+      // that names our channel cannot have moved it away; the check still runs (and empties L1 if trusted).
+      if (message.to !== this.adapter.options.notifyChannel && this.distrust()) this.announce('disconnected');
       check.start();
     } else {
       this.apply(message);

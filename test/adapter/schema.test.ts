@@ -132,9 +132,12 @@ describe('migrations', () => {
     await listener.drain();
     await listener.end();
 
-    const repoint = JSON.stringify({ op: 'repoint', to: 'second_channel' });
+    const repoint = JSON.stringify({ op: 'repoint', to: 'second_channel', by: second.startId });
     expect(listener.received).toEqual([
-      { channel: 'first_channel', payload: JSON.stringify({ op: 'repoint', to: 'first_channel' }) },
+      {
+        channel: 'first_channel',
+        payload: JSON.stringify({ op: 'repoint', to: 'first_channel', by: first.startId }),
+      },
       { channel: 'first_channel', payload: expect.stringContaining('"key" : "a"') },
       // Whoever listens on either channel is told to check where the trigger points now.
       { channel: 'first_channel', payload: repoint },

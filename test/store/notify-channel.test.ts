@@ -110,6 +110,35 @@ describe('a process started with another notifyChannel', () => {
   }, 60_000);
 });
 
+describe('the first start on a new schema', () => {
+  const schema = uniqueSchema('first_start');
+  afterAll(() => dropSchema(schema));
+
+  it('its own re-point notice neither turns L1 off nor empties it; a notice of another start naming its channel only empties it', async () => {
+    const cache = new PostgresCache({ connectionString: databaseUrl(), schema, sweepInterval: 0 });
+    opened.push(cache);
+    const seen: string[] = [];
+    cache.on('disconnected', () => seen.push('disconnected'));
+    cache.on('invalidate', ({ reason }) => seen.push(`invalidate:${reason}`));
+    await cache.init();
+    expect(cache.coherent).toBe(true);
+    cache.namespace = 'first';
+    await cache.set('k', 'v');
+    // The notice of the trigger this start created, on this cache's channel, has been heard.
+    expect(await eventually(() => cache.stats.events.received >= 2)).toBe(true);
+    expect(await cache.get('k')).toBe('v');
+    expect(cache.stats.l1.hits).toBe(1);
+    expect(seen).not.toContain('disconnected');
+
+    const channel = cache.adapter.options.notifyChannel;
+    seen.length = 0;
+    await pool.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ op: 'repoint', to: channel })]);
+    expect(await eventually(() => seen.includes('invalidate:flush'))).toBe(true);
+    expect(seen).not.toContain('disconnected');
+    expect(cache.coherent).toBe(true);
+  }, 30_000);
+});
+
 describe('checking where the trigger points', () => {
   const schema = uniqueSchema('channel_check');
   afterAll(() => dropSchema(schema));
