@@ -6,7 +6,7 @@ import type { PostgresCache } from './postgres-cache.js';
 import { type InvalidationRule, TableInvalidation } from './table-invalidation.js';
 import { namespacedCache } from './table-invalidation-namespace.js';
 import { CacheTags } from './table-invalidation-tags.js';
-import { tableWatcherFor } from './table-invalidation-watcher.js';
+import { catalogOf, tableWatcherFor } from './table-invalidation-watcher.js';
 
 /** A table name (any change of it drops every result), or a rule whose `keys` are what `key` returns. */
 export type CachedInvalidation = string | InvalidationRule;
@@ -115,6 +115,7 @@ export function cached<A extends unknown[], R>(
         },
         rules,
         tagIndex,
+        catalog: catalogOf(cache),
       });
     } catch (error) {
       // A rule refused: what was opened for it must not outlive the call (nor hold the LISTEN connection).

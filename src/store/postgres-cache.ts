@@ -38,6 +38,13 @@ export interface PostgresCacheEvents {
 }
 
 /**
+ * For this package's own modules that delete rows with SQL of their own (the tag index): drops what they
+ * deleted from this process's L1 at once, as `delete()` does, before their call returns. Not exported
+ * from the package.
+ */
+export const forgetDeletedRows = Symbol('forgetDeletedRows');
+
+/**
  * A Keyv storage adapter with an in-process L1 in front of PostgreSQL, kept coherent across processes
  * by the change events the cache table's trigger sends. Use it wherever a Keyv store goes:
  * `new Keyv({ store: cache })`, cache-manager, NestJS.
@@ -572,6 +579,10 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       // What L1 holds may be that newer version (our own write): only what is no newer than this goes.
       this.l1.evictOlderThan(ticket.id, version + 1);
     }
+  }
+
+  [forgetDeletedRows](rows: ReadonlyArray<{ namespace: string; key: string; version: number }>): void {
+    for (const row of rows) this.forgetOwn(row.namespace, row.key, row.version);
   }
 
   /** After our own delete: drop the entry, and refuse any read in flight that returns the deleted row. */

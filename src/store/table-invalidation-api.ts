@@ -8,7 +8,7 @@ import {
   TableInvalidation,
 } from './table-invalidation.js';
 import { CacheTags } from './table-invalidation-tags.js';
-import { tableWatcherFor } from './table-invalidation-watcher.js';
+import { catalogOf, tableWatcherFor } from './table-invalidation-watcher.js';
 
 export interface InvalidateOnTableChangeOptions extends InvalidationRule {
   /** Default: a watcher on the cache's listener connection and default channel (PostgresCache, or a Keyv over one). */
@@ -46,6 +46,7 @@ export function invalidateOnTableChange(
       rules: [rule],
       tagIndex: rule.tags && postgres ? new CacheTags(postgres) : undefined,
       onFlush,
+      catalog: postgres && catalogOf(postgres),
     });
   } catch (error) {
     // A rule refused: the watcher opened for it must not hold the LISTEN connection.

@@ -7,7 +7,7 @@ import {
 } from '../adapter/validation.js';
 import { InvalidKeyError, toCacheError } from '../errors.js';
 import { reportError } from '../report-error.js';
-import type { PostgresCache } from './postgres-cache.js';
+import { forgetDeletedRows, type PostgresCache } from './postgres-cache.js';
 
 /** A btree row holds about 2.7 KB; tags are index keys, so they are held well below that. */
 const MAX_TAG_BYTES = 1024;
@@ -67,14 +67,16 @@ export class CacheTags {
     const unique = uniqueTags(tags);
     if (unique.length === 0) return 0;
     const { names } = this.cache.adapter;
-    const rows = await this.run(
+    const rows = (await this.run(
       `DELETE FROM ${names.entries} e
         USING (SELECT DISTINCT namespace, key_hash FROM ${names.tags} WHERE tag = ANY($1::text[])) t
         WHERE e.namespace = t.namespace AND e.key_hash = t.key_hash
-        RETURNING 1`,
+        RETURNING e.namespace, e.key, e.version`,
       [unique],
       'evicting tags',
-    );
+    )) as Array<{ namespace: string; key: string; version: string }>;
+    // Our own L1 at once (read-your-writes); other processes' through the delete events.
+    this.cache[forgetDeletedRows](rows.map((row) => ({ ...row, version: Number(row.version) })));
     return rows.length;
   }
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { TableWatcher } from '../notify/table-watch/table-watcher.js';
+import type { CatalogQuery } from '../notify/table-watch/watch-check.js';
 import type { PostgresCache } from './postgres-cache.js';
 
 /**
@@ -25,4 +26,9 @@ function listenerConnection(cache: PostgresCache): string | pg.ClientConfig {
   if (cache.options.listenerConnectionString) return cache.options.listenerConnectionString;
   if (adapter.options.connectionString) return adapter.options.connectionString;
   return (adapter.pool as unknown as { options: pg.ClientConfig }).options;
+}
+
+/** Catalog queries through the cache's adapter: its connection slots and deadline. */
+export function catalogOf(cache: PostgresCache): CatalogQuery {
+  return (text, values) => cache.adapter.execute(text, values, 'checking table watches');
 }

@@ -5,6 +5,7 @@ import type { TableEventFilter } from '../notify/table-watch/filter.js';
 import { greedy, type InvalidationStrategy, type StrategyRun } from '../notify/table-watch/strategies.js';
 import { eventRows, type TableEvent, type TableRow } from '../notify/table-watch/table-event.js';
 import type { TableSubscription, TableWatcher } from '../notify/table-watch/table-watcher.js';
+import { type CatalogQuery, whyNotWatched } from '../notify/table-watch/watch-check.js';
 import { reportError } from '../report-error.js';
 import { type Eviction, Evictor, type FlushReason } from './table-invalidation-evictor.js';
 import { InvalidationLog } from './table-invalidation-log.js';
@@ -46,6 +47,8 @@ export interface TableInvalidationOptions {
   onFlush?: FlushAction | undefined;
   /** Close the watcher on `close()` (when it was made for this invalidation alone). */
   ownsWatcher?: boolean;
+  /** Where to check, once listening, that the rules' tables send events to the watcher's channel. */
+  catalog?: CatalogQuery | undefined;
 }
 
 /** How long close() waits for the evictions it has heard of to be carried out. */
@@ -149,7 +152,10 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     ];
     for (const [event, fn] of this.watcherEvents) watcher.on(event, fn);
     // Fills that began before LISTEN was in place may have missed an event: refuse them.
-    this.ready = watcher.start().then(() => this.log.markEverything());
+    this.ready = watcher.start().then(() => {
+      this.log.markEverything();
+      this.checkWatches();
+    });
   }
 
   /** True while events are flowing and nothing is known to be stale: safe to read and fill. */
@@ -309,6 +315,31 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
 
   private report(error: unknown, doing: string): void {
     reportError(this, toCacheError(error, doing));
+  }
+
+  /**
+   * A rule on a table that sends no events to our channel (missing, not watched, watched for another cache
+   * location) would silently never evict: said as an `error` event, or as a process warning when nobody
+   * listens for those.
+   */
+  private checkWatches(): void {
+    const { catalog, rules } = this.options;
+    if (!catalog) return;
+    for (const rule of rules) {
+      if (rule.table === undefined) continue;
+      const tables = typeof rule.table === 'string' ? [rule.table] : [...rule.table];
+      whyNotWatched(catalog, tables, rule.schema, this.watcher.channel).then(
+        (reasons) => {
+          for (const reason of reasons) {
+            if (this.closed) return;
+            const error = new InvalidOptionError(reason);
+            if (this.listenerCount('error') > 0) reportError(this, error);
+            else process.emitWarning(error);
+          }
+        },
+        (error: unknown) => this.report(error, 'checking that the tables are watched'),
+      );
+    }
   }
 }
 

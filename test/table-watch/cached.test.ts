@@ -516,6 +516,26 @@ describe('invalidateOnTableChange()', () => {
     await other.disconnect();
   });
 
+  it("CacheTags.evict() drops what it deleted from its own process's L1 before it returns", async () => {
+    // No change events at all: only the eviction itself can take the entry out of this L1.
+    const quiet = new PostgresCache({
+      pool,
+      schema,
+      namespace: 'quiet',
+      notifications: false,
+      l1: { ttl: 60_000 },
+      sweepInterval: 0,
+    });
+    const tags = new CacheTags(quiet);
+    await tags.set('page:1', 'v', { tags: ['quiet-tag'] });
+    expect(await quiet.get('page:1')).toBe('v');
+    expect(await quiet.get('page:1')).toBe('v');
+    expect(quiet.stats.l1.hits).toBe(1);
+    expect(await tags.evict(['quiet-tag'])).toBe(1);
+    expect(await quiet.get('page:1')).toBeUndefined();
+    await quiet.disconnect();
+  });
+
   it('windowed: events wait for the window to fill, then go in one eviction', async () => {
     const rule = track(
       invalidateOnTableChange(cache, {

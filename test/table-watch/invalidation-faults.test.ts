@@ -103,6 +103,64 @@ describe('a tag statement on a connection that stopped answering', () => {
   }, 40_000);
 });
 
+describe('a rule on a table that sends no events to its channel', () => {
+  it('is reported once listening: a missing table, one not watched, one watched for another cache location', async () => {
+    await pool.query(`CREATE TABLE ${q(schema)}.unwatched (id int PRIMARY KEY)`);
+    await pool.query(`CREATE TABLE ${q(schema)}.elsewhere (id int PRIMARY KEY)`);
+    const other = await installTableWatch(pool, {
+      schema,
+      table: 'elsewhere',
+      cacheSchema: schema,
+      tablePrefix: 'other_',
+    });
+    const errors: Error[] = [];
+    const rule = track(
+      invalidateOnTableChange(cache, {
+        table: ['users', 'no_such_table', 'unwatched', 'elsewhere'],
+        schema,
+        keys: (row) => [`user:${row.id}`],
+      }),
+    );
+    rule.on('error', (error) => errors.push(error));
+    await rule.ready;
+    expect(await eventually(() => errors.length === 3)).toBe(true);
+    expect(errors.every((error) => error instanceof InvalidOptionError)).toBe(true);
+    const messages = errors.map((error) => error.message).sort();
+    expect(messages[0]).toContain(`"${schema}"."elsewhere" sends no events to "${channel}"`);
+    expect(messages[0]).toContain(`its watch notifies "${other.channel}"`);
+    expect(messages[1]).toContain(`"${schema}"."no_such_table" does not exist`);
+    expect(messages[2]).toContain(`"${schema}"."unwatched" sends no events to "${channel}"`);
+    expect(messages[2]).toContain('it is not watched');
+  });
+
+  it('without an error handler, as a process warning; for cached(), to its onError', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const rule = track(invalidateOnTableChange(cache, { table: 'missing_for_rule', schema }));
+      await rule.ready;
+      const warned = () => warnings.find((warning) => warning.message.includes('missing_for_rule'));
+      expect(await eventually(() => warned() !== undefined)).toBe(true);
+      expect(warned()?.name).toBe('InvalidOptionError');
+    } finally {
+      process.off('warning', onWarning);
+    }
+    const heard: Error[] = [];
+    const fn = cached(async (id: number) => id, {
+      cache,
+      name: 'warned',
+      invalidateOn: { table: 'missing_for_cached', schema },
+      onError: (error) => heard.push(error),
+    });
+    closers.push(fn);
+    await fn.ready;
+    expect(await eventually(() => heard.some((error) => error.message.includes('missing_for_cached')))).toBe(
+      true,
+    );
+  });
+});
+
 describe('rules', () => {
   it('a where() that throws counts as a match: everything the rule covers goes, and it is reported', async () => {
     await pool.query(`INSERT INTO ${users} VALUES ('2', 'a') ON CONFLICT (id) DO UPDATE SET name = 'a'`);

@@ -1,0 +1,52 @@
+/** Runs one catalog query: a pool, or a cache's adapter (its connection slots and deadline). */
+export type CatalogQuery = (text: string, values: unknown[]) => Promise<unknown[]>;
+
+interface TableWatchRow {
+  schema: string;
+  table: string;
+  watched: boolean;
+  /** Channels that watch triggers of any cache location (`…table_change` functions) on it notify. */
+  channels: string[];
+}
+
+/**
+ * Why events of these tables would never reach a subscriber on `channel`, one sentence per table; empty
+ * when each is watched on it. A table of that name in any schema (or in `schema`) counts.
+ */
+export async function whyNotWatched(
+  query: CatalogQuery,
+  tables: readonly string[],
+  schema: string | undefined,
+  channel: string,
+): Promise<string[]> {
+  const rows = (await query(
+    `SELECT n.nspname AS schema, c.relname AS table,
+            EXISTS (SELECT 1 FROM pg_trigger t
+                     WHERE t.tgrelid = c.oid AND t.tgenabled IN ('O', 'A')
+                       AND split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) = $3) AS watched,
+            ARRAY(SELECT DISTINCT split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1)
+                    FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                   WHERE t.tgrelid = c.oid AND p.proname LIKE '%table\\_change') AS channels
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND ($2::text IS NULL OR n.nspname = $2)`,
+    [tables, schema ?? null, channel],
+  )) as TableWatchRow[];
+  const reasons: string[] = [];
+  for (const table of tables) {
+    const found = rows.filter((row) => row.table === table);
+    const name =
+      schema === undefined ? JSON.stringify(table) : `${JSON.stringify(schema)}.${JSON.stringify(table)}`;
+    if (found.length === 0) {
+      reasons.push(`table ${name} does not exist: the rule on it will never evict anything`);
+    } else if (!found.some((row) => row.watched)) {
+      const elsewhere = [...new Set(found.flatMap((row) => row.channels))];
+      reasons.push(
+        `table ${name} sends no events to ${JSON.stringify(channel)}, the channel this rule listens on: ` +
+          (elsewhere.length > 0
+            ? `its watch notifies ${elsewhere.map((other) => JSON.stringify(other)).join(', ')} (install it with the cache's schema and prefix as cacheSchema and tablePrefix)`
+            : 'it is not watched (installTableWatch, or `postgres-cache watch install`)'),
+      );
+    }
+  }
+  return reasons;
+}
