@@ -325,7 +325,7 @@ async function readSchemaState(run: Run, n: SchemaNames): Promise<SchemaState> {
 /**
  * The channel is the trigger's argument: changing the option re-points the trigger, no hand-written SQL.
  * Processes still listening on the old channel would hear nothing more and keep serving their L1, so both
- * channels are told, on commit, to check where the trigger points now (see `RepointEvent`).
+ * channels are told, on commit, to check where the trigger points now (see `RepointNotice`).
  */
 async function repointTrigger(
   run: Run,
