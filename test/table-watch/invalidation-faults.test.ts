@@ -131,6 +131,8 @@ describe('a rule on a table that sends no events to its channel', () => {
     expect(messages[1]).toContain(`"${schema}"."no_such_table" does not exist`);
     expect(messages[2]).toContain(`"${schema}"."unwatched" sends no events to "${channel}"`);
     expect(messages[2]).toContain('it is not watched');
+    // Its keys are user:<id>: left running, it would evict the next tests' entries too.
+    await rule.close();
   });
 
   it('without an error handler, as a process warning; for cached(), to its onError', async () => {
@@ -143,6 +145,7 @@ describe('a rule on a table that sends no events to its channel', () => {
       const warned = () => warnings.find((warning) => warning.message.includes('missing_for_rule'));
       expect(await eventually(() => warned() !== undefined)).toBe(true);
       expect(warned()?.name).toBe('InvalidOptionError');
+      await rule.close();
     } finally {
       process.off('warning', onWarning);
     }
@@ -153,11 +156,11 @@ describe('a rule on a table that sends no events to its channel', () => {
       invalidateOn: { table: 'missing_for_cached', schema },
       onError: (error) => heard.push(error),
     });
-    closers.push(fn);
     await fn.ready;
     expect(await eventually(() => heard.some((error) => error.message.includes('missing_for_cached')))).toBe(
       true,
     );
+    await fn.close();
   });
 });
 
