@@ -2,8 +2,10 @@ import type pg from 'pg';
 import { isConnectionFailure, SchemaError } from '../errors.js';
 import { LOCK_CLASS, lockId, type SchemaNames, schemaLock } from './names.js';
 import {
+  alwaysFiringTriggers,
   CLEAR_MARKER,
   createSchemaUnlessExists,
+  fireAlways,
   keyDigest,
   LIVE,
   NOW_MS,
@@ -170,6 +172,21 @@ const MIGRATIONS: Migration[] = [
          FOR EACH STATEMENT EXECUTE FUNCTION ${n.notifyTruncate}()`,
     ],
   },
+  {
+    version: 8,
+    // Merely enabled triggers do not fire in a session with session_replication_role = replica (bulk loaders,
+    // restores, logical replication's apply workers): such a write would get no version and send no event.
+    // A change trigger that is disabled stays so here: the start that re-enables it must tell the channel.
+    statements: ({ names: n }) => [
+      fireAlways(n, [n.versionTrigger, n.versionUpdateTrigger, n.truncateTrigger]),
+      `DO $do$ BEGIN
+         IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('${n.entries}')
+                      AND tgname = '${n.notifyTrigger.slice(1, -1)}' AND tgenabled = 'O') THEN
+           ${fireAlways(n, [n.notifyTrigger])};
+         END IF;
+       END $do$`,
+    ],
+  },
 ];
 
 /**
@@ -288,8 +305,10 @@ function nextVersion(n: SchemaNames): string {
 interface SchemaState {
   version: number;
   unlogged: boolean | undefined;
-  /** Undefined without a change trigger, or with one disabled: a start with `migrate` re-creates it. */
+  /** Where the change trigger sends its events; undefined without one. */
   notifyChannel: string | undefined;
+  /** Whether every trigger on the table fires in every session (see `triggerChannel`). */
+  alwaysFiring: boolean;
 }
 
 type Run = <Row extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<Row>>;
@@ -303,10 +322,16 @@ function withDeadline(client: pg.ClientBase, queryTimeout: number): Run {
 }
 
 async function readSchemaState(run: Run, n: SchemaNames): Promise<SchemaState> {
-  const { rows } = await run<{ has_meta: boolean; persistence: string | null; channel: string | null }>(
+  const { rows } = await run<{
+    has_meta: boolean;
+    persistence: string | null;
+    channel: string | null;
+    always_firing: boolean;
+  }>(
     `SELECT to_regclass($1) IS NOT NULL AS has_meta,
             (SELECT relpersistence FROM pg_class WHERE oid = to_regclass($2)) AS persistence,
-            ${triggerChannel(n, true)} AS channel`,
+            ${triggerChannel(n)} AS channel,
+            ${triggerChannel(n, true)} IS NOT NULL AS always_firing`,
     [n.meta, n.entries],
   );
   const state = rows[0];
@@ -319,13 +344,15 @@ async function readSchemaState(run: Run, n: SchemaNames): Promise<SchemaState> {
     version,
     unlogged: state?.persistence == null ? undefined : state.persistence === 'u',
     notifyChannel: state?.channel ?? undefined,
+    alwaysFiring: state?.always_firing === true,
   };
 }
 
 /**
  * The channel is the trigger's argument: changing the option re-points the trigger, no hand-written SQL.
  * Processes still listening on the old channel would hear nothing more and keep serving their L1, so both
- * channels are told, on commit, to check where the trigger points now (see `RepointNotice`).
+ * channels are told, on commit, to check where the trigger points now (see `RepointNotice`). The same
+ * repairs a trigger that did not fire in every session: changes made meanwhile may have reached no L1.
  */
 async function repointTrigger(
   run: Run,
@@ -339,8 +366,9 @@ async function repointTrigger(
     `CREATE TRIGGER ${n.notifyTrigger} AFTER INSERT OR UPDATE OR DELETE ON ${n.entries}
      FOR EACH ROW WHEN (${NOT_SILENT}) EXECUTE FUNCTION ${n.notifyChange}('${to}')`,
   );
+  await run(fireAlways(n, alwaysFiringTriggers(n)));
   const payload = JSON.stringify({ op: 'repoint', to, by });
-  for (const channel of from === undefined ? [to] : [from, to]) {
+  for (const channel of new Set(from === undefined ? [to] : [from, to])) {
     await run('SELECT pg_notify($1, $2)', [channel, payload]);
   }
 }
@@ -349,8 +377,12 @@ function isCurrent(state: SchemaState, settings: SchemaSettings): boolean {
   return (
     state.version >= SCHEMA_VERSION &&
     state.unlogged === settings.unlogged &&
-    (settings.notifyChannel === undefined || state.notifyChannel === settings.notifyChannel)
+    (settings.notifyChannel === undefined || servesChannel(state, settings.notifyChannel))
   );
+}
+
+function servesChannel(state: SchemaState, channel: string): boolean {
+  return state.notifyChannel === channel && state.alwaysFiring;
 }
 
 function describeMismatch(state: SchemaState, settings: SchemaSettings): string {
@@ -358,8 +390,11 @@ function describeMismatch(state: SchemaState, settings: SchemaSettings): string 
     return `schema version is ${state.version}, this library needs ${SCHEMA_VERSION}`;
   }
   if (state.unlogged !== settings.unlogged) return `the table is ${state.unlogged ? '' : 'not '}UNLOGGED`;
-  if (state.notifyChannel === undefined) return 'the change trigger is missing or disabled';
-  return `the trigger notifies ${JSON.stringify(state.notifyChannel)}, not ${JSON.stringify(settings.notifyChannel)}`;
+  if (state.notifyChannel === undefined) return 'the change trigger is missing';
+  if (state.notifyChannel !== settings.notifyChannel) {
+    return `the trigger notifies ${JSON.stringify(state.notifyChannel)}, not ${JSON.stringify(settings.notifyChannel)}`;
+  }
+  return 'a trigger on the table is disabled or not ENABLE ALWAYS';
 }
 
 /**
@@ -405,7 +440,7 @@ export async function ensureSchema(
     if (migrated.unlogged !== settings.unlogged) {
       await run(`ALTER TABLE ${n.entries} SET ${settings.unlogged ? 'UNLOGGED' : 'LOGGED'}`);
     }
-    if (settings.notifyChannel !== undefined && migrated.notifyChannel !== settings.notifyChannel) {
+    if (settings.notifyChannel !== undefined && !servesChannel(migrated, settings.notifyChannel)) {
       await repointTrigger(run, n, migrated.notifyChannel, settings.notifyChannel, settings.startId);
     }
     await run('COMMIT');

@@ -20,15 +20,37 @@ export const CLEAR_MARKER = `'\\x'::bytea`;
 
 /**
  * The channel the notify trigger passes to its function, read from the catalog now: NULL without a trigger,
- * and with `onlyIfEnabled` also when `ALTER TABLE … DISABLE TRIGGER` silenced it ('O' and 'A' fire in a
- * normal session). pg_trigger.tgargs holds each argument followed by a NUL byte, which `encode(…, 'escape')`
- * writes as `\000`.
+ * and with `onlyIfAlwaysFiring` also unless that trigger and the ones that version rows and announce a
+ * TRUNCATE all fire in every session ('A', ENABLE ALWAYS). Merely enabled ('O') triggers stay quiet in a
+ * session with session_replication_role = replica (bulk loaders, restores, logical replication's apply
+ * workers), and a disabled one ('D') everywhere: either way some change would reach no L1.
+ * pg_trigger.tgargs holds each argument followed by a NUL byte, which `encode(…, 'escape')` writes as `\000`.
  */
-export const triggerChannel = (n: SchemaNames, onlyIfEnabled = false) =>
+export const triggerChannel = (n: SchemaNames, onlyIfAlwaysFiring = false) =>
   `(SELECT split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) FROM pg_trigger t
-     WHERE t.tgrelid = to_regclass('${n.entries}') AND t.tgname = '${n.notifyTrigger.slice(1, -1)}'${
-       onlyIfEnabled ? ` AND t.tgenabled IN ('O', 'A')` : ''
+     WHERE t.tgrelid = to_regclass('${n.entries}') AND t.tgname = '${unquote(n.notifyTrigger)}'${
+       onlyIfAlwaysFiring
+         ? ` AND (SELECT count(*) FROM pg_trigger o WHERE o.tgrelid = t.tgrelid AND o.tgenabled = 'A'
+                    AND o.tgname IN (${alwaysFiringTriggers(n)
+                      .map((name) => `'${unquote(name)}'`)
+                      .join(', ')})) = ${alwaysFiringTriggers(n).length}`
+         : ''
      })`;
+
+/** Every trigger on the cache table: all must fire in every session, or a write could change a row unseen. */
+export const alwaysFiringTriggers = (n: SchemaNames) => [
+  n.versionTrigger,
+  n.versionUpdateTrigger,
+  n.notifyTrigger,
+  n.truncateTrigger,
+];
+
+/** `ALTER TABLE … ENABLE ALWAYS TRIGGER` for each of `triggers` (quoted names of triggers on the cache table). */
+export const fireAlways = (n: SchemaNames, triggers: string[]) =>
+  `ALTER TABLE ${n.entries} ${triggers.map((name) => `ENABLE ALWAYS TRIGGER ${name}`).join(', ')}`;
+
+/** A quoted plain identifier without its quotes, for a string literal (plain identifiers hold no quote). */
+const unquote = (quoted: string) => quoted.slice(1, -1);
 
 /**
  * Creates a schema unless it exists; run with the schema's lock held (`schemaLock`). It looks in pg_namespace

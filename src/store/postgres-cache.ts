@@ -750,7 +750,7 @@ function listenerConnection(adapter: PostgresAdapter): string | pg.ClientConfig 
 function notOurChannel(table: string, channel: string, actual: string | undefined): SchemaError {
   const notifies =
     actual === undefined
-      ? 'sends no change events (it is missing or disabled)'
+      ? 'is missing, or a trigger on the table is disabled or not ENABLE ALWAYS (some changes send no event)'
       : `notifies ${JSON.stringify(actual)} (a process with another notifyChannel re-pointed it)`;
   return new SchemaError(
     `the change trigger of ${table} ${notifies}, not this cache's notifyChannel ${JSON.stringify(channel)}: ` +

@@ -30,7 +30,7 @@ describe('migrations', () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => runScript('init-db.ts', [schema])));
     expect(results.map((result) => result.stdout.trim())).toEqual(Array(8).fill('ok'));
     const { rows } = await pool.query(`SELECT name, value FROM "${schema}".pgcache_meta`);
-    expect(rows).toEqual([{ name: 'schema_version', value: '7' }]);
+    expect(rows).toEqual([{ name: 'schema_version', value: '8' }]);
   }, 60_000);
 
   it('caches with different table prefixes may create their new schema at once', async () => {
@@ -59,6 +59,49 @@ describe('migrations', () => {
     await adapter.set('k', 'v');
     expect(await adapter.get('k')).toBe('v');
     await adapter.disconnect();
+  });
+
+  it('version 8 makes every trigger of a version-7 table fire in every session, and leaves a disabled one to the repair that tells the channel', async () => {
+    const schema = newSchema('fire_always');
+    const entries = `"${schema}".pgcache_entries`;
+    const states = async () =>
+      (
+        await pool.query<{ tgname: string; tgenabled: string }>(
+          'SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY tgname',
+          [entries],
+        )
+      ).rows.map((row) => `${row.tgname}:${row.tgenabled}`);
+    const asVersion7 = async (notifyTrigger: 'ENABLE' | 'DISABLE') => {
+      await pool.query(`ALTER TABLE ${entries} ENABLE TRIGGER ALL`);
+      await pool.query(`ALTER TABLE ${entries} ${notifyTrigger} TRIGGER pgcache_notify_trigger`);
+      await pool.query(`UPDATE "${schema}".pgcache_meta SET value = '7' WHERE name = 'schema_version'`);
+    };
+    const notifyChannel = `${schema}_changes`;
+    await PostgresAdapter.initDb({ pool, schema, changeEvents: true, notifyChannel });
+    await asVersion7('ENABLE');
+    // A user without change events migrates too; it brings the change trigger along as it found it, enabled.
+    await PostgresAdapter.initDb({ pool, schema });
+    expect(await states()).toEqual([
+      'pgcache_notify_trigger:A',
+      'pgcache_truncate_trigger:A',
+      'pgcache_version_trigger:A',
+      'pgcache_version_update_trigger:A',
+    ]);
+
+    await asVersion7('DISABLE');
+    await PostgresAdapter.initDb({ pool, schema });
+    expect(await states()).toContain('pgcache_notify_trigger:D');
+    const notices = await listenOn(notifyChannel);
+    try {
+      await PostgresAdapter.initDb({ pool, schema, changeEvents: true, notifyChannel });
+      expect(await states()).toContain('pgcache_notify_trigger:A');
+      await notices.drain();
+      expect(notices.payloads().map((payload) => JSON.parse(payload))).toEqual([
+        { op: 'repoint', to: notifyChannel, by: expect.any(String) },
+      ]);
+    } finally {
+      await notices.end();
+    }
   });
 
   it('with migrate: false, a missing schema is a SchemaError that names the fix', async () => {

@@ -125,6 +125,47 @@ describe('change events', () => {
     expect(await cache.has('b')).toBe(false);
   });
 
+  // Bulk loaders, restores and logical replication's apply workers write with session_replication_role =
+  // replica, where triggers that are merely enabled do not fire.
+  it('a write from a session in replica mode still gets a version and an event', async () => {
+    const cache = newCache();
+    await cache.init();
+    cache.namespace = 'replica';
+    await cache.set('updated', 'before');
+    await cache.set('deleted', 'before');
+    await cache.set('truncated', 'before');
+    expect(cache.stats.l1.size).toBe(3);
+    const replicaSession = await pool.connect();
+    try {
+      await replicaSession.query('SET session_replication_role = replica');
+      const entries = `${schema}.pgcache_entries`;
+      await nextEvent(cache, 'set', async () => {
+        const { rows } = await replicaSession.query<{ version: string }>(
+          `UPDATE ${entries} SET value = 'after' WHERE namespace = 'replica' AND key = 'updated' RETURNING version`,
+        );
+        return Number(rows[0]?.version);
+      });
+      expect(await cache.get('updated')).toBe('after');
+      await nextEvent(cache, 'delete', () =>
+        replicaSession.query(`DELETE FROM ${entries} WHERE namespace = 'replica' AND key = 'deleted'`),
+      );
+      expect(await cache.get('deleted')).toBeUndefined();
+      // Its version and digest come from the trigger, as for any other writer's INSERT.
+      await nextEvent(cache, 'set', () =>
+        replicaSession.query(
+          `INSERT INTO ${entries} (namespace, key, value) VALUES ('replica', 'inserted', 'new')`,
+        ),
+      );
+      expect(await cache.get('inserted')).toBe('new');
+      expect(cache.stats.l1.size).toBeGreaterThan(0);
+      await nextEvent(cache, 'flush', () => replicaSession.query(`TRUNCATE ${entries}`));
+      expect(cache.stats.l1.size).toBe(0);
+      expect(await cache.get('truncated')).toBeUndefined();
+    } finally {
+      replicaSession.release(true);
+    }
+  });
+
   it('ignore and count malformed payloads from anyone who can NOTIFY the channel', async () => {
     const cache = newCache();
     await cache.init();

@@ -18,6 +18,22 @@ async function start(schema: string, count: number, notifyChannel?: string): Pro
   return started;
 }
 
+const ALL_FIRE_ALWAYS = {
+  pgcache_notify_trigger: 'A',
+  pgcache_truncate_trigger: 'A',
+  pgcache_version_trigger: 'A',
+  pgcache_version_update_trigger: 'A',
+};
+
+/** tgenabled of each trigger on the cache table, by name. */
+async function triggerStates(entries: string): Promise<Record<string, string>> {
+  const { rows } = await pool.query<{ tgname: string; tgenabled: string }>(
+    'SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY tgname',
+    [entries],
+  );
+  return Object.fromEntries(rows.map((row) => [row.tgname, row.tgenabled]));
+}
+
 const coherent = (worker: CacheWorker) => worker.call<boolean>('coherent');
 const l1Hits = async (worker: CacheWorker) => (await worker.call<{ l1: { hits: number } }>('stats')).l1.hits;
 
@@ -166,21 +182,48 @@ describe('checking where the trigger points', () => {
     await pool.query(`ALTER TABLE ${entries} DISABLE TRIGGER pgcache_notify_trigger`);
     await pool.query('SELECT pg_terminate_backend($1)', [cache.stats.listener.backendPid]);
     expect(await eventually(() => schemaErrors.length === 1)).toBe(true);
-    expect(schemaErrors[0]?.message).toContain('sends no change events (it is missing or disabled)');
+    expect(schemaErrors[0]?.message).toContain('a trigger on the table is disabled or not ENABLE ALWAYS');
     expect(cache.coherent).toBe(false);
     // What changes now sends no event, and L1 must not hide it.
     await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'disabled'`, ['"v2"']);
     expect(await cache.get('k')).toBe('"v2"');
 
     await PostgresCache.initDb({ connectionString: databaseUrl(), schema, notifyChannel: 'check_disabled' });
-    const { rows } = await pool.query(
-      `SELECT tgenabled FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = 'pgcache_notify_trigger'`,
-      [entries],
-    );
-    expect(rows).toEqual([{ tgenabled: 'O' }]);
+    expect(await triggerStates(entries)).toEqual(ALL_FIRE_ALWAYS);
     expect(await eventually(() => cache.coherent)).toBe(true);
     await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'disabled'`, ['"v3"']);
     expect(await eventually(async () => (await cache.get('k')) === '"v3"')).toBe(true);
+  }, 30_000);
+
+  // pg_restore --disable-triggers ends with ENABLE TRIGGER ALL, which leaves them firing in ordinary
+  // sessions only: a bulk load in replica mode would then change rows that no L1 hears of.
+  it('triggers that are enabled but not ENABLE ALWAYS: the same, and a start without migrate refuses them', async () => {
+    const { cache, schemaErrors } = await openCache(schema, 'check_origin');
+    const entries = `${schema}.pgcache_entries`;
+    expect(await triggerStates(entries)).toEqual(ALL_FIRE_ALWAYS);
+    await pool.query(`ALTER TABLE ${entries} DISABLE TRIGGER ALL`);
+    await pool.query(`ALTER TABLE ${entries} ENABLE TRIGGER ALL`);
+    expect(Object.values(await triggerStates(entries))).toEqual(['O', 'O', 'O', 'O']);
+    await pool.query('SELECT pg_terminate_backend($1)', [cache.stats.listener.backendPid]);
+    expect(await eventually(() => schemaErrors.length === 1)).toBe(true);
+    expect(schemaErrors[0]?.message).toContain('not ENABLE ALWAYS');
+    expect(cache.coherent).toBe(false);
+
+    const strict = new PostgresCache({
+      connectionString: databaseUrl(),
+      schema,
+      notifyChannel: 'check_origin',
+      migrate: false,
+      sweepInterval: 0,
+    });
+    opened.push(strict);
+    await expect(strict.init()).rejects.toThrow(
+      /not ready \(a trigger on the table is disabled or not ENABLE ALWAYS\)/,
+    );
+
+    await PostgresCache.initDb({ connectionString: databaseUrl(), schema, notifyChannel: 'check_origin' });
+    expect(await triggerStates(entries)).toEqual(ALL_FIRE_ALWAYS);
+    expect(await eventually(() => cache.coherent)).toBe(true);
   }, 30_000);
 
   it('a flood of forged notices runs one catalog query at a time, and L1 is trusted again after it', async () => {

@@ -290,6 +290,41 @@ describe('the events the triggers send', () => {
     await events.close();
   });
 
+  it('fire in replica-mode sessions too; an install over triggers enabled only for ordinary sessions re-arms them', async () => {
+    await pool.query(`CREATE TABLE ${q(schema)}.replicated (id int PRIMARY KEY)`);
+    await installTableWatch(pool, { ...at, table: 'replicated' });
+    const states = async () =>
+      (
+        await pool.query<{ tgenabled: string }>(
+          'SELECT tgenabled FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY tgname',
+          [`${q(schema)}.replicated`],
+        )
+      ).rows.map((row) => row.tgenabled);
+    expect(await states()).toEqual(['A', 'A']);
+    const events = await listenRaw(channel);
+    const replicaSession = await pool.connect();
+    try {
+      await replicaSession.query('SET session_replication_role = replica');
+      await replicaSession.query(`INSERT INTO ${q(schema)}.replicated VALUES (1)`);
+      await replicaSession.query(`TRUNCATE ${q(schema)}.replicated`);
+    } finally {
+      replicaSession.release(true);
+    }
+    expect(await events.received(2)).toBe(true);
+    expect(events.events().map((event) => event?.operation)).toEqual(['insert', 'truncate']);
+    await events.close();
+
+    // As pg_restore --disable-triggers leaves them.
+    await pool.query(`ALTER TABLE ${q(schema)}.replicated DISABLE TRIGGER ALL`);
+    await pool.query(`ALTER TABLE ${q(schema)}.replicated ENABLE TRIGGER ALL`);
+    expect(await states()).toEqual(['O', 'O']);
+    expect(await installTableWatch(pool, { ...at, table: 'replicated' })).toMatchObject({
+      upToDate: false,
+      applied: true,
+    });
+    expect(await states()).toEqual(['A', 'A']);
+  });
+
   it('keys too big for NOTIFY become one overflow event per row; big and fractional numbers stay exact', async () => {
     await pool.query(
       `CREATE TABLE ${q(schema)}.docs (id bigint PRIMARY KEY, body text, ratio numeric, small int)`,

@@ -104,8 +104,13 @@ describe('a tag statement on a connection that stopped answering', () => {
 });
 
 describe('a rule on a table that sends no events to its channel', () => {
-  it('is reported once listening: a missing table, one not watched, one watched for another cache location', async () => {
+  it('is reported once listening: a missing table, one not watched, one watched for another cache location, one not for every session', async () => {
     await pool.query(`CREATE TABLE ${q(schema)}.unwatched (id int PRIMARY KEY)`);
+    await pool.query(`CREATE TABLE ${q(schema)}.restored (id int PRIMARY KEY)`);
+    await installTableWatch(pool, { schema, table: 'restored', cacheSchema: schema });
+    // As pg_restore --disable-triggers leaves them: enabled for ordinary sessions only.
+    await pool.query(`ALTER TABLE ${q(schema)}.restored DISABLE TRIGGER ALL`);
+    await pool.query(`ALTER TABLE ${q(schema)}.restored ENABLE TRIGGER ALL`);
     await pool.query(`CREATE TABLE ${q(schema)}.elsewhere (id int PRIMARY KEY)`);
     const other = await installTableWatch(pool, {
       schema,
@@ -116,21 +121,22 @@ describe('a rule on a table that sends no events to its channel', () => {
     const errors: Error[] = [];
     const rule = track(
       invalidateOnTableChange(cache, {
-        table: ['users', 'no_such_table', 'unwatched', 'elsewhere'],
+        table: ['users', 'no_such_table', 'unwatched', 'elsewhere', 'restored'],
         schema,
         keys: (row) => [`user:${row.id}`],
       }),
     );
     rule.on('error', (error) => errors.push(error));
     await rule.ready;
-    expect(await eventually(() => errors.length === 3)).toBe(true);
+    expect(await eventually(() => errors.length === 4)).toBe(true);
     expect(errors.every((error) => error instanceof InvalidOptionError)).toBe(true);
     const messages = errors.map((error) => error.message).sort();
     expect(messages[0]).toContain(`"${schema}"."elsewhere" sends no events to "${channel}"`);
     expect(messages[0]).toContain(`its watch notifies "${other.channel}"`);
     expect(messages[1]).toContain(`"${schema}"."no_such_table" does not exist`);
-    expect(messages[2]).toContain(`"${schema}"."unwatched" sends no events to "${channel}"`);
-    expect(messages[2]).toContain('it is not watched');
+    expect(messages[2]).toContain(`"${schema}"."restored" is watched, but not ENABLE ALWAYS`);
+    expect(messages[3]).toContain(`"${schema}"."unwatched" sends no events to "${channel}"`);
+    expect(messages[3]).toContain('it is not watched');
     // Its keys are user:<id>: left running, it would evict the next tests' entries too.
     await rule.close();
   });

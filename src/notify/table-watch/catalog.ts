@@ -68,7 +68,10 @@ export interface WatchTriggerRow {
   args: string[];
   /** pg_trigger.tgtype bit mask. */
   type: number;
+  /** Fires for ordinary writes ('O' or 'A'). */
   enabled: boolean;
+  /** Fires in every session, replica-mode ones too ('A', ENABLE ALWAYS): as an install leaves it. */
+  firesAlways: boolean;
   /** False when a trigger of this name on the table calls another function (another cache's). */
   ours: boolean;
 }
@@ -106,6 +109,7 @@ export async function readWatchTriggers(
     type: row.type,
     // 'R' (ENABLE REPLICA) fires only for replication writes: for ordinary ones it is as good as off.
     enabled: row.enabled === 'O' || row.enabled === 'A',
+    firesAlways: row.enabled === 'A',
     ours: row.ours === true,
   }));
 }

@@ -197,8 +197,8 @@ function isUpToDate(
   return (
     row !== undefined &&
     truncate !== undefined &&
-    row.enabled &&
-    truncate.enabled &&
+    row.firesAlways &&
+    truncate.firesAlways &&
     same(row.args, [channel, ...keyColumns]) &&
     same(truncate.args, [channel])
   );

@@ -48,7 +48,11 @@ BEGIN
   RETURN NULL;
 END `;
 
-/** Row changes fire per row (so events carry keys); TRUNCATE can only fire per statement. */
+/**
+ * Row changes fire per row (so events carry keys); TRUNCATE can only fire per statement. ENABLE ALWAYS, so
+ * that they fire in sessions with session_replication_role = replica too (bulk loaders, restores, logical
+ * replication's apply workers), whose writes would otherwise leave cached entries stale.
+ */
 export function createTriggersSql(
   n: WatchNames,
   table: string,
@@ -61,6 +65,7 @@ export function createTriggersSql(
   FOR EACH ROW EXECUTE FUNCTION ${n.functionName}(${rowArguments})`,
     `CREATE TRIGGER "${n.truncateTrigger}" AFTER TRUNCATE ON ${table}
   FOR EACH STATEMENT EXECUTE FUNCTION ${n.functionName}(${quoteLiteral(channel)})`,
+    `ALTER TABLE ${table} ENABLE ALWAYS TRIGGER "${n.rowTrigger}", ENABLE ALWAYS TRIGGER "${n.truncateTrigger}"`,
   ];
 }
 

@@ -5,6 +5,8 @@ interface TableWatchRow {
   schema: string;
   table: string;
   watched: boolean;
+  /** Watched, but some trigger notifying the channel fires only in ordinary sessions (not ENABLE ALWAYS). */
+  notAlways: boolean;
   /** Channels that watch triggers of any cache location (`…table_change` functions) on it notify. */
   channels: string[];
 }
@@ -24,6 +26,9 @@ export async function whyNotWatched(
             EXISTS (SELECT 1 FROM pg_trigger t
                      WHERE t.tgrelid = c.oid AND t.tgenabled IN ('O', 'A')
                        AND split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) = $3) AS watched,
+            EXISTS (SELECT 1 FROM pg_trigger t
+                     WHERE t.tgrelid = c.oid AND t.tgenabled = 'O'
+                       AND split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) = $3) AS "notAlways",
             ARRAY(SELECT DISTINCT split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1)
                     FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
                    WHERE t.tgrelid = c.oid AND p.proname LIKE '%table\\_change') AS channels
@@ -45,6 +50,11 @@ export async function whyNotWatched(
           (elsewhere.length > 0
             ? `its watch notifies ${elsewhere.map((other) => JSON.stringify(other)).join(', ')} (install it with the cache's schema and prefix as cacheSchema and tablePrefix)`
             : 'it is not watched (installTableWatch, or `postgres-cache watch install`)'),
+      );
+    } else if (found.every((row) => !row.watched || row.notAlways)) {
+      reasons.push(
+        `table ${name} is watched, but not ENABLE ALWAYS: writes from sessions with session_replication_role = replica ` +
+          '(bulk loads, restores, logical replication) send no events; install its watch again',
       );
     }
   }
