@@ -1,3 +1,5 @@
+import { InvalidOptionError } from '../errors.js';
+
 /**
  * Keyv 5 tells a store its namespace by setting `store.namespace`, and prefixes keys with it. When one
  * store serves several Keyv instances, `store.namespace` is whichever was set last; the key's prefix
@@ -5,6 +7,8 @@
  */
 export class NamespaceTracker {
   private current: string | undefined;
+  /** Every value set, `undefined` (a Keyv without a namespace) included. */
+  private readonly assigned = new Set<string | undefined>();
   /** Every namespace set so far with the prefix it gives keys, longest first: 'a:b' wins over 'a' for 'a:b:c'. */
   private readonly known: Array<{ namespace: string; prefix: string }> = [];
 
@@ -14,6 +18,7 @@ export class NamespaceTracker {
 
   set namespace(value: string | undefined) {
     this.current = value;
+    this.assigned.add(value);
     if (value && !this.known.some((known) => known.namespace === value)) {
       this.known.push({ namespace: value, prefix: `${value}:` });
       this.known.sort((x, y) => y.namespace.length - x.namespace.length);
@@ -34,5 +39,24 @@ export class NamespaceTracker {
       for (const { namespace, prefix } of this.known) if (key.startsWith(prefix)) return namespace;
     }
     return current;
+  }
+
+  /** Whether more than one namespace was set: several Keyv instances share the store. */
+  get shared(): boolean {
+    return this.assigned.size > 1;
+  }
+
+  /**
+   * Refuses a call that acts on "the" namespace once more than one was set: Keyv's `clear()` does not say
+   * which of the Keyv instances sharing the store calls, and guessing the last one set would clear another
+   * Keyv's entries.
+   */
+  assertUnshared(operation: string, workaround?: string): void {
+    if (!this.shared) return;
+    const names = [...this.assigned].map((name) => (name === undefined ? '(none)' : JSON.stringify(name)));
+    throw new InvalidOptionError(
+      `${operation} cannot tell which namespace it is for: Keyv instances with namespaces ${names.join(', ')} ` +
+        `share this store, and Keyv does not say which one calls. Give each Keyv a store of its own${workaround ? `, or ${workaround}` : ''}`,
+    );
   }
 }

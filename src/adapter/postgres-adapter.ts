@@ -227,8 +227,9 @@ export class PostgresAdapter extends EventEmitter {
     return removed.filter((entry) => entry.live).length === keys.length;
   }
 
-  /** Clears the namespace of the Keyv instance that set `namespace` last: give each namespace its own adapter. */
+  /** Clears the namespace of the Keyv on this adapter; refused when several share it (see `assertUnshared`). */
   async clear(): Promise<void> {
+    this.namespaces.assertUnshared('clear()', 'call clearNamespace(namespace)');
     await this.clearNamespace(this.currentNamespace);
   }
 
@@ -240,7 +241,10 @@ export class PostgresAdapter extends EventEmitter {
     return this.hasEntries(this.namespaceOf(keys[0]), keys);
   }
 
-  /** Live entries of one namespace as `[key, value]`, fetched in pages along the primary key. */
+  /**
+   * Live entries of one namespace as `[key, value]`, fetched in pages along the primary key. Keyv passes the
+   * namespace last set on the store, as @keyv/test-suite expects of a store several Keyv instances share.
+   */
   async *iterator(namespace?: string): AsyncGenerator<[string, string], void> {
     const ns = namespace ?? this.currentNamespace;
     let after: Buffer = Buffer.alloc(0);

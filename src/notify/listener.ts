@@ -2,23 +2,10 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { assertIdentifier } from '../adapter/identifiers.js';
 import { ConnectionError, toCacheError } from '../errors.js';
-import { type BackoffOptions, backoffDelay } from './backoff.js';
+import { backoffDelay } from './backoff.js';
+import { assertListenerOptions, type ListenerOptions } from './listener-options.js';
 
-export interface ListenerOptions {
-  /** Where to LISTEN. Must be a direct connection (not PgBouncer in transaction mode). */
-  connection: string | pg.ClientConfig;
-  reconnect?: BackoffOptions;
-  /** How often to prove the connection is alive with a round trip, in ms. Default 2000. */
-  heartbeatInterval?: number;
-  /** How long a heartbeat may take before the connection counts as dead (half-open), in ms. Default 2000. */
-  heartbeatTimeout?: number;
-  /**
-   * How long one connection attempt may take, from opening the socket until LISTEN is in place on every
-   * channel, in ms; then the socket is destroyed and the attempt retried with backoff. Default 5000, as
-   * the pool's `connectionTimeout`: a connect is several round trips (TLS, SCRAM) plus one per channel.
-   */
-  connectTimeout?: number;
-}
+export type { ListenerOptions } from './listener-options.js';
 
 export type NotificationHandler = (payload: string | undefined, channel: string) => void;
 
@@ -59,6 +46,7 @@ export class PgListener extends EventEmitter<ListenerEvents> {
 
   constructor(private readonly options: ListenerOptions) {
     super();
+    assertListenerOptions(options);
   }
 
   get connected(): boolean {

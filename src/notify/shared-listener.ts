@@ -1,4 +1,5 @@
-import { type ListenerOptions, PgListener } from './listener.js';
+import { PgListener } from './listener.js';
+import { assertListenerOptions, type ListenerOptions } from './listener-options.js';
 
 interface Shared {
   listener: PgListener;
@@ -24,6 +25,8 @@ export interface ListenerLease {
  * database shares it. The first lease's options (heartbeat, backoff) apply to all.
  */
 export function leaseListener(options: ListenerOptions): ListenerLease {
+  // Checked even when the connection exists already: a later cache's bad options are its caller's mistake too.
+  assertListenerOptions(options);
   const id = identity(options.connection);
   let entry = shared.get(id);
   if (!entry) {

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { InvalidOptionError } from '../errors.js';
 
 export interface L1Options {
   /** Most entries held; 0 for no count bound (bytes only). Default 10000. */
@@ -22,6 +23,26 @@ export interface L1Entry {
  * Node 20 (x64) with flat one-byte strings, which are also counted at two bytes a character.
  */
 const ENTRY_OVERHEAD_BYTES = 256;
+
+/** `false` or an object whose bounds are in range: a NaN ttl would keep entries forever, a ttl of 0 none. */
+export function assertL1Options(options: unknown): asserts options is L1Options | false | undefined {
+  if (options === undefined || options === false) return;
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('l1 must be false or an object ({ max, maxBytes, ttl })');
+  }
+  const { max, maxBytes, ttl } = options as L1Options;
+  if (max !== undefined && !(Number.isSafeInteger(max) && max >= 0)) {
+    throw new InvalidOptionError(
+      `l1.max must be a non-negative integer (0: no count bound); got ${String(max)}`,
+    );
+  }
+  if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes >= 1)) {
+    throw new InvalidOptionError(`l1.maxBytes must be a positive integer; got ${String(maxBytes)}`);
+  }
+  if (ttl !== undefined && !(typeof ttl === 'number' && Number.isFinite(ttl) && ttl > 0)) {
+    throw new InvalidOptionError(`l1.ttl must be a positive number of ms; got ${String(ttl)}`);
+  }
+}
 
 /** The in-process tier: bounded by entries and bytes, and never holding an entry past its row's expiry. */
 export class L1 {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { assertStorableKey } from '../adapter/validation.js';
+import { assertStorableKey, assertStorableValue, normalizeTtl } from '../adapter/validation.js';
+import { DisconnectedError } from '../errors.js';
 import { unlessAborted } from './wrap/abort.js';
 import type { Loader } from './wrap/cluster-wrap.js';
 import {
@@ -10,57 +11,76 @@ import {
   valueDependent,
   type WrapOptions,
 } from './wrap/options.js';
+import { encodeEntry } from './wrap/serialization.js';
 
 /**
  * A store that keeps nothing: every get misses, so every `wrap()` runs its loader. The same Keyv
- * store interface as PostgresCache, for local development and tests.
+ * store interface as PostgresCache, for local development and tests, and the same refusals: a key,
+ * value or ttl PostgresCache would refuse, and any call after `disconnect()`, fail here too, with the
+ * same typed errors, so that code tested against it does not first fail in production.
  */
 export class NullCache extends EventEmitter {
   readonly opts = { dialect: 'null', url: 'null' };
   namespace?: string | undefined;
+  private closed = false;
 
-  async get(_key: string): Promise<undefined> {
+  async get(key: string): Promise<undefined> {
+    this.checkKeys([key]);
     return undefined;
   }
 
   async getMany(keys: string[]): Promise<undefined[]> {
+    this.checkKeys(keys);
     return keys.map(() => undefined);
   }
 
-  async set(_key: string, _value: unknown, _ttl?: number): Promise<boolean> {
+  async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    this.checkEntries([{ key, value, ttl }]);
     return true;
   }
 
-  setMany(entries: Array<{ key: string }>): Promise<boolean[]>;
+  setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]>;
   /** What Keyv's store type declares; Keyv's setMany() returns the booleans all the same. */
-  setMany(entries: Array<{ key: string }>): Promise<void>;
+  setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void>;
   // biome-ignore lint/suspicious/noConfusingVoidType: compatible with both signatures above
-  async setMany(entries: Array<{ key: string }>): Promise<boolean[] | void> {
+  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
+    this.checkEntries(entries);
     return entries.map(() => true);
   }
 
-  async delete(_key: string): Promise<boolean> {
+  async delete(key: string): Promise<boolean> {
+    this.checkKeys([key]);
     return false;
   }
 
   /** Nothing was there to delete: false, except for no keys (true, as in PostgresCache). */
   async deleteMany(keys: string[]): Promise<boolean> {
+    this.checkKeys(keys);
     return keys.length === 0;
   }
 
-  async clear(): Promise<void> {}
+  async clear(): Promise<void> {
+    this.checkOpen();
+  }
 
-  async has(_key: string): Promise<boolean> {
+  async has(key: string): Promise<boolean> {
+    this.checkKeys([key]);
     return false;
   }
 
   async hasMany(keys: string[]): Promise<boolean[]> {
+    this.checkKeys(keys);
     return keys.map(() => false);
   }
 
-  async *iterator(_namespace?: string): AsyncGenerator<[string, string], void> {}
+  // biome-ignore lint/correctness/useYield: it keeps nothing, so it has nothing to yield
+  async *iterator(_namespace?: string): AsyncGenerator<[string, string], void> {
+    this.checkOpen();
+  }
 
-  async disconnect(): Promise<void> {}
+  async disconnect(): Promise<void> {
+    this.closed = true;
+  }
 
   /** Runs the loader, every time: nothing is cached, nothing is shared between callers. */
   wrap<T>(
@@ -78,13 +98,16 @@ export class NullCache extends EventEmitter {
     refreshThreshold?: ValueDependent<T>,
   ): Promise<T | RawWrapResult<T>> {
     assertWrapCall(key, loader, ttlOrOptions, refreshThreshold);
-    assertStorableKey(key);
+    this.checkKeys([key]);
     const options = resolveWrapOptions(ttlOrOptions, refreshThreshold, undefined);
     // A caller that has already given up starts nothing (as PostgresCache.wrap does).
     if (options.signal?.aborted) throw options.signal.reason;
     const value = await unlessAborted(Promise.resolve().then(loader), options.signal);
+    if (value === undefined) return options.raw ? { value, expires: undefined } : value;
+    const ttl = valueDependent(options.ttl, value, 'ttl');
+    // What PostgresCache would refuse to store (a BigInt, a cycle) it refuses here too.
+    encodeEntry({ value, expires: undefined });
     if (!options.raw) return value;
-    const ttl = value === undefined ? undefined : valueDependent(options.ttl, value, 'ttl');
     return { value, expires: ttl ? Date.now() + ttl : undefined };
   }
 
@@ -96,5 +119,22 @@ export class NullCache extends EventEmitter {
   getOrSet<T>(key: string, loader: Loader<T>, options?: WrapOptions<T>): Promise<T>;
   getOrSet<T>(key: string, loader: Loader<T>, options: WrapOptions<T> = {}): Promise<T | RawWrapResult<T>> {
     return this.wrap(key, loader, options);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new DisconnectedError();
+  }
+
+  private checkKeys(keys: readonly unknown[]): void {
+    this.checkOpen();
+    for (const key of keys) assertStorableKey(key);
+  }
+
+  private checkEntries(entries: ReadonlyArray<{ key: unknown; value: unknown; ttl?: unknown }>): void {
+    this.checkKeys(entries.map((entry) => entry.key));
+    for (const entry of entries) {
+      assertStorableValue(entry.value);
+      normalizeTtl(entry.ttl);
+    }
   }
 }

@@ -7,17 +7,23 @@ import { normalizeTtl, notAStringKey } from '../adapter/validation.js';
 import { ConnectionError, type PostgresCacheError, SchemaError, toCacheError } from '../errors.js';
 import { type CacheChange, decodeChannelMessage } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
+import { assertListenerOptions } from '../notify/listener-options.js';
 import { type ListenerLease, leaseListener } from '../notify/shared-listener.js';
 import { reportError } from '../report-error.js';
 import { ChannelCheck } from './channel-check.js';
 import { digestEntryId, entryId } from './entry-id.js';
 import { FillGuard, type FillTicket } from './fill-guard.js';
-import { L1, type L1Entry } from './l1.js';
+import { assertL1Options, L1, type L1Entry } from './l1.js';
 import type { PostgresCacheOptions } from './options.js';
 import { type CacheStats, emptyStats } from './stats.js';
 import { ClusterWrap, type Loader } from './wrap/cluster-wrap.js';
 import type { WrapHost } from './wrap/host.js';
-import type { RawWrapResult, ValueDependent, WrapOptions } from './wrap/options.js';
+import {
+  assertWrapDefaults,
+  type RawWrapResult,
+  type ValueDependent,
+  type WrapOptions,
+} from './wrap/options.js';
 import { type KeyvData, keyvDataOf } from './wrap/serialization.js';
 
 export type InvalidationReason = 'event' | 'clear' | 'flush' | 'disconnected';
@@ -73,6 +79,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   constructor(readonly options: PostgresCacheOptions = {}) {
     super();
+    assertL1Options(options.l1);
+    assertWrapDefaults(options.wrap);
+    assertListenerOptions(options);
     this.adapter = new PostgresAdapter({ ...options, changeEvents: true });
     this.adapter.on('error', (error) => this.reportError(error));
     const notifications = options.notifications ?? true;
@@ -296,8 +305,15 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return removed.filter((entry) => entry.live).length === keys.length;
   }
 
+  /** Clears the namespace of the Keyv on this store; refused when several share it (see `NamespaceTracker`). */
   async clear(): Promise<void> {
+    this.namespaces.assertUnshared('clear()', 'call clearNamespace(namespace)');
     await this.clearIn(this.currentNamespace);
+  }
+
+  /** Clears one namespace, in every process: in constant time, with one change event. */
+  async clearNamespace(namespace: string): Promise<void> {
+    await this.clearIn(namespace);
   }
 
   private async clearIn(namespace: string): Promise<void> {
@@ -471,12 +487,15 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
    * own calls go), else `options.namespace`, else Keyv's default.
    */
   private wrapNamespace(): string {
+    if (this.namespaces.shared && this.options.namespace !== undefined) return this.options.namespace;
+    this.namespaces.assertUnshared('wrap()', "set the cache's namespace option: wrap() then stores there");
     return this.namespaceAssigned ? this.currentNamespace : (this.options.namespace ?? 'keyv');
   }
 
   /** `key` as the Keyv on this store stores it: prefixed with its namespace, unless it has none. */
   private wrapStoredKey(namespace: string, key: string): string {
-    return this.namespaceAssigned && this.namespace === undefined ? key : keyvStoredKey(namespace, key);
+    const unprefixed = this.namespaceAssigned && this.namespace === undefined && !this.namespaces.shared;
+    return unprefixed ? key : keyvStoredKey(namespace, key);
   }
 
   /** The namespace a Keyv-prefixed key belongs to, even when several Keyv instances share this store. */

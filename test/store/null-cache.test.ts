@@ -1,6 +1,12 @@
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
-import { NullCache } from '../../src/index.js';
+import {
+  DisconnectedError,
+  InvalidKeyError,
+  InvalidOptionError,
+  InvalidValueError,
+  NullCache,
+} from '../../src/index.js';
 
 describe('NullCache', () => {
   it('accepts every call and keeps nothing', async () => {
@@ -15,6 +21,36 @@ describe('NullCache', () => {
     expect(await keyv.delete([])).toBe(true);
     await keyv.clear();
     await keyv.disconnect();
+  });
+
+  // Code tested against NullCache must not first fail in production.
+  it('refuses what PostgresCache refuses, with the same typed errors', async () => {
+    const cache = new NullCache();
+    await expect(cache.set('a\u0000b', '"v"')).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(cache.get('\uD800')).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(cache.getMany(['ok', 5 as unknown as string])).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(cache.set('k', { not: 'a string' })).rejects.toBeInstanceOf(InvalidValueError);
+    await expect(cache.setMany([{ key: 'k', value: '"v"', ttl: -5 }])).rejects.toBeInstanceOf(
+      InvalidOptionError,
+    );
+    await expect(cache.wrap('k', async () => 10n)).rejects.toBeInstanceOf(InvalidValueError);
+    await expect(cache.wrap('k', async () => Symbol('s'))).rejects.toBeInstanceOf(InvalidValueError);
+    await expect(cache.wrap('k', async () => 1, { ttl: () => -1 })).rejects.toBeInstanceOf(
+      InvalidOptionError,
+    );
+    expect(await cache.wrap('k', async () => ({ fine: true }))).toEqual({ fine: true });
+    expect(await cache.wrap('k', async () => undefined)).toBeUndefined();
+  });
+
+  it('is closed after disconnect(), as PostgresCache is', async () => {
+    const cache = new NullCache();
+    await cache.disconnect();
+    await expect(cache.get('k')).rejects.toBeInstanceOf(DisconnectedError);
+    await expect(cache.set('k', '"v"')).rejects.toBeInstanceOf(DisconnectedError);
+    await expect(cache.clear()).rejects.toBeInstanceOf(DisconnectedError);
+    await expect(cache.wrap('k', async () => 1)).rejects.toBeInstanceOf(DisconnectedError);
+    await expect(cache.iterator().next()).rejects.toBeInstanceOf(DisconnectedError);
+    await cache.disconnect();
   });
 });
 

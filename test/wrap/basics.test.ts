@@ -141,6 +141,10 @@ describe('values', () => {
       ['nested-bigint', () => ({ count: 10n })],
       ['circular', () => circular],
       ['symbol', () => ({ tag: Symbol('x') })],
+      ['bare-symbol', () => Symbol('x')],
+      // Keyv's serializer would drop it, and the entry would read back as missing, so every call loaded
+      // and wrote again.
+      ['function', () => () => 1],
     ];
     for (const [key, produce] of bad) {
       const calls = Array.from({ length: 5 }, () => cache.wrap(key, async () => produce()));
@@ -149,6 +153,8 @@ describe('values', () => {
         expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(InvalidValueError);
       }
     }
+    await expect(cache.wrap('function', async () => () => 1)).rejects.toThrow(/it is a function/);
+    await expect(cache.wrap('bare-symbol', async () => Symbol('x'))).rejects.toThrow(/it is a symbol/);
     expect(await rows('invalid')).toEqual([]);
     // Nothing stuck: the same key takes a good value afterwards.
     expect(await cache.wrap('bigint', async () => 10)).toBe(10);

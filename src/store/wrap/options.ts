@@ -94,8 +94,10 @@ export function resolveWrapOptions<T>(
   return resolved;
 }
 
-/** Checks what a `wrap()` call was given, without building anything (the hit path runs it on every call). */
-/** What every `wrap()` checks before anything else, whichever cache runs it (NullCache included). */
+/**
+ * What every `wrap()` checks before anything else, whichever cache runs it (NullCache included), without
+ * building anything (the hit path runs it on every call).
+ */
 export function assertWrapCall<T>(
   key: string,
   loader: unknown,
@@ -117,6 +119,18 @@ function assertWrapArguments<T>(
     assertValueDependent(ttlOrOptions, 'ttl');
     assertValueDependent(refreshThreshold, 'refreshThreshold');
   }
+}
+
+/** A cache's `wrap` defaults, checked when the cache is made rather than at its first `wrap()`. */
+export function assertWrapDefaults(defaults: unknown): void {
+  if (defaults === undefined) return;
+  if (typeof defaults !== 'object' || defaults === null) {
+    throw new InvalidOptionError(
+      'wrap must be an object ({ lockTimeout, onLockTimeout, lockMode, maxPollInterval })',
+    );
+  }
+  const { lockTimeout, onLockTimeout, lockMode, maxPollInterval } = defaults as WrapDefaults;
+  assertWrapOptions({ lockTimeout, onLockTimeout, lockMode, maxPollInterval });
 }
 
 /** Every option present is in its range; absent ones are left to the defaults. */

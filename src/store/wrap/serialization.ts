@@ -10,13 +10,19 @@ export interface KeyvEntry<T = unknown> {
 /**
  * Serialises an entry exactly as Keyv's default serializer does, so that Keyv code on the same namespace
  * reads what `wrap()` stored and the other way round. A value that cannot be serialised (a BigInt, a
- * cycle, a symbol) is an `InvalidValueError`, and nothing is stored.
+ * cycle, a symbol, a function) is an `InvalidValueError`, and nothing is stored.
  */
 export function encodeEntry(entry: KeyvEntry): string {
+  // The serializer drops a function (the entry would read back as missing, and each call would load and
+  // write again) and writes a symbol as text that is not JSON.
+  const kind = typeof entry.value;
+  if (kind === 'function' || kind === 'symbol') {
+    throw new InvalidValueError(`the value cannot be cached as JSON: it is a ${kind}`);
+  }
   let text: string;
   try {
     text = defaultSerialize(entry);
-    // The serializer writes some values (a symbol) as text that is not JSON; reading it back proves it is.
+    // Reading it back proves it is JSON, whatever else the serializer lets through.
     JSON.parse(text);
   } catch (error) {
     const reason = error instanceof RangeError ? 'it contains a cycle' : describe(error);

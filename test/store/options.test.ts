@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import {
+  InvalidOptionError,
+  PostgresCache,
+  type PostgresCacheOptions,
+  TableWatcher,
+} from '../../src/index.js';
+import { databaseUrl } from '../support/database.js';
+
+// Each of these was once taken as given: a NaN L1 ttl kept entries forever, a heartbeat of 0 ran
+// `SELECT 1` about every millisecond on the connection all caches of the process share.
+const refused: Array<[string, PostgresCacheOptions, RegExp]> = [
+  ['a NaN L1 ttl', { l1: { ttl: Number.NaN } }, /l1\.ttl must be a positive number/],
+  ['an L1 ttl of 0', { l1: { ttl: 0 } }, /l1\.ttl/],
+  ['an Infinity L1 ttl', { l1: { ttl: Number.POSITIVE_INFINITY } }, /l1\.ttl/],
+  ['a fractional L1 max', { l1: { max: 1.5 } }, /l1\.max must be a non-negative integer/],
+  ['a negative L1 max', { l1: { max: -1 } }, /l1\.max/],
+  ['an L1 maxBytes of 0', { l1: { maxBytes: 0 } }, /l1\.maxBytes must be a positive integer/],
+  ['l1 as a number', { l1: 5 as unknown as false }, /l1 must be false or an object/],
+  ['a heartbeat of 0', { heartbeatInterval: 0 }, /heartbeatInterval must be a number of ms from 1/],
+  ['a negative heartbeat', { heartbeatInterval: -1 }, /heartbeatInterval/],
+  ['a NaN heartbeat', { heartbeatInterval: Number.NaN }, /heartbeatInterval/],
+  ['a heartbeat past what a timer holds', { heartbeatInterval: 2 ** 31 }, /heartbeatInterval/],
+  ['a heartbeat timeout of 0', { heartbeatTimeout: 0 }, /heartbeatTimeout/],
+  ['a negative reconnect delay', { reconnect: { initialDelay: -1 } }, /reconnect\.initialDelay/],
+  ['a NaN reconnect ceiling', { reconnect: { maxDelay: Number.NaN } }, /reconnect\.maxDelay/],
+  [
+    'an unknown lock mode',
+    { wrap: { lockMode: 'bogus' as 'session' } },
+    /lockMode must be 'session' or 'transaction'/,
+  ],
+  ['an unknown lock timeout action', { wrap: { onLockTimeout: 'bogus' as 'load' } }, /onLockTimeout/],
+  ['a negative lock timeout', { wrap: { lockTimeout: -5 } }, /lockTimeout must be a non-negative/],
+];
+
+describe('PostgresCache options', () => {
+  it.each(refused)('refuses %s when it is made, with an InvalidOptionError', (_, options, message) => {
+    const make = () => new PostgresCache({ connectionString: databaseUrl(), ...options });
+    expect(make).toThrow(InvalidOptionError);
+    expect(make).toThrow(message);
+  });
+
+  it('takes the edges of each range', async () => {
+    const cache = new PostgresCache({
+      connectionString: databaseUrl(),
+      l1: { max: 0, maxBytes: 1, ttl: 0.5 },
+      heartbeatInterval: 1,
+      heartbeatTimeout: 2 ** 31 - 1,
+      reconnect: { initialDelay: 1, maxDelay: 1 },
+      wrap: { lockTimeout: 0, lockMode: 'transaction', onLockTimeout: 'throw' },
+      notifications: false,
+    });
+    expect(cache.options.l1).toEqual({ max: 0, maxBytes: 1, ttl: 0.5 });
+    await cache.disconnect();
+  });
+
+  it('a table watcher refuses the same listener timings', () => {
+    const make = () => new TableWatcher({ connection: databaseUrl(), heartbeatInterval: Number.NaN });
+    expect(make).toThrow(InvalidOptionError);
+    expect(make).toThrow(/heartbeatInterval/);
+  });
+});
