@@ -19,7 +19,7 @@ export interface ListenerOptions {
 }
 
 /** Node runs a timer of more than this many ms after 1 ms instead (with a TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Timings out of range would turn the heartbeat or the reconnect loop into a busy loop (0, a negative,

@@ -1,5 +1,7 @@
 import type { PostgresAdapterOptions } from '../adapter/options.js';
+import { InvalidOptionError } from '../errors.js';
 import type { BackoffOptions } from '../notify/backoff.js';
+import { MAX_TIMER_MS } from '../notify/listener-options.js';
 import type { L1Options } from './l1.js';
 import type { WrapDefaults } from './wrap/options.js';
 
@@ -22,6 +24,13 @@ export interface PostgresCacheOptions extends PostgresAdapterOptions {
   heartbeatInterval?: number;
   /** How long that proof may go unanswered before the connection counts as dead (half-open), in ms. Default 2000. */
   heartbeatTimeout?: number;
+  /**
+   * How often the cache reads the catalog again to confirm that the table's triggers still fire and notify
+   * its channel, in ms; 0 for only when LISTEN (re)connects or a re-point notice arrives. A trigger disabled
+   * while caches run is then noticed within this time: L1 is emptied and bypassed until it fires again.
+   * Default 30000.
+   */
+  triggerCheckInterval?: number;
   /** Namespace for calls made on the cache directly (not through Keyv, which sets its own). Default: the empty namespace. */
   namespace?: string;
   /**
@@ -34,4 +43,14 @@ export interface PostgresCacheOptions extends PostgresAdapterOptions {
   decodeL1Hits?: boolean;
   /** Defaults of every `wrap()`/`getOrSet()` call: lock timeout and what follows it, lock mode (PgBouncer). */
   wrap?: WrapDefaults;
+}
+
+export function triggerCheckIntervalOf(value: number | undefined): number {
+  const interval = value ?? 30_000;
+  if (!(Number.isInteger(interval) && interval >= 0 && interval <= MAX_TIMER_MS)) {
+    throw new InvalidOptionError(
+      `triggerCheckInterval must be 0 or a whole number of ms up to ${MAX_TIMER_MS}; got ${String(value)}`,
+    );
+  }
+  return interval;
 }

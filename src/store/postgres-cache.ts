@@ -14,7 +14,7 @@ import { ChannelCheck } from './channel-check.js';
 import { digestEntryId, entryId } from './entry-id.js';
 import { FillGuard, type FillTicket } from './fill-guard.js';
 import { assertL1Options, L1, type L1Entry } from './l1.js';
-import type { PostgresCacheOptions } from './options.js';
+import { type PostgresCacheOptions, triggerCheckIntervalOf } from './options.js';
 import { type CacheStats, emptyStats } from './stats.js';
 import { ClusterWrap, type Loader } from './wrap/cluster-wrap.js';
 import type { WrapHost } from './wrap/host.js';
@@ -65,6 +65,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private readonly counters = emptyStats();
   private unsubscribe: (() => Promise<void>) | undefined;
   private stopWatching: (() => void) | undefined;
+  private readonly triggerCheckInterval: number;
   /** Callers waiting for the next change event of an entry (the waiters of a cluster-wide fill). */
   private readonly changeWaiters = new Map<string, Set<() => void>>();
   /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
@@ -82,6 +83,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     assertL1Options(options.l1);
     assertWrapDefaults(options.wrap);
     assertListenerOptions(options);
+    this.triggerCheckInterval = triggerCheckIntervalOf(options.triggerCheckInterval);
     this.adapter = new PostgresAdapter({ ...options, changeEvents: true });
     this.adapter.on('error', (error) => this.reportError(error));
     const notifications = options.notifications ?? true;
@@ -615,27 +617,45 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     // One listener serves every cache of the process: each adds these three, and removes them on disconnect.
     listener.setMaxListeners(0);
     const channel = this.adapter.options.notifyChannel;
+    // Set by a (re)connect and by a notice: changes may have gone unheard, so the answer empties L1 even
+    // when it says yes. The periodic checks leave a trusted L1 alone, and report only a change to no.
+    let asked = true;
     const check = new ChannelCheck({
       expected: channel,
       read: () => this.adapter.notifyTriggerChannel(),
       onAnswer: (matches, actual) => {
         this.channelChecked();
         if (this.closed || !listener.connected) return;
+        const askedFor = asked;
+        asked = false;
         if (matches) {
-          this.trust();
+          if (askedFor || !this.l1Trusted) this.trust();
           return;
         }
-        if (this.distrust()) this.announce('disconnected');
-        this.reportError(notOurChannel(this.adapter.names.identity, channel, actual));
+        const wasTrusted = this.distrust();
+        if (wasTrusted) this.announce('disconnected');
+        if (askedFor || wasTrusted)
+          this.reportError(notOurChannel(this.adapter.names.identity, channel, actual));
       },
       onError: (error) => this.reportError(toCacheError(error, 'checking where change events go')),
       retry: this.options.reconnect,
     });
+    const ask = () => {
+      asked = true;
+      check.start();
+    };
     const connected = () => {
       // Whatever happened while we were not listening is unknown: L1 starts afresh, once events reach us.
       this.flush('flush');
-      check.start();
+      ask();
     };
+    const recheck =
+      this.triggerCheckInterval > 0
+        ? setInterval(() => {
+            if (listener.connected && !this.closed) check.start();
+          }, this.triggerCheckInterval)
+        : undefined;
+    recheck?.unref();
     const disconnected = () => {
       check.cancel();
       if (this.distrust()) this.announce('disconnected');
@@ -645,6 +665,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     listener.on('disconnected', disconnected);
     listener.on('error', failed);
     this.stopWatching = () => {
+      clearInterval(recheck);
       check.cancel();
       // init() waits for a first answer that will not come now.
       this.channelChecked();
@@ -652,12 +673,12 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       listener.off('disconnected', disconnected);
       listener.off('error', failed);
     };
-    const listening = listener.listen(channel, (payload) => this.applyMessage(payload, check));
+    const listening = listener.listen(channel, (payload) => this.applyMessage(payload, ask));
     this.unsubscribe = async () => (await listening.catch(() => undefined))?.();
     listening
       .then(() => {
         // Joining a listener that was up already: L1 is trusted once LISTEN is in place on our channel too.
-        if (listener.connected && !this.closed) check.start();
+        if (listener.connected && !this.closed) ask();
       })
       .catch((error: unknown) => this.reportError(toCacheError(error, `listening on ${channel}`)));
     void listener.start();
@@ -679,7 +700,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return wasTrusted;
   }
 
-  private applyMessage(payload: string | undefined, check: ChannelCheck) {
+  private applyMessage(payload: string | undefined, askForCheck: () => void) {
     this.counters.events.received++;
     const message = decodeChannelMessage(payload);
     if (!message) {
@@ -690,7 +711,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       // The trigger may have moved away from our channel: L1 is bypassed until a check says otherwise. One
       // that names our channel cannot have moved it away; the check still runs (and empties L1 if trusted).
       if (message.to !== this.adapter.options.notifyChannel && this.distrust()) this.announce('disconnected');
-      check.start();
+      askForCheck();
     } else {
       this.apply(message);
     }

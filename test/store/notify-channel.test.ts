@@ -226,6 +226,44 @@ describe('checking where the trigger points', () => {
     expect(await eventually(() => cache.coherent)).toBe(true);
   }, 30_000);
 
+  it('a trigger disabled while caches run is noticed by the periodic check, which otherwise leaves L1 alone', async () => {
+    const { cache, schemaErrors } = await openCache(schema, 'check_periodic', { triggerCheckInterval: 100 });
+    const entries = `${schema}.pgcache_entries`;
+    cache.namespace = 'periodic';
+    await cache.set('k', 'v1');
+    const hitsBefore = cache.stats.l1.hits;
+    let checks = 0;
+    const read = cache.adapter.notifyTriggerChannel.bind(cache.adapter);
+    cache.adapter.notifyTriggerChannel = () => {
+      checks++;
+      return read();
+    };
+    // Checks that say yes keep what L1 holds.
+    expect(await eventually(() => checks >= 3)).toBe(true);
+    expect(await cache.get('k')).toBe('v1');
+    expect(cache.stats.l1.hits).toBe(hitsBefore + 1);
+
+    await pool.query(`ALTER TABLE ${entries} DISABLE TRIGGER pgcache_notify_trigger`);
+    try {
+      expect(await eventually(() => !cache.coherent)).toBe(true);
+      expect(cache.stats.l1.size).toBe(0);
+      await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'periodic'`, ['"v2"']);
+      expect(await cache.get('k')).toBe('"v2"');
+      // Said once, when it turned to no, not at every check after.
+      const checksThen = checks;
+      expect(await eventually(() => checks >= checksThen + 3)).toBe(true);
+      expect(schemaErrors.map((error) => error.message)).toEqual([
+        expect.stringContaining('a trigger on the table is disabled or not ENABLE ALWAYS'),
+      ]);
+    } finally {
+      await pool.query(`ALTER TABLE ${entries} ENABLE ALWAYS TRIGGER pgcache_notify_trigger`);
+    }
+    // Enabled again by hand, without a notice: the next check trusts L1 again.
+    expect(await eventually(() => cache.coherent)).toBe(true);
+    await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'periodic'`, ['"v3"']);
+    expect(await eventually(async () => (await cache.get('k')) === '"v3"')).toBe(true);
+  }, 30_000);
+
   it('a flood of forged notices runs one catalog query at a time, and L1 is trusted again after it', async () => {
     const { cache } = await openCache(schema, 'check_flood');
     await PostgresCache.initDb({ connectionString: databaseUrl(), schema, notifyChannel: 'check_flood' });

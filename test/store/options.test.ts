@@ -31,6 +31,8 @@ const refused: Array<[string, PostgresCacheOptions, RegExp]> = [
   ],
   ['an unknown lock timeout action', { wrap: { onLockTimeout: 'bogus' as 'load' } }, /onLockTimeout/],
   ['a negative lock timeout', { wrap: { lockTimeout: -5 } }, /lockTimeout must be a non-negative/],
+  ['a negative trigger check interval', { triggerCheckInterval: -1 }, /triggerCheckInterval must be 0 or/],
+  ['a fractional trigger check interval', { triggerCheckInterval: 0.5 }, /triggerCheckInterval/],
 ];
 
 describe('PostgresCache options', () => {
@@ -45,6 +47,7 @@ describe('PostgresCache options', () => {
       connectionString: databaseUrl(),
       l1: { max: 0, maxBytes: 1, ttl: 0.5 },
       heartbeatInterval: 1,
+      triggerCheckInterval: 0,
       heartbeatTimeout: 2 ** 31 - 1,
       reconnect: { initialDelay: 1, maxDelay: 1 },
       wrap: { lockTimeout: 0, lockMode: 'transaction', onLockTimeout: 'throw' },
