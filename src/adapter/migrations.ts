@@ -413,10 +413,16 @@ export async function ensureSchema(
   const run = withDeadline(client, queryTimeout);
   const current = await readSchemaState(run, n);
   if (isCurrent(current, settings)) return;
-  if (!migrate) {
-    throw new SchemaError(
-      `cache tables in ${n.identity} are not ready (${describeMismatch(current, settings)}); run PostgresAdapter.initDb() with a role that may run DDL`,
+  // Triggers that do not fire in every session leave the tables usable: each cache's own check then keeps
+  // its L1 off and says why. A restore that re-enabled them for ordinary sessions only must not stop starts.
+  const usable = onlyFiringDiffers(current, settings);
+  const notReady = (detail = '') =>
+    new SchemaError(
+      `cache tables in ${n.identity} are not ready (${describeMismatch(current, settings)})${detail}; run PostgresAdapter.initDb() with a role that may run DDL`,
     );
+  if (!migrate) {
+    if (usable) return;
+    throw notReady();
   }
   await run('BEGIN');
   try {
@@ -447,6 +453,21 @@ export async function ensureSchema(
   } catch (error) {
     // A ROLLBACK would queue behind a statement that timed out; the destroyed connection rolls back anyway.
     if (!isConnectionFailure(error)) await run('ROLLBACK').catch(() => undefined);
-    throw error;
+    if ((error as { code?: unknown }).code !== INSUFFICIENT_PRIVILEGE) throw error;
+    if (usable) return;
+    throw notReady(`, and this role may not change them: ${(error as Error).message}`);
   }
+}
+
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/** Everything is current but that some trigger is disabled or merely enabled: reads and writes work. */
+function onlyFiringDiffers(state: SchemaState, settings: SchemaSettings): boolean {
+  return (
+    state.version >= SCHEMA_VERSION &&
+    state.unlogged === settings.unlogged &&
+    settings.notifyChannel !== undefined &&
+    state.notifyChannel === settings.notifyChannel &&
+    !state.alwaysFiring
+  );
 }

@@ -1,5 +1,3 @@
-import { InvalidOptionError } from '../errors.js';
-
 /**
  * Keyv 5 tells a store its namespace by setting `store.namespace`, and prefixes keys with it. When one
  * store serves several Keyv instances, `store.namespace` is whichever was set last; the key's prefix
@@ -46,17 +44,24 @@ export class NamespaceTracker {
     return this.assigned.size > 1;
   }
 
+  /** The first namespace set (by the first Keyv on the store): it stays, whoever comes later. */
+  get first(): string | undefined {
+    return this.assigned.values().next().value;
+  }
+
+  /** Whether any namespace was set: a Keyv without a namespace sets `undefined`, which counts. */
+  get anyAssigned(): boolean {
+    return this.assigned.size > 0;
+  }
+
   /**
-   * Refuses a call that acts on "the" namespace once more than one was set: Keyv's `clear()` does not say
-   * which of the Keyv instances sharing the store calls, and guessing the last one set would clear another
-   * Keyv's entries.
+   * What a `clear()` must empty. Keyv's does not say which of the Keyv instances sharing the store calls:
+   * clearing only the one set last would leave the caller's entries stale (and empty another's). So a shared
+   * store clears every namespace it was given: the others lose entries they can load again.
+   * @param unnamed where calls go for a Keyv without a namespace.
    */
-  assertUnshared(operation: string, workaround?: string): void {
-    if (!this.shared) return;
-    const names = [...this.assigned].map((name) => (name === undefined ? '(none)' : JSON.stringify(name)));
-    throw new InvalidOptionError(
-      `${operation} cannot tell which namespace it is for: Keyv instances with namespaces ${names.join(', ')} ` +
-        `share this store, and Keyv does not say which one calls. Give each Keyv a store of its own${workaround ? `, or ${workaround}` : ''}`,
-    );
+  clearTargets(unnamed: string): string[] {
+    const targets = this.shared ? [...this.assigned] : [this.current];
+    return [...new Set(targets.map((namespace) => namespace ?? unnamed))];
   }
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { InvalidOptionError } from '../errors.js';
+import { MAX_TIMER_MS } from '../timer-limit.js';
 import { assertIdentifier, assertPrefix } from './identifiers.js';
 
 export interface PostgresAdapterOptions {
@@ -118,6 +119,17 @@ function positiveInteger(
   return chosen;
 }
 
+/** A duration that runs on a timer: past what Node's timers hold, it would fire after 1 ms. */
+function timerMs(value: number | undefined, fallback: number, name: string, allowZero = false): number {
+  const ms = positiveInteger(value, fallback, name, allowZero);
+  if (ms > MAX_TIMER_MS - CLIENT_TIMEOUT_MARGIN) {
+    throw new InvalidOptionError(
+      `${name} must be at most ${MAX_TIMER_MS - CLIENT_TIMEOUT_MARGIN} ms; got ${ms}`,
+    );
+  }
+  return ms;
+}
+
 export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): ResolvedAdapterOptions {
   const schema = options.schema ?? 'public';
   const tablePrefix = options.tablePrefix ?? 'pgcache_';
@@ -129,7 +141,7 @@ export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): Res
   if (!options.pool && !connectionString && !options.poolConfig) {
     throw new InvalidOptionError('give connectionString, pool or poolConfig, or set DATABASE_URL');
   }
-  const statementTimeout = positiveInteger(options.statementTimeout, 5000, 'statementTimeout');
+  const statementTimeout = timerMs(options.statementTimeout, 5000, 'statementTimeout');
   return {
     connectionString,
     pool: options.pool,
@@ -142,9 +154,9 @@ export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): Res
     changeEvents: options.changeEvents ?? false,
     statementTimeout,
     queryTimeout: statementTimeout + CLIENT_TIMEOUT_MARGIN,
-    connectionTimeout: positiveInteger(options.connectionTimeout, 5000, 'connectionTimeout'),
+    connectionTimeout: timerMs(options.connectionTimeout, 5000, 'connectionTimeout'),
     migrate: options.migrate ?? true,
-    sweepInterval: positiveInteger(options.sweepInterval, 30_000, 'sweepInterval', true),
+    sweepInterval: timerMs(options.sweepInterval, 30_000, 'sweepInterval', true),
     sweepBatchSize: positiveInteger(options.sweepBatchSize, 1000, 'sweepBatchSize'),
     iterationBatchSize: positiveInteger(options.iterationBatchSize, 100, 'iterationBatchSize'),
     maxInFlight: positiveInteger(options.maxInFlight, 4, 'maxInFlight'),

@@ -227,10 +227,9 @@ export class PostgresAdapter extends EventEmitter {
     return removed.filter((entry) => entry.live).length === keys.length;
   }
 
-  /** Clears the namespace of the Keyv on this adapter; refused when several share it (see `assertUnshared`). */
+  /** Clears the namespace of the Keyv on this adapter; every namespace it was given when several share it. */
   async clear(): Promise<void> {
-    this.namespaces.assertUnshared('clear()', 'call clearNamespace(namespace)');
-    await this.clearNamespace(this.currentNamespace);
+    for (const namespace of this.namespaces.clearTargets('')) await this.clearNamespace(namespace);
   }
 
   async has(key: string): Promise<boolean> {

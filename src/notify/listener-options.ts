@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { InvalidOptionError } from '../errors.js';
+import { MAX_TIMER_MS } from '../timer-limit.js';
 import type { BackoffOptions } from './backoff.js';
 
 export interface ListenerOptions {
@@ -17,9 +18,6 @@ export interface ListenerOptions {
    */
   connectTimeout?: number;
 }
-
-/** Node runs a timer of more than this many ms after 1 ms instead (with a TimeoutOverflowWarning). */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Timings out of range would turn the heartbeat or the reconnect loop into a busy loop (0, a negative,

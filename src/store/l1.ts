@@ -25,8 +25,9 @@ export interface L1Entry {
 const ENTRY_OVERHEAD_BYTES = 256;
 
 /** `false` or an object whose bounds are in range: a NaN ttl would keep entries forever, a ttl of 0 none. */
-export function assertL1Options(options: unknown): asserts options is L1Options | false | undefined {
-  if (options === undefined || options === false) return;
+export function assertL1Options(options: unknown): void {
+  // true and null, from JavaScript, have always meant the defaults.
+  if (options === undefined || options === null || options === false || options === true) return;
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('l1 must be false or an object ({ max, maxBytes, ttl })');
   }

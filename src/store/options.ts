@@ -1,7 +1,7 @@
 import type { PostgresAdapterOptions } from '../adapter/options.js';
 import { InvalidOptionError } from '../errors.js';
 import type { BackoffOptions } from '../notify/backoff.js';
-import { MAX_TIMER_MS } from '../notify/listener-options.js';
+import { MAX_TIMER_MS } from '../timer-limit.js';
 import type { L1Options } from './l1.js';
 import type { WrapDefaults } from './wrap/options.js';
 

@@ -72,8 +72,6 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private l1Trusted: boolean;
   private closed = false;
   private clusterWrap: ClusterWrap | undefined;
-  /** Whether a Keyv (or the application) set `namespace`: a Keyv without a namespace sets it to undefined. */
-  private namespaceAssigned = false;
   /** Settles when the first check of where change events go has answered (`init()` waits for it). */
   private readonly firstChannelCheck: Promise<void>;
   private channelChecked: () => void = () => undefined;
@@ -177,7 +175,6 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   set namespace(value: string | undefined) {
     this.namespaces.namespace = value;
-    this.namespaceAssigned = true;
   }
 
   /** The stored text; with `decodeL1Hits`, an L1 hit is already decoded for Keyv (see the option). */
@@ -307,10 +304,14 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return removed.filter((entry) => entry.live).length === keys.length;
   }
 
-  /** Clears the namespace of the Keyv on this store; refused when several share it (see `NamespaceTracker`). */
+  /**
+   * Clears the namespace of the Keyv on this store. When several Keyv namespaces share it, every one of them
+   * (see `NamespaceTracker.clearTargets`): give each Keyv a store of its own, or use `clearNamespace()`.
+   */
   async clear(): Promise<void> {
-    this.namespaces.assertUnshared('clear()', 'call clearNamespace(namespace)');
-    await this.clearIn(this.currentNamespace);
+    for (const namespace of this.namespaces.clearTargets(this.options.namespace ?? '')) {
+      await this.clearIn(namespace);
+    }
   }
 
   /** Clears one namespace, in every process: in constant time, with one change event. */
@@ -485,18 +486,18 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   /**
-   * Where `wrap()` stores: where the Keyv on this store reads (a Keyv without a namespace reads where the cache's
-   * own calls go), else `options.namespace`, else Keyv's default.
+   * Where `wrap()` stores: where the first Keyv on this store reads (a Keyv without a namespace reads where the
+   * cache's own calls go), else `options.namespace`, else Keyv's default. The first, not the last: a Keyv made
+   * later must not move it, or what wrap() stored before could no longer be found, nor deleted.
    */
   private wrapNamespace(): string {
-    if (this.namespaces.shared && this.options.namespace !== undefined) return this.options.namespace;
-    this.namespaces.assertUnshared('wrap()', "set the cache's namespace option: wrap() then stores there");
-    return this.namespaceAssigned ? this.currentNamespace : (this.options.namespace ?? 'keyv');
+    if (!this.namespaces.anyAssigned) return this.options.namespace ?? 'keyv';
+    return this.namespaces.first ?? this.options.namespace ?? '';
   }
 
-  /** `key` as the Keyv on this store stores it: prefixed with its namespace, unless it has none. */
+  /** `key` as the first Keyv on this store stores it: prefixed with its namespace, unless it has none. */
   private wrapStoredKey(namespace: string, key: string): string {
-    const unprefixed = this.namespaceAssigned && this.namespace === undefined && !this.namespaces.shared;
+    const unprefixed = this.namespaces.anyAssigned && this.namespaces.first === undefined;
     return unprefixed ? key : keyvStoredKey(namespace, key);
   }
 
@@ -620,12 +621,15 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     // Set by a (re)connect and by a notice: changes may have gone unheard, so the answer empties L1 even
     // when it says yes. The periodic checks leave a trusted L1 alone, and report only a change to no.
     let asked = true;
+    // The shared connection may be up (another cache's) while our own LISTEN is still on its way: until it
+    // is in place, no answer may trust L1.
+    let listeningHere = false;
     const check = new ChannelCheck({
       expected: channel,
       read: () => this.adapter.notifyTriggerChannel(),
       onAnswer: (matches, actual) => {
+        if (this.closed || !listener.connected || !listeningHere) return;
         this.channelChecked();
-        if (this.closed || !listener.connected) return;
         const askedFor = asked;
         asked = false;
         if (matches) {
@@ -652,7 +656,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const recheck =
       this.triggerCheckInterval > 0
         ? setInterval(() => {
-            if (listener.connected && !this.closed) check.start();
+            if (listener.connected && listeningHere && !this.closed) check.start();
           }, this.triggerCheckInterval)
         : undefined;
     recheck?.unref();
@@ -677,10 +681,15 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.unsubscribe = async () => (await listening.catch(() => undefined))?.();
     listening
       .then(() => {
+        listeningHere = true;
         // Joining a listener that was up already: L1 is trusted once LISTEN is in place on our channel too.
         if (listener.connected && !this.closed) ask();
       })
-      .catch((error: unknown) => this.reportError(toCacheError(error, `listening on ${channel}`)));
+      .catch((error: unknown) => {
+        // init() waits for a first answer that will not come now.
+        this.channelChecked();
+        this.reportError(toCacheError(error, `listening on ${channel}`));
+      });
     void listener.start();
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PostgresAdapter, SchemaError } from '../../src/index.js';
+import { PostgresAdapter, PostgresCache, SchemaError } from '../../src/index.js';
 import { runScript } from '../support/child.js';
 import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
 import { listenOn } from '../support/notifications.js';
@@ -217,7 +217,46 @@ describe('a runtime role without DDL rights', () => {
 
     // The same role may not create a cache of its own: that takes initDb with a migration role.
     const denied = new PostgresAdapter({ connectionString: url.toString(), schema: newSchema('denied') });
-    await expect(denied.get('k')).rejects.toMatchObject({ code: 'ERR_PGCACHE_QUERY' });
+    const failure = denied.get('k');
+    await expect(failure).rejects.toBeInstanceOf(SchemaError);
+    await expect(failure).rejects.toThrow(
+      /schema version is 0.*may not change them: permission denied.*initDb/,
+    );
     await denied.disconnect();
+  });
+
+  // As pg_restore --disable-triggers leaves them: ENABLE TRIGGER ALL makes them fire in ordinary sessions only.
+  it('a role that may not run DDL still starts when only the triggers are off, and its cache keeps L1 off', async () => {
+    const schema = newSchema('runtime_triggers');
+    const role = `pgcache_runtime_${randomBytes(4).toString('hex')}`;
+    roles.push(role);
+    await PostgresCache.initDb({ pool, schema });
+    await pool.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'runtime'`);
+    await pool.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
+    await pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON "${schema}".pgcache_entries TO "${role}"`);
+    await pool.query(`ALTER TABLE "${schema}".pgcache_entries DISABLE TRIGGER ALL`);
+    await pool.query(`ALTER TABLE "${schema}".pgcache_entries ENABLE TRIGGER ALL`);
+    const url = new URL(databaseUrl());
+    url.username = role;
+    url.password = 'runtime';
+    for (const migrate of [true, false]) {
+      const cache = new PostgresCache({
+        connectionString: url.toString(),
+        schema,
+        migrate,
+        sweepInterval: 0,
+      });
+      const errors: Error[] = [];
+      cache.on('error', (error) => errors.push(error));
+      await cache.init();
+      expect(cache.coherent).toBe(false);
+      expect(
+        errors.some((error) => error instanceof SchemaError && /not ENABLE ALWAYS/.test(error.message)),
+      ).toBe(true);
+      cache.namespace = 'app';
+      await cache.set('k', `v-${migrate}`);
+      expect(await cache.get('k')).toBe(`v-${migrate}`);
+      await cache.disconnect();
+    }
   });
 });

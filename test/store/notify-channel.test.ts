@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresCache, type PostgresCacheOptions, SchemaError } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { ConnectionError, PostgresCache, type PostgresCacheOptions, SchemaError } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { type CacheWorker, startWorkers } from '../support/worker-client.js';
 
@@ -197,7 +197,7 @@ describe('checking where the trigger points', () => {
 
   // pg_restore --disable-triggers ends with ENABLE TRIGGER ALL, which leaves them firing in ordinary
   // sessions only: a bulk load in replica mode would then change rows that no L1 hears of.
-  it('triggers that are enabled but not ENABLE ALWAYS: the same, and a start without migrate refuses them', async () => {
+  it('triggers that are enabled but not ENABLE ALWAYS: the same, and a start without migrate runs with L1 off', async () => {
     const { cache, schemaErrors } = await openCache(schema, 'check_origin');
     const entries = `${schema}.pgcache_entries`;
     expect(await triggerStates(entries)).toEqual(ALL_FIRE_ALWAYS);
@@ -217,13 +217,17 @@ describe('checking where the trigger points', () => {
       sweepInterval: 0,
     });
     opened.push(strict);
-    await expect(strict.init()).rejects.toThrow(
-      /not ready \(a trigger on the table is disabled or not ENABLE ALWAYS\)/,
-    );
+    const strictErrors: Error[] = [];
+    strict.on('error', (error) => strictErrors.push(error));
+    await strict.init();
+    expect(strict.coherent).toBe(false);
+    expect(strictErrors.map((error) => error.message)).toEqual([
+      expect.stringContaining('not ENABLE ALWAYS'),
+    ]);
 
     await PostgresCache.initDb({ connectionString: databaseUrl(), schema, notifyChannel: 'check_origin' });
     expect(await triggerStates(entries)).toEqual(ALL_FIRE_ALWAYS);
-    expect(await eventually(() => cache.coherent)).toBe(true);
+    expect(await eventually(() => cache.coherent && strict.coherent)).toBe(true);
   }, 30_000);
 
   it('a trigger disabled while caches run is noticed by the periodic check, which otherwise leaves L1 alone', async () => {
@@ -262,6 +266,42 @@ describe('checking where the trigger points', () => {
     expect(await eventually(() => cache.coherent)).toBe(true);
     await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'periodic'`, ['"v3"']);
     expect(await eventually(async () => (await cache.get('k')) === '"v3"')).toBe(true);
+  }, 30_000);
+
+  it("a periodic check does not trust L1 while this cache's own LISTEN is still on its way", async () => {
+    const proxy = await startTcpProxy(databaseUrl());
+    const firstSchema = uniqueSchema('listen_first');
+    const common = {
+      listenerConnectionString: proxy.url,
+      heartbeatInterval: 15_000,
+      heartbeatTimeout: 15_000,
+    };
+    try {
+      // Another cache's: the process's LISTEN connection is up, then stops answering, unnoticed as yet.
+      await openCache(firstSchema, 'check_listen_first', common);
+      proxy.stall();
+      const late = new PostgresCache({
+        connectionString: databaseUrl(),
+        schema,
+        notifyChannel: 'check_listen_late',
+        sweepInterval: 0,
+        connectionTimeout: 1000,
+        triggerCheckInterval: 20,
+        ...common,
+      });
+      opened.push(late);
+      late.on('error', () => undefined);
+      await expect(late.init()).rejects.toBeInstanceOf(ConnectionError);
+      late.namespace = 'listen_late';
+      await late.set('k', 'v1');
+      await sleep(300);
+      expect(late.coherent).toBe(false);
+      await pool.query(`UPDATE ${schema}.pgcache_entries SET value = 'v2' WHERE namespace = 'listen_late'`);
+      expect(await late.get('k')).toBe('v2');
+    } finally {
+      await proxy.close();
+      await dropSchema(firstSchema);
+    }
   }, 30_000);
 
   it('a flood of forged notices runs one catalog query at a time, and L1 is trusted again after it', async () => {

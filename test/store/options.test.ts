@@ -1,11 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   InvalidOptionError,
   PostgresCache,
   type PostgresCacheOptions,
   TableWatcher,
 } from '../../src/index.js';
-import { databaseUrl } from '../support/database.js';
+import { databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
 
 // Each of these was once taken as given: a NaN L1 ttl kept entries forever, a heartbeat of 0 ran
 // `SELECT 1` about every millisecond on the connection all caches of the process share.
@@ -31,9 +31,23 @@ const refused: Array<[string, PostgresCacheOptions, RegExp]> = [
   ],
   ['an unknown lock timeout action', { wrap: { onLockTimeout: 'bogus' as 'load' } }, /onLockTimeout/],
   ['a negative lock timeout', { wrap: { lockTimeout: -5 } }, /lockTimeout must be a non-negative/],
+  // Past what a Node timer holds, every statement's deadline would have fired after 1 ms.
+  [
+    'a statement timeout past what a timer holds',
+    { statementTimeout: 3e9 },
+    /statementTimeout must be at most/,
+  ],
+  [
+    'a connection timeout past what a timer holds',
+    { connectionTimeout: 2 ** 31 },
+    /connectionTimeout must be at most/,
+  ],
   ['a negative trigger check interval', { triggerCheckInterval: -1 }, /triggerCheckInterval must be 0 or/],
   ['a fractional trigger check interval', { triggerCheckInterval: 0.5 }, /triggerCheckInterval/],
 ];
+
+const schema = uniqueSchema('options');
+afterAll(() => dropSchema(schema));
 
 describe('PostgresCache options', () => {
   it.each(refused)('refuses %s when it is made, with an InvalidOptionError', (_, options, message) => {
@@ -55,6 +69,26 @@ describe('PostgresCache options', () => {
     });
     expect(cache.options.l1).toEqual({ max: 0, maxBytes: 1, ttl: 0.5 });
     await cache.disconnect();
+  });
+
+  it('takes l1: true and l1: null, from JavaScript, as the defaults', async () => {
+    for (const l1 of [true, null]) {
+      const cache = new PostgresCache({
+        connectionString: databaseUrl(),
+        schema,
+        sweepInterval: 0,
+        l1: l1 as unknown as false,
+      });
+      try {
+        await cache.init();
+        cache.namespace = 'l1-defaults';
+        await cache.set('k', 'v');
+        expect(await cache.get('k')).toBe('v');
+        expect(cache.stats.l1.hits).toBe(1);
+      } finally {
+        await cache.disconnect();
+      }
+    }
   });
 
   it('a table watcher refuses the same listener timings', () => {
