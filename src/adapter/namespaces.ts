@@ -7,6 +7,7 @@ export class NamespaceTracker {
   private current: string | undefined;
   /** Every value set, `undefined` (a Keyv without a namespace) included. */
   private readonly assigned = new Set<string | undefined>();
+  private firstSet: string | undefined;
   /** Every namespace set so far with the prefix it gives keys, longest first: 'a:b' wins over 'a' for 'a:b:c'. */
   private readonly known: Array<{ namespace: string; prefix: string }> = [];
 
@@ -16,6 +17,7 @@ export class NamespaceTracker {
 
   set namespace(value: string | undefined) {
     this.current = value;
+    if (this.assigned.size === 0) this.firstSet = value;
     this.assigned.add(value);
     if (value && !this.known.some((known) => known.namespace === value)) {
       this.known.push({ namespace: value, prefix: `${value}:` });
@@ -46,7 +48,7 @@ export class NamespaceTracker {
 
   /** The first namespace set (by the first Keyv on the store): it stays, whoever comes later. */
   get first(): string | undefined {
-    return this.assigned.values().next().value;
+    return this.firstSet;
   }
 
   /** Whether any namespace was set: a Keyv without a namespace sets `undefined`, which counts. */
