@@ -190,19 +190,24 @@ describe('migrations', () => {
   });
 });
 
+/** A new role with only USAGE on the schema and DML on the cache table; its connection URL. */
+async function runtimeRole(schema: string): Promise<URL> {
+  const role = `pgcache_runtime_${randomBytes(4).toString('hex')}`;
+  roles.push(role);
+  await pool.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'runtime'`);
+  await pool.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
+  await pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON "${schema}".pgcache_entries TO "${role}"`);
+  const url = new URL(databaseUrl());
+  url.username = role;
+  url.password = 'runtime';
+  return url;
+}
+
 describe('a runtime role without DDL rights', () => {
   it('works with only USAGE on the schema and SELECT/INSERT/UPDATE/DELETE on the table', async () => {
     const schema = newSchema('runtime_role');
-    const role = `pgcache_runtime_${randomBytes(4).toString('hex')}`;
-    roles.push(role);
     await PostgresAdapter.initDb({ pool, schema });
-    await pool.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'runtime'`);
-    await pool.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
-    await pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON "${schema}".pgcache_entries TO "${role}"`);
-
-    const url = new URL(databaseUrl());
-    url.username = role;
-    url.password = 'runtime';
+    const url = await runtimeRole(schema);
     const adapter = new PostgresAdapter({ connectionString: url.toString(), schema, sweepInterval: 0 });
     adapter.namespace = 'app';
     await adapter.set('k', 'v', 60_000);
@@ -228,17 +233,10 @@ describe('a runtime role without DDL rights', () => {
   // As pg_restore --disable-triggers leaves them: ENABLE TRIGGER ALL makes them fire in ordinary sessions only.
   it('a role that may not run DDL still starts when only the triggers are off, and its cache keeps L1 off', async () => {
     const schema = newSchema('runtime_triggers');
-    const role = `pgcache_runtime_${randomBytes(4).toString('hex')}`;
-    roles.push(role);
     await PostgresCache.initDb({ pool, schema });
-    await pool.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'runtime'`);
-    await pool.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
-    await pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON "${schema}".pgcache_entries TO "${role}"`);
+    const url = await runtimeRole(schema);
     await pool.query(`ALTER TABLE "${schema}".pgcache_entries DISABLE TRIGGER ALL`);
     await pool.query(`ALTER TABLE "${schema}".pgcache_entries ENABLE TRIGGER ALL`);
-    const url = new URL(databaseUrl());
-    url.username = role;
-    url.password = 'runtime';
     for (const migrate of [true, false]) {
       const cache = new PostgresCache({
         connectionString: url.toString(),
