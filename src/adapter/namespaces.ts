@@ -26,19 +26,20 @@ export class NamespaceTracker {
   }
 
   /**
-   * The namespace a key belongs to: the longest known namespace whose prefix it carries, whatever was set
-   * last (a Keyv without a namespace sets none, and must not capture a namespaced Keyv's keys), else the
-   * current one.
+   * The namespace a key belongs to. With one namespace ever set, that one. Otherwise the longest known
+   * namespace whose prefix the key carries, whatever was set last (a Keyv without a namespace sets none, and
+   * must not capture a namespaced Keyv's keys); a key without one belongs to the Keyv without a namespace if
+   * there is one (its keys carry no prefix), else to the namespace set last.
+   * @param unnamed where the calls of a Keyv without a namespace (and of no Keyv) go.
    */
-  of(key: string): string {
-    const current = this.current ?? '';
-    // This runs on every call, L1 hits included. With one Keyv on the store, every answer would be its namespace.
-    if (this.known.length === 1 && this.known[0]?.namespace === current) return current;
+  of(key: string, unnamed = ''): string {
+    // This runs on every call, L1 hits included.
+    if (this.assigned.size === 1) return this.current ?? unnamed;
     // A non-string key is refused later, with a typed error, by the method that got it.
     if (typeof key === 'string') {
       for (const { namespace, prefix } of this.known) if (key.startsWith(prefix)) return namespace;
     }
-    return current;
+    return this.assigned.has(undefined) ? unnamed : (this.current ?? unnamed);
   }
 
   /** Whether more than one namespace was set: several Keyv instances share the store. */

@@ -92,10 +92,18 @@ export class PgListener extends EventEmitter<ListenerEvents> {
           if (this.listensInFlight.get(channel) === listening) this.listensInFlight.delete(channel);
         }
       }
+      set.add(handler);
     } else {
-      await this.listensInFlight.get(channel);
+      // Added before waiting: a last handler removed meanwhile must see this one, and keep the set and its
+      // LISTEN, or this one would sit in a set nobody LISTENs for, hearing nothing from then on.
+      set.add(handler);
+      try {
+        await this.listensInFlight.get(channel);
+      } catch (error) {
+        set.delete(handler);
+        throw error;
+      }
     }
-    set.add(handler);
     return async () => {
       const current = this.handlers.get(channel);
       if (!current?.delete(handler) || current.size > 0) return;

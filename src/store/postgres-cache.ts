@@ -503,7 +503,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** The namespace a Keyv-prefixed key belongs to, even when several Keyv instances share this store. */
   private namespaceOf(key: string | undefined): string {
-    return this.namespace === undefined ? this.currentNamespace : this.namespaces.of(key ?? '');
+    return this.namespaces.of(key ?? '', this.options.namespace ?? '');
   }
 
   /** L1 then PostgreSQL, filling L1 with what PostgreSQL returned if no newer change was seen meanwhile. */

@@ -287,3 +287,19 @@ describe('a second handler on a channel whose LISTEN is still on its way', () =>
     }
   });
 });
+
+describe('a handler added while the last one on its channel is being removed', () => {
+  it('keeps the channel LISTENed: a NOTIFY after both calls reaches it', async () => {
+    const { listener: l } = listener({ connection: databaseUrl(), ...fast });
+    await l.start();
+    const removeFirst = await l.listen('handover_channel', () => undefined);
+    const heard: string[] = [];
+    // The second finds the first's handlers and waits a moment; the first is removed meanwhile.
+    const second = l.listen('handover_channel', (payload) => heard.push(payload ?? ''));
+    const removed = removeFirst();
+    await Promise.all([second, removed]);
+    const sender = await admin();
+    await sender.query(`NOTIFY handover_channel, 'after'`);
+    expect(await eventually(() => heard.includes('after'))).toBe(true);
+  });
+});

@@ -31,6 +31,9 @@ const refused: Array<[string, PostgresCacheOptions, RegExp]> = [
   ],
   ['an unknown lock timeout action', { wrap: { onLockTimeout: 'bogus' as 'load' } }, /onLockTimeout/],
   ['a negative lock timeout', { wrap: { lockTimeout: -5 } }, /lockTimeout must be a non-negative/],
+  ['a lock timeout past what a timer holds', { wrap: { lockTimeout: 3e9 } }, /lockTimeout .* at most/],
+  ['a NaN poll interval', { wrap: { maxPollInterval: Number.NaN } }, /maxPollInterval/],
+  ['a lock timeout given as text', { wrap: { lockTimeout: '5' as unknown as number } }, /lockTimeout/],
   // Past what a Node timer holds, every statement's deadline would have fired after 1 ms.
   [
     'a statement timeout past what a timer holds',

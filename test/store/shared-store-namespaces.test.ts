@@ -42,6 +42,28 @@ describe('one PostgresCache under several Keyv namespaces', () => {
     expect(await users.get('user:9')).toBeUndefined();
   });
 
+  it('a Keyv without a namespace among named ones: each reads its own, and wrap() agrees with the first', async () => {
+    for (const order of ['named first', 'unnamed first'] as const) {
+      const cache = newCache();
+      await cache.init();
+      const make = (namespace: string | undefined) => new Keyv({ store: cache, namespace });
+      const [users, plain] =
+        order === 'named first' ? [make('users'), make(undefined)] : [undefined, make(undefined)];
+      const named = users ?? make('users');
+      await named.set('1', 'B');
+      await plain.set('1', 'plain');
+      expect(await named.get('1')).toBe('B');
+      expect(await plain.get('1')).toBe('plain');
+      const first = order === 'named first' ? named : plain;
+      expect(await cache.wrap('1', async () => 'loaded')).toBe(await first.get('1'));
+      await first.set('1', 'changed');
+      expect(await cache.wrap('1', async () => 'loaded')).toBe('changed');
+      await first.delete('1');
+      expect(await cache.wrap('1', async () => 'reloaded')).toBe('reloaded');
+      expect(await first.get('1')).toBe('reloaded');
+    }
+  });
+
   it('a table rule on it flushes once, and then leaves wrap() entries alone', async () => {
     await pool.query(`CREATE TABLE "${schema}".people (id int PRIMARY KEY, name text)`);
     await installTableWatch(pool, { schema, table: 'people', cacheSchema: schema });

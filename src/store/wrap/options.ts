@@ -1,5 +1,6 @@
 import { assertStorableKey } from '../../adapter/validation.js';
 import { InvalidOptionError } from '../../errors.js';
+import { MAX_TIMER_MS } from '../../timer-limit.js';
 
 /** A number of milliseconds, or a function of the loaded value that gives one (cache-manager's shape). */
 export type ValueDependent<T> = number | ((value: T) => number);
@@ -138,14 +139,21 @@ function assertWrapOptions<T>(options: WrapOptions<T>): void {
   assertValueDependent(options.ttl, 'ttl');
   assertValueDependent(options.refreshThreshold, 'refreshThreshold');
   const { lockTimeout, maxPollInterval, onLockTimeout, lockMode, signal } = options;
-  if (lockTimeout !== undefined && !(Number.isFinite(lockTimeout) && lockTimeout >= 0)) {
+  // Both end up on timers, which past MAX_TIMER_MS would fire after 1 ms.
+  if (
+    lockTimeout !== undefined &&
+    !(typeof lockTimeout === 'number' && lockTimeout >= 0 && lockTimeout <= MAX_TIMER_MS)
+  ) {
     throw new InvalidOptionError(
-      `lockTimeout must be a non-negative number of ms; got ${String(lockTimeout)}`,
+      `lockTimeout must be a non-negative number of ms, at most ${MAX_TIMER_MS}; got ${String(lockTimeout)}`,
     );
   }
-  if (maxPollInterval !== undefined && !(Number.isFinite(maxPollInterval) && maxPollInterval >= 1)) {
+  if (
+    maxPollInterval !== undefined &&
+    !(typeof maxPollInterval === 'number' && maxPollInterval >= 1 && maxPollInterval <= MAX_TIMER_MS)
+  ) {
     throw new InvalidOptionError(
-      `maxPollInterval must be a positive number of ms; got ${String(maxPollInterval)}`,
+      `maxPollInterval must be a positive number of ms, at most ${MAX_TIMER_MS}; got ${String(maxPollInterval)}`,
     );
   }
   if (onLockTimeout !== undefined && onLockTimeout !== 'load' && onLockTimeout !== 'throw') {
