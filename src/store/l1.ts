@@ -28,7 +28,7 @@ const ENTRY_OVERHEAD_BYTES = 256;
 export function assertL1Options(options: unknown): void {
   // true and null, from JavaScript, have always meant the defaults.
   if (options === undefined || options === null || options === false || options === true) return;
-  if (typeof options !== 'object' || options === null) {
+  if (typeof options !== 'object') {
     throw new InvalidOptionError('l1 must be false or an object ({ max, maxBytes, ttl })');
   }
   const { max, maxBytes, ttl } = options as L1Options;
