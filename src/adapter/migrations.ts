@@ -11,6 +11,7 @@ import {
   NOW_MS,
   SILENT_SETTING,
   triggerChannel,
+  unquote,
 } from './sql.js';
 
 /** The trigger's own condition, checked before any PL/pgSQL runs: the sweeper and clear delete in bulk, silently. */
@@ -181,7 +182,7 @@ const MIGRATIONS: Migration[] = [
       fireAlways(n, [n.versionTrigger, n.versionUpdateTrigger, n.truncateTrigger]),
       `DO $do$ BEGIN
          IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('${n.entries}')
-                      AND tgname = '${n.notifyTrigger.slice(1, -1)}' AND tgenabled = 'O') THEN
+                      AND tgname = '${unquote(n.notifyTrigger)}' AND tgenabled = 'O') THEN
            ${fireAlways(n, [n.notifyTrigger])};
          END IF;
        END $do$`,

@@ -29,12 +29,7 @@ export const CLEAR_MARKER = `'\\x'::bytea`;
 export const triggerChannel = (n: SchemaNames, onlyIfAlwaysFiring = false) =>
   `(SELECT split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) FROM pg_trigger t
      WHERE t.tgrelid = to_regclass('${n.entries}') AND t.tgname = '${unquote(n.notifyTrigger)}'${
-       onlyIfAlwaysFiring
-         ? ` AND (SELECT count(*) FROM pg_trigger o WHERE o.tgrelid = t.tgrelid AND o.tgenabled = 'A'
-                    AND o.tgname IN (${alwaysFiringTriggers(n)
-                      .map((name) => `'${unquote(name)}'`)
-                      .join(', ')})) = ${alwaysFiringTriggers(n).length}`
-         : ''
+       onlyIfAlwaysFiring ? ` AND ${allFireAlways(n)}` : ''
      })`;
 
 /** Every trigger on the cache table: all must fire in every session, or a write could change a row unseen. */
@@ -45,12 +40,19 @@ export const alwaysFiringTriggers = (n: SchemaNames) => [
   n.truncateTrigger,
 ];
 
+/** Whether every trigger on the table of pg_trigger row `t` is ENABLE ALWAYS ('A'). */
+const allFireAlways = (n: SchemaNames) => {
+  const names = alwaysFiringTriggers(n);
+  return `(SELECT count(*) FROM pg_trigger o WHERE o.tgrelid = t.tgrelid AND o.tgenabled = 'A'
+             AND o.tgname IN (${names.map((name) => `'${unquote(name)}'`).join(', ')})) = ${names.length}`;
+};
+
 /** `ALTER TABLE … ENABLE ALWAYS TRIGGER` for each of `triggers` (quoted names of triggers on the cache table). */
 export const fireAlways = (n: SchemaNames, triggers: string[]) =>
   `ALTER TABLE ${n.entries} ${triggers.map((name) => `ENABLE ALWAYS TRIGGER ${name}`).join(', ')}`;
 
 /** A quoted plain identifier without its quotes, for a string literal (plain identifiers hold no quote). */
-const unquote = (quoted: string) => quoted.slice(1, -1);
+export const unquote = (quoted: string) => quoted.slice(1, -1);
 
 /**
  * Creates a schema unless it exists; run with the schema's lock held (`schemaLock`). It looks in pg_namespace
@@ -60,7 +62,7 @@ const unquote = (quoted: string) => quoted.slice(1, -1);
  */
 export const createSchemaUnlessExists = (quotedSchema: string) =>
   `DO $do$ BEGIN
-     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '${quotedSchema.slice(1, -1)}') THEN
+     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '${unquote(quotedSchema)}') THEN
        CREATE SCHEMA ${quotedSchema};
      END IF;
    END $do$`;
