@@ -1,5 +1,5 @@
 import { assertStorableKey } from '../adapter/validation.js';
-import { InvalidOptionError, InvalidValueError, type PostgresCacheError, toCacheError } from '../errors.js';
+import { InvalidOptionError, type PostgresCacheError, toCacheError } from '../errors.js';
 import type { TableWatcher } from '../notify/table-watch/table-watcher.js';
 import type { L1Options } from './l1.js';
 import type { PostgresCache } from './postgres-cache.js';
@@ -7,6 +7,7 @@ import { type InvalidationRule, TableInvalidation } from './table-invalidation.j
 import { namespacedCache } from './table-invalidation-namespace.js';
 import { CacheTags } from './table-invalidation-tags.js';
 import { catalogOf, tableWatcherFor } from './table-invalidation-watcher.js';
+import { decodeEntry, encodeEntry } from './wrap/serialization.js';
 
 /** A table name (any change of it drops every result), or a rule whose `keys` are what `key` returns. */
 export type CachedInvalidation = string | InvalidationRule;
@@ -145,7 +146,8 @@ export function cached<A extends unknown[], R>(
     try {
       const text = await store.get(stored(key));
       // The namespaced cache hands back text: its decodeL1Hits is off.
-      return decode<R>(typeof text === 'string' ? text : undefined);
+      const entry = decodeEntry(typeof text === 'string' ? text : undefined);
+      return entry === undefined ? undefined : { value: entry.value as R };
     } catch (error) {
       absorb(error, 'reading');
       return undefined;
@@ -160,7 +162,8 @@ export function cached<A extends unknown[], R>(
       return;
     }
     try {
-      const text = encode(value, ttl);
+      // Keyv's own format, so that a Keyv (or wrap()) on the same namespace reads it.
+      const text = encodeEntry({ value, expires: ttl ? Date.now() + ttl : undefined });
       if (tagIndex && tags) await tagIndex.set(stored(key), text, { ttl, tags, namespace });
       else await store.set(stored(key), text, ttl);
     } catch (error) {
@@ -271,25 +274,4 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
     signal.addEventListener('abort', abort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
   });
-}
-
-/** Keyv's stored form, so a Keyv (or wrap()) on the same namespace reads it. */
-function encode(value: unknown, ttl: number | undefined): string {
-  try {
-    return JSON.stringify({ value, expires: ttl ? Date.now() + ttl : null });
-  } catch (error) {
-    throw new InvalidValueError('the result cannot be cached as JSON', { cause: error });
-  }
-}
-
-function decode<R>(text: string | undefined): { value: R } | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const data = JSON.parse(text) as { value?: R; expires?: unknown };
-    if (data === null || typeof data !== 'object' || data.value === undefined) return undefined;
-    if (typeof data.expires === 'number' && Date.now() > data.expires) return undefined;
-    return { value: data.value };
-  } catch {
-    return undefined;
-  }
 }

@@ -133,6 +133,29 @@ describe('cached()', () => {
     expect(userName.stats).toMatchObject({ loads: 3, bypassed: 0, errors: 0 });
   });
 
+  it("stores results in Keyv's format: a Keyv on its namespace reads them, and the other way round", async () => {
+    // Keyv escapes a string that starts with a colon; plain JSON would not, and '::1' would read as ':1'.
+    const address = track(
+      cached(async (host: string) => (host === 'localhost' ? '::1' : ':other'), {
+        cache,
+        name: 'address',
+        key: (host) => host,
+      }),
+    );
+    await address.ready;
+    const other = new PostgresCache({ pool, schema, sweepInterval: 0 });
+    const keyv = new Keyv({ store: other, namespace: 'cached:address' });
+    try {
+      expect(await address('localhost')).toBe('::1');
+      expect(await keyv.get('localhost')).toBe('::1');
+      await keyv.set('remote', ':abc', 60_000);
+      expect(await address('remote')).toBe(':abc');
+      expect(address.stats.loads).toBe(1);
+    } finally {
+      await other.disconnect();
+    }
+  });
+
   it('a table name drops every result on any change; a key change drops the old and the new key', async () => {
     await setName(3, 'cy');
     const load = userNameLoader();
