@@ -39,7 +39,10 @@ export interface PostgresCacheEvents {
   connected: [];
   disconnected: [];
   error: [PostgresCacheError];
-  /** A `wrap()` refresh ahead of expiry ended: `value` is what was stored, `error` what stopped it. */
+  /**
+   * A `wrap()` refresh ahead of expiry ended: `value` is what was stored or, with `error`, the value still
+   * served (as cache-manager reports its own refreshes).
+   */
   refresh: [{ key: string; value?: unknown; error?: unknown }];
 }
 

@@ -99,7 +99,7 @@ describe('refreshThreshold', () => {
     expect(loads).toBe(2);
   });
 
-  it('a refresh that fails keeps the old value, reports the error, and tries again on a later hit', async () => {
+  it('a refresh that fails keeps the old value, reports the error with it, and tries again on a later hit', async () => {
     const cache = newCache({ namespace: 'refresh-error' });
     const events = refreshEvents(cache);
     let fail = true;
@@ -114,6 +114,8 @@ describe('refreshThreshold', () => {
     expect(await cache.wrap('k', loader, options)).toBe(1);
     expect(await eventually(() => events.length === 1)).toBe(true);
     expect(events[0]?.error).toMatchObject({ message: 'refresh failed' });
+    // As cache-manager reports a failed refresh: with the value still served.
+    expect(events[0]?.value).toBe(1);
     expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
     fail = false;
     expect(await cache.wrap('k', loader, options)).toBe(1);

@@ -225,7 +225,7 @@ export class ClusterWrap {
       // Only now, when due: the hot path builds no options.
       options = resolveWrapOptions(ttlOrOptions, setting, this.host.defaults);
     } catch (error) {
-      this.host.refreshed({ key, error });
+      this.host.refreshed({ key, value: hit.value, error });
       return;
     }
     const id = `${namespace}\u0000${storedKey}`;
@@ -233,13 +233,13 @@ export class ClusterWrap {
     this.refreshing.add(id);
     // Not part of the caller's loader, if there is one: it waits for a holder permit like any fill.
     insideLoader.exit(() => {
-      void this.refresh(key, namespace, storedKey, threshold, loader, options).finally(() =>
+      void this.refresh(key, namespace, storedKey, threshold, loader, options, hit.value).finally(() =>
         this.refreshing.delete(id),
       );
     });
   }
 
-  /** Never rejects: the outcome goes to the host's `refreshed`. */
+  /** Never rejects: the outcome goes to the host's `refreshed`; a failure names the value still served. */
   private async refresh<T>(
     key: string,
     namespace: string,
@@ -247,6 +247,7 @@ export class ClusterWrap {
     threshold: number,
     loader: Loader<T>,
     options: ResolvedWrapOptions<T>,
+    served: unknown,
   ): Promise<void> {
     try {
       const release = await this.holders.acquire();
@@ -276,7 +277,7 @@ export class ClusterWrap {
         release();
       }
     } catch (error) {
-      this.host.refreshed({ key, error });
+      this.host.refreshed({ key, value: served, error });
     }
   }
 }
