@@ -94,6 +94,7 @@ export class PostgresAdapter extends EventEmitter {
   /** Set once the tables are known to be ready, so the hot path skips awaiting `ready`. */
   private prepared = false;
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(options: PostgresAdapterOptions = {}) {
     super();
@@ -261,8 +262,13 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   /** Stops the sweeper and ends the pool if the adapter created it. A supplied pool is left open. */
-  async disconnect(): Promise<void> {
-    if (this.closed) return;
+  disconnect(): Promise<void> {
+    // A second call resolves when the first has closed everything, not before.
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     await this.sweeper.stop();
     await this.ready?.catch(() => undefined);

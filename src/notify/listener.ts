@@ -38,6 +38,7 @@ export class PgListener extends EventEmitter<ListenerEvents> {
   private abortAttempt: ((error: Error) => void) | undefined;
   private retryTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private everConnected = false;
   /** Per connection: its statements not yet answered, and the last one queued. */
   private readonly lines = new WeakMap<pg.Client, { unanswered: number; last: Promise<unknown> }>();
@@ -113,8 +114,13 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     };
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    // A second call resolves when the first has closed the connection, not before.
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     this.retryTimer?.wake();
     // An attempt may be stuck on a server that never answers: end it rather than wait for it.

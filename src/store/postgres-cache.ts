@@ -74,6 +74,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
   private l1Trusted: boolean;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private clusterWrap: ClusterWrap | undefined;
   /** Settles when the first check of where change events go has answered (`init()` waits for it). */
   private readonly firstChannelCheck: Promise<void>;
@@ -394,8 +395,13 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   /** Closes the listener lease, the sweeper and the pool if it created one. Nothing is left to keep the process alive. */
-  async disconnect(): Promise<void> {
-    if (this.closed) return;
+  disconnect(): Promise<void> {
+    // A second call resolves when the first has closed everything, not before.
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     this.l1Trusted = false;
     this.l1?.clear();

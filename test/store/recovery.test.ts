@@ -97,6 +97,26 @@ describe('disconnect()', () => {
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toBe('disconnected');
   });
+
+  it('called twice, resolves the second call only once the first has closed everything', async () => {
+    const cache = new PostgresCache({ connectionString: server.url, schema, sweepInterval: 0 });
+    await cache.init();
+    const listener = cache.stats.listener.backendPid;
+    expect(listener).toBeTypeOf('number');
+    const first = cache.disconnect();
+    await cache.disconnect();
+    // A shutdown hook that awaited the second call may assume the pool and the LISTEN connection are gone.
+    expect(cache.adapter.pool.ended).toBe(true);
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [listener]);
+      expect(rows).toEqual([]);
+    } finally {
+      await admin.end();
+    }
+    await first;
+  });
 });
 
 describe('a call awaited with nothing else to do in the process', () => {
