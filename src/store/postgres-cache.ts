@@ -144,7 +144,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
    * ConnectionError (the listener keeps retrying; L1 stays bypassed until then).
    */
   async init(): Promise<void> {
-    await Promise.all([this.adapter.init(), this.listening()]);
+    // Both halves settle before init() answers: a retry must not inherit a preparation still running.
+    const [tables, events] = await Promise.allSettled([this.adapter.init(), this.listening()]);
+    // The tables' error first: it says the database is unreachable, where the listener only times out.
+    if (tables.status === 'rejected') throw tables.reason;
+    if (events.status === 'rejected') throw events.reason;
   }
 
   private async listening(): Promise<void> {

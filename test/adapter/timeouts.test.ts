@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionError, PostgresAdapter, QueryError } from '../../src/index.js';
+import { ConnectionError, PostgresAdapter, PostgresCache, QueryError } from '../../src/index.js';
 import { adminPool, databaseUrl, dropSchema, outcomeWithin, uniqueSchema } from '../support/database.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 
@@ -14,6 +14,28 @@ afterAll(async () => {
 });
 
 describe('a server that stops answering', () => {
+  it("a PostgresCache's failed init() leaves nothing running: a retry once the server answers starts afresh", async () => {
+    // Accepts connections and never answers: the tables and the listener both wait out connectionTimeout.
+    const proxy = await startTcpProxy(databaseUrl(), 'silent');
+    const cache = new PostgresCache({
+      connectionString: proxy.url,
+      schema,
+      connectionTimeout: 800,
+      sweepInterval: 0,
+      reconnect: { initialDelay: 50, maxDelay: 100 },
+    });
+    try {
+      expect(await outcomeWithin(cache.init(), 6000)).toBeInstanceOf(ConnectionError);
+      proxy.mode = 'forward';
+      proxy.dropAll();
+      // Not the first attempt's error, handed on by a preparation still running when init() gave up.
+      expect(await outcomeWithin(cache.init(), 6000)).toBe('resolved');
+    } finally {
+      await cache.disconnect();
+      await proxy.close();
+    }
+  });
+
   it('fails start-up with a ConnectionError in time, and disconnect() still returns', async () => {
     // Lets the connection be made, then never answers its first statement (a migration query).
     const proxy = await startTcpProxy(databaseUrl(), 'drop-queries');
