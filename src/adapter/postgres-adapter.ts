@@ -17,7 +17,13 @@ import {
 import { ConnectionSlots } from './slots.js';
 import { buildStatements, type Statement, type Statements } from './statements.js';
 import { Sweeper } from './sweeper.js';
-import { assertNamespace, assertStorableKey, assertStorableValue, normalizeTtl } from './validation.js';
+import {
+  assertNamespace,
+  assertStorableKey,
+  assertStorableValue,
+  EXPIRED_TTL,
+  normalizeTtl,
+} from './validation.js';
 
 /** A live row as the store layer needs it: the value, its version, and how long it has left. */
 export interface StoredEntry {
@@ -50,6 +56,21 @@ export interface EntryToWrite {
   key: string;
   value: string;
   ttl?: number | undefined;
+}
+
+/** A write on its way to a statement; its ttl counts from the call (`performance.now()`), not from the statement. */
+interface IssuedWrite {
+  key: string;
+  value: string;
+  ttl: number | null;
+  issuedAt: number;
+}
+
+/** The ttl left when the statement runs: a write that waited for a connection must not outlive the call's ttl. */
+function ttlAtRun(write: IssuedWrite): number | null {
+  if (write.ttl === null) return null;
+  const left = write.ttl - (performance.now() - write.issuedAt);
+  return left > 0 ? Math.ceil(left) : EXPIRED_TTL;
 }
 
 interface EntryRow {
@@ -87,7 +108,7 @@ export class PostgresAdapter extends EventEmitter {
   private readonly slots: ConnectionSlots;
   private readonly valueReads: Coalescer<string, string | undefined>;
   private readonly entryReads: Coalescer<string, StoredEntry | undefined>;
-  private readonly writes: Coalescer<EntryToWrite, number>;
+  private readonly writes: Coalescer<IssuedWrite, number>;
   private readonly forwardPoolError = (error: Error) =>
     reportError(this, toCacheError(error, 'idle pool connection'));
   private ready: Promise<void> | undefined;
@@ -142,7 +163,7 @@ export class PostgresAdapter extends EventEmitter {
       one: async (namespace, entry) => {
         const rows = await this.query<{ version: string }>(
           this.statements.set,
-          [namespace, entry.key, entry.value, normalizeTtl(entry.ttl)],
+          [namespace, entry.key, entry.value, ttlAtRun(entry)],
           'set',
         );
         return Number(rows[0]?.version);
@@ -334,7 +355,7 @@ export class PostgresAdapter extends EventEmitter {
     const ttlMs = normalizeTtl(ttl);
     if (!client) {
       await this.usable();
-      return this.writes.submit(namespace, { key, value, ttl: ttlMs ?? undefined });
+      return this.writes.submit(namespace, { key, value, ttl: ttlMs, issuedAt: performance.now() });
     }
     const rows = await this.run<{ version: string }>(
       this.statements.set,
@@ -348,15 +369,12 @@ export class PostgresAdapter extends EventEmitter {
   /** Writes many entries in one statement; a key named twice keeps its last value. Returns each entry's version. */
   async writeEntries(namespace: string, entries: EntryToWrite[]): Promise<number[]> {
     assertNamespace(namespace);
-    const latest = new Map<string, EntryToWrite>();
+    const latest = new Map<string, IssuedWrite>();
+    const issuedAt = performance.now();
     for (const entry of entries) {
       assertStorableKey(entry.key);
       assertStorableValue(entry.value);
-      latest.set(entry.key, {
-        key: entry.key,
-        value: entry.value,
-        ttl: normalizeTtl(entry.ttl) ?? undefined,
-      });
+      latest.set(entry.key, { key: entry.key, value: entry.value, ttl: normalizeTtl(entry.ttl), issuedAt });
     }
     if (latest.size === 0) return [];
     await this.usable();
@@ -474,15 +492,10 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   /** Writes entries with distinct keys in one statement; returns their versions in their order. */
-  private async upsertEntries(namespace: string, entries: EntryToWrite[]): Promise<number[]> {
+  private async upsertEntries(namespace: string, entries: IssuedWrite[]): Promise<number[]> {
     const rows = await this.query<{ key: string; version: string }>(
       this.statements.setMany,
-      [
-        namespace,
-        entries.map((e) => e.key),
-        entries.map((e) => e.value),
-        entries.map((e) => normalizeTtl(e.ttl)),
-      ],
+      [namespace, entries.map((e) => e.key), entries.map((e) => e.value), entries.map(ttlAtRun)],
       'setMany',
     );
     const versions = new Map(rows.map((row) => [row.key, Number(row.version)]));

@@ -60,15 +60,20 @@ export function assertStorableValue(value: unknown): asserts value is string {
   }
 }
 
+/** The ttl of an entry stored already expired: it replaces what was there, and no read returns it. */
+export const EXPIRED_TTL = -1;
+
 /**
  * Milliseconds to live as the database wants them: null for none (undefined, 0 or Infinity, as Keyv means
  * them). A ttl past 2^53 ms (285,000 years) is none too: beyond it a number no longer counts milliseconds.
+ * A negative ttl (a deadline already past) stores the entry expired, as Keyv over its own Map reads it.
  */
 export function normalizeTtl(ttl: unknown): number | null {
   if (ttl === undefined || ttl === null || ttl === 0) return null;
-  if (typeof ttl !== 'number' || Number.isNaN(ttl) || ttl < 0) {
-    throw new InvalidOptionError(`ttl must be a non-negative number of milliseconds; got ${String(ttl)}`);
+  if (typeof ttl !== 'number' || Number.isNaN(ttl)) {
+    throw new InvalidOptionError(`ttl must be a number of milliseconds; got ${String(ttl)}`);
   }
+  if (ttl < 0) return EXPIRED_TTL;
   return ttl > Number.MAX_SAFE_INTEGER ? null : Math.ceil(ttl);
 }
 

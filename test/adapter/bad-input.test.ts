@@ -91,9 +91,13 @@ describe('values', () => {
     expect(await keyv.get('k')).toBe('a\u0000b\uD800c');
   });
 
-  it('rejects a negative or non-numeric ttl', async () => {
-    await expect(adapter.set('k', 'v', -1)).rejects.toBeInstanceOf(InvalidOptionError);
-    await expect(adapter.set('k', 'v', Number.NaN)).rejects.toBeInstanceOf(InvalidOptionError);
+  it('rejects a ttl that is not a number, and writes nothing', async () => {
+    await adapter.set('k', 'v');
+    await expect(adapter.set('k', 'w', Number.NaN)).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(adapter.set('k', 'w', '1000' as unknown as number)).rejects.toBeInstanceOf(
+      InvalidOptionError,
+    );
+    expect(await adapter.get('k')).toBe('v');
   });
 
   it('a Keyv user gets the typed error back with throwOnErrors', async () => {

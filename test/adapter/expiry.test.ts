@@ -56,6 +56,38 @@ describe('expiry on every read path', () => {
   });
 });
 
+describe('a ttl that has run out before the write lands', () => {
+  it('a negative ttl stores the entry expired: it replaces the old value, as Keyv over a Map reads it', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    const keyv = new Keyv({ store: adapter, namespace: 'past' });
+    const map = new Keyv({ store: new Map(), namespace: 'past' });
+    for (const store of [keyv, map]) {
+      await store.set('k', 'old');
+      expect(await store.set('k', 'new', -5)).toBe(true);
+      expect(await store.get('k')).toBeUndefined();
+      expect(await store.has('k')).toBe(false);
+    }
+    await adapter.setMany([
+      { key: 'past:a', value: '"a"' },
+      { key: 'past:b', value: '"b"', ttl: Number.NEGATIVE_INFINITY },
+    ]);
+    expect(await adapter.getMany(['past:a', 'past:b'])).toEqual(['"a"', undefined]);
+    await adapter.disconnect();
+  });
+
+  it('counts from the call: a write that waited for a connection does not live longer in the table', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, maxInFlight: 1 });
+    adapter.namespace = 'waited';
+    const busy = adapter.execute('SELECT pg_sleep(0.4)', [], 'sleep');
+    const single = adapter.set('waited:one', 'v', 250);
+    const many = adapter.setMany([{ key: 'waited:many', value: 'v', ttl: 250 }]);
+    await Promise.all([busy, single, many]);
+    // Both calls returned some 400 ms after they were made: their 250 ms are over.
+    expect(await adapter.hasMany(['waited:one', 'waited:many'])).toEqual([false, false]);
+    await adapter.disconnect();
+  });
+});
+
 describe('the sweeper', () => {
   it('removes expired rows in bounded batches and leaves live ones', async () => {
     const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, sweepBatchSize: 1000 });

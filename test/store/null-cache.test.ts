@@ -30,12 +30,12 @@ describe('NullCache', () => {
     await expect(cache.get('\uD800')).rejects.toBeInstanceOf(InvalidKeyError);
     await expect(cache.getMany(['ok', 5 as unknown as string])).rejects.toBeInstanceOf(InvalidKeyError);
     await expect(cache.set('k', { not: 'a string' })).rejects.toBeInstanceOf(InvalidValueError);
-    await expect(cache.setMany([{ key: 'k', value: '"v"', ttl: -5 }])).rejects.toBeInstanceOf(
+    await expect(cache.setMany([{ key: 'k', value: '"v"', ttl: Number.NaN }])).rejects.toBeInstanceOf(
       InvalidOptionError,
     );
     await expect(cache.wrap('k', async () => 10n)).rejects.toBeInstanceOf(InvalidValueError);
     await expect(cache.wrap('k', async () => Symbol('s'))).rejects.toBeInstanceOf(InvalidValueError);
-    await expect(cache.wrap('k', async () => 1, { ttl: () => -1 })).rejects.toBeInstanceOf(
+    await expect(cache.wrap('k', async () => 1, { ttl: () => Number.NaN })).rejects.toBeInstanceOf(
       InvalidOptionError,
     );
     expect(await cache.wrap('k', async () => ({ fine: true }))).toEqual({ fine: true });

@@ -231,7 +231,8 @@ describe('bad input', () => {
       [() => cache.wrap('nul\u0000', loader), InvalidKeyError],
       [() => cache.wrap('lone\uD800', loader), InvalidKeyError],
       [() => cache.wrap('k', 'not a function' as unknown as () => string), InvalidOptionError],
-      [() => cache.wrap('k', loader, -1), InvalidOptionError],
+      [() => cache.wrap('k', loader, Number.NaN), InvalidOptionError],
+      [() => cache.wrap('k', loader, { refreshThreshold: -1 }), InvalidOptionError],
       [() => cache.wrap('k', loader, { refreshThreshold: Number.NaN }), InvalidOptionError],
       [() => cache.wrap('k', loader, { lockTimeout: -5 }), InvalidOptionError],
       [() => cache.wrap('k', loader, { onLockTimeout: 'wait' as 'load' }), InvalidOptionError],
@@ -249,7 +250,7 @@ describe('bad input', () => {
       cache.wrap(
         'k',
         async () => 'v',
-        () => -1,
+        () => '5' as unknown as number,
       ),
     ).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(
@@ -260,6 +261,20 @@ describe('bad input', () => {
       ),
     ).rejects.toBeInstanceOf(InvalidOptionError);
     expect(await rows('bad-ttl')).toEqual([]);
+  });
+});
+
+describe('a ttl already run out', () => {
+  it('returns the loaded value and stores it expired: the next call loads again', async () => {
+    const cache = newCache({ namespace: 'past-ttl' });
+    const loader = counted(() => 'fresh');
+    // A deadline already past, as `ttl = deadline - Date.now()` gives it; cache-manager's memory store agrees.
+    expect(await cache.wrap('k', loader, () => -5)).toBe('fresh');
+    expect(await cache.wrap('k', loader, -5)).toBe('fresh');
+    expect(loader.runs).toBe(2);
+    // Written (so an older value is gone everywhere), but no read returns it.
+    expect(await rows('past-ttl')).toHaveLength(1);
+    expect(await new Keyv({ store: cache, namespace: 'past-ttl' }).get('k')).toBeUndefined();
   });
 });
 
@@ -282,6 +297,6 @@ describe('NullCache', () => {
     const controller = new AbortController();
     controller.abort(new Error('gave up'));
     await expect(cache.wrap('k', async () => 'v', { signal: controller.signal })).rejects.toThrow('gave up');
-    await expect(cache.wrap('k', async () => 'v', -1)).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(cache.wrap('k', async () => 'v', Number.NaN)).rejects.toBeInstanceOf(InvalidOptionError);
   });
 });

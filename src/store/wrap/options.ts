@@ -167,23 +167,31 @@ function assertWrapOptions<T>(options: WrapOptions<T>): void {
   }
 }
 
-function assertValueDependent(value: unknown, name: string): void {
-  if (value === undefined || typeof value === 'function') return;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new InvalidOptionError(
-      `${name} must be a non-negative number of ms or a function of the value; got ${String(value)}`,
-    );
-  }
+/** A ttl may be negative (a deadline already past: the value is stored expired); a threshold may not. */
+function inRange(value: unknown, name: 'ttl' | 'refreshThreshold'): boolean {
+  return typeof value === 'number' && !Number.isNaN(value) && (name === 'ttl' || value >= 0);
+}
+
+const expected = (name: 'ttl' | 'refreshThreshold') =>
+  name === 'ttl' ? 'a number of ms' : 'a non-negative number of ms';
+
+function assertValueDependent(value: unknown, name: 'ttl' | 'refreshThreshold'): void {
+  if (value === undefined || typeof value === 'function' || inRange(value, name)) return;
+  throw new InvalidOptionError(
+    `${name} must be ${expected(name)} or a function of the value; got ${String(value)}`,
+  );
 }
 
 /** The number a `ValueDependent` gives for this value; a function that returns a bad number is bad input too. */
-export function valueDependent<T>(setting: ValueDependent<T> | undefined, value: T, name: string) {
+export function valueDependent<T>(
+  setting: ValueDependent<T> | undefined,
+  value: T,
+  name: 'ttl' | 'refreshThreshold',
+) {
   if (typeof setting !== 'function') return setting;
   const result = setting(value);
-  if (result !== undefined && (typeof result !== 'number' || Number.isNaN(result) || result < 0)) {
-    throw new InvalidOptionError(
-      `${name}(value) must return a non-negative number of ms; got ${String(result)}`,
-    );
+  if (result !== undefined && !inRange(result, name)) {
+    throw new InvalidOptionError(`${name}(value) must return ${expected(name)}; got ${String(result)}`);
   }
   return result;
 }
