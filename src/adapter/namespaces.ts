@@ -1,3 +1,5 @@
+import { InvalidOptionError } from '../errors.js';
+
 /**
  * Keyv 5 tells a store its namespace by setting `store.namespace`, and prefixes keys with it. When one
  * store serves several Keyv instances, `store.namespace` is whichever was set last; the key's prefix
@@ -8,26 +10,38 @@ export class NamespaceTracker {
   /** Every value set, `undefined` (a Keyv without a namespace) included. */
   private readonly assigned = new Set<string | undefined>();
   private firstSet: string | undefined;
-  /** Every namespace set so far with the prefix it gives keys, longest first: 'a:b' wins over 'a' for 'a:b:c'. */
+  /** Every namespace set so far with the prefix it gives keys; no prefix starts another (see the setter). */
   private readonly known: Array<{ namespace: string; prefix: string }> = [];
 
   get namespace(): string | undefined {
     return this.current;
   }
 
+  /**
+   * Refuses a namespace whose prefix starts another's ('a' and 'a:b'): Keyv would store `a:b:c` for key `b:c`
+   * of the one and key `c` of the other, and no store could tell which a call meant.
+   */
   set namespace(value: string | undefined) {
+    const prefix = `${value}:`;
+    const isNew = value ? !this.known.some((known) => known.namespace === value) : false;
+    const overlapping = isNew
+      ? this.known.find((known) => known.prefix.startsWith(prefix) || prefix.startsWith(known.prefix))
+      : undefined;
+    if (overlapping) {
+      throw new InvalidOptionError(
+        `namespaces ${JSON.stringify(overlapping.namespace)} and ${JSON.stringify(value)} cannot share a ` +
+          `store: Keyv's keys of the one look like keys of the other; give each a store of its own`,
+      );
+    }
     this.current = value;
     if (this.assigned.size === 0) this.firstSet = value;
     this.assigned.add(value);
-    if (value && !this.known.some((known) => known.namespace === value)) {
-      this.known.push({ namespace: value, prefix: `${value}:` });
-      this.known.sort((x, y) => y.namespace.length - x.namespace.length);
-    }
+    if (value && isNew) this.known.push({ namespace: value, prefix });
   }
 
   /**
-   * The namespace a key belongs to. With one namespace ever set, that one. Otherwise the longest known
-   * namespace whose prefix the key carries, whatever was set last (a Keyv without a namespace sets none, and
+   * The namespace a key belongs to. With one namespace ever set, that one. Otherwise the known namespace
+   * whose prefix the key carries, whatever was set last (a Keyv without a namespace sets none, and
    * must not capture a namespaced Keyv's keys); a key without one belongs to the Keyv without a namespace if
    * there is one (its keys carry no prefix), else to the namespace set last.
    * @param unnamed where the calls of a Keyv without a namespace (and of no Keyv) go.

@@ -176,7 +176,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   // ---- Keyv storage adapter --------------------------------------------------------------
 
-  /** Set by Keyv to its namespace; calls made on the cache directly use `options.namespace`. */
+  /**
+   * Set by Keyv to its namespace. Calls made on the cache directly go there too, as the keys of a Keyv with
+   * `useKeyPrefix: false` must (nothing tells them apart); with no Keyv, or one without a namespace, they go
+   * to `options.namespace`.
+   */
   get namespace(): string | undefined {
     return this.namespaces.namespace;
   }

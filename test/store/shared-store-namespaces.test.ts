@@ -1,6 +1,6 @@
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
-import { installTableWatch, invalidateOnTableChange } from '../../src/index.js';
+import { InvalidOptionError, installTableWatch, invalidateOnTableChange } from '../../src/index.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { eventually, sleep } from '../support/database.js';
 
@@ -27,6 +27,20 @@ describe('one PostgresCache under several Keyv namespaces', () => {
     await cache.clearNamespace('users');
     expect(await users.get('1')).toBeUndefined();
     expect(await sessions.get('s1')).toEqual({ user: 1 });
+  });
+
+  it("refuses a namespace whose keys look like another's ('a' and 'a:b'), before either loses a key", async () => {
+    const cache = newCache();
+    const a = new Keyv({ store: cache, namespace: 'a' });
+    await a.set('b:c', 'of a');
+    // Keyv would store key 'c' of 'a:b' as 'a:b:c', as it stored key 'b:c' of 'a'.
+    expect(() => new Keyv({ store: cache, namespace: 'a:b' })).toThrow(InvalidOptionError);
+    const ab = new Keyv({ store: newCache(), namespace: 'a:b' });
+    expect(() => new Keyv({ store: ab.store, namespace: 'a' })).toThrow(InvalidOptionError);
+    // Names that only start alike are fine, and 'a' still reads its key.
+    const other = new Keyv({ store: cache, namespace: 'ab' });
+    await other.set('c', 'of ab');
+    expect([await a.get('b:c'), await other.get('c')]).toEqual(['of a', 'of ab']);
   });
 
   it('wrap() stores where the first Keyv reads, whatever Keyv comes later', async () => {
