@@ -5,5 +5,6 @@ export {
   PostgresAdapter,
   type RemovedEntry,
   type StoredEntry,
+  type TriggerState,
 } from './postgres-adapter.js';
 export { assertStorableKey, keyDigestHex, normalizeTtl } from './validation.js';

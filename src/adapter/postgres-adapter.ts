@@ -52,6 +52,11 @@ const toRemoved = (row: RemovedRow): RemovedEntry => ({
   live: row.live,
 });
 
+export interface TriggerState {
+  channel: string | undefined;
+  stamp: string | undefined;
+}
+
 export interface EntryToWrite {
   key: string;
   value: string;
@@ -419,12 +424,20 @@ export class PostgresAdapter extends EventEmitter {
 
   /** The channel the table's change trigger notifies now; undefined when it has none or it is disabled. */
   async notifyTriggerChannel(): Promise<string | undefined> {
-    const rows = await this.run<{ channel: string | null }>(
-      this.statements.triggerChannel,
+    return (await this.triggerState()).channel;
+  }
+
+  /**
+   * The channel the change trigger notifies now (undefined when it has none, or a trigger does not fire in
+   * every session), and a stamp that changes whenever one of the table's triggers is altered.
+   */
+  async triggerState(): Promise<TriggerState> {
+    const rows = await this.run<{ channel: string | null; stamp: string | null }>(
+      this.statements.triggerState,
       [],
-      'triggerChannel',
+      'triggerState',
     );
-    return rows[0]?.channel ?? undefined;
+    return { channel: rows[0]?.channel ?? undefined, stamp: rows[0]?.stamp ?? undefined };
   }
 
   /**

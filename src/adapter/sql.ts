@@ -32,6 +32,14 @@ export const triggerChannel = (n: SchemaNames, onlyIfAlwaysFiring = false) =>
        onlyIfAlwaysFiring ? ` AND ${allFireAlways(n)}` : ''
      })`;
 
+/**
+ * A stamp of the cache table's triggers as they are now: the transaction ids that last wrote their catalog
+ * rows. Disabling a trigger and enabling it again changes it, though the two answers around it look alike.
+ */
+export const triggerStamp = (n: SchemaNames) =>
+  `(SELECT string_agg(t.xmin::text, ',' ORDER BY t.tgname) FROM pg_trigger t
+     WHERE t.tgrelid = to_regclass('${n.entries}') AND t.tgname IN (${triggerNameList(n)}))`;
+
 /** Every trigger on the cache table: all must fire in every session, or a write could change a row unseen. */
 export const alwaysFiringTriggers = (n: SchemaNames) => [
   n.versionTrigger,
@@ -42,10 +50,15 @@ export const alwaysFiringTriggers = (n: SchemaNames) => [
 
 /** Whether every trigger on the table of pg_trigger row `t` is ENABLE ALWAYS ('A'). */
 const allFireAlways = (n: SchemaNames) => {
-  const names = alwaysFiringTriggers(n);
   return `(SELECT count(*) FROM pg_trigger o WHERE o.tgrelid = t.tgrelid AND o.tgenabled = 'A'
-             AND o.tgname IN (${names.map((name) => `'${unquote(name)}'`).join(', ')})) = ${names.length}`;
+             AND o.tgname IN (${triggerNameList(n)})) = ${alwaysFiringTriggers(n).length}`;
 };
+
+/** The names of `alwaysFiringTriggers` as a list of string literals. */
+const triggerNameList = (n: SchemaNames) =>
+  alwaysFiringTriggers(n)
+    .map((name) => `'${unquote(name)}'`)
+    .join(', ');
 
 /** `ALTER TABLE … ENABLE ALWAYS TRIGGER` for each of `triggers` (quoted names of triggers on the cache table). */
 export const fireAlways = (n: SchemaNames, triggers: string[]) =>

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SchemaNames } from './names.js';
-import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, TTL_LEFT, triggerChannel } from './sql.js';
+import { CLEAR_MARKER, keyDigest, LIVE, NOW_MS, TTL_LEFT, triggerChannel, triggerStamp } from './sql.js';
 
 /** A statement. With a name, `pg` parses and plans it once per connection, then only binds. */
 export interface Statement {
@@ -58,7 +58,8 @@ export function buildStatements(n: SchemaNames) {
       WHERE namespace = $1 AND key_hash > $2 AND ${visible()}
       ORDER BY key_hash LIMIT $3`),
     sweep: named(`SELECT ${n.sweepExpired}($1) AS removed`),
-    // The one statement without a namespace: where the change trigger sends events now.
-    triggerChannel: named(`SELECT ${triggerChannel(n, true)} AS channel`),
+    // The one statement without a namespace: where the change trigger sends events now, and a stamp of the
+    // triggers that changes whenever one is altered.
+    triggerState: named(`SELECT ${triggerChannel(n, true)} AS channel, ${triggerStamp(n)} AS stamp`),
   };
 }

@@ -1,12 +1,13 @@
+import type { TriggerState } from '../adapter/postgres-adapter.js';
 import { type BackoffOptions, backoffDelay } from '../notify/backoff.js';
 
 export interface ChannelCheckOptions {
   /** The channel this cache listens on. */
   expected: string;
-  /** Where the cache table's trigger sends its events now. */
-  read: () => Promise<string | undefined>;
-  /** The answer of the latest check: whether the trigger notifies the expected channel, and which it does. */
-  onAnswer: (matches: boolean, actual: string | undefined) => void;
+  /** Where the cache table's trigger sends its events now, and the stamp of its triggers. */
+  read: () => Promise<TriggerState>;
+  /** The answer of the latest check: whether the trigger notifies the expected channel, and what was read. */
+  onAnswer: (matches: boolean, state: TriggerState) => void;
   /** A check that failed; it is retried with backoff until one answers or the check is cancelled. */
   onError: (error: unknown) => void;
   retry?: BackoffOptions;
@@ -38,8 +39,9 @@ export class ChannelCheck {
     const current = () => generation === this.generation;
     this.inFlight = true;
     this.options.read().then(
-      (actual) => {
-        if (this.settled() && current()) this.options.onAnswer(actual === this.options.expected, actual);
+      (state) => {
+        if (this.settled() && current())
+          this.options.onAnswer(state.channel === this.options.expected, state);
       },
       (error: unknown) => {
         if (!this.settled() || !current()) return;

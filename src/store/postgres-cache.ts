@@ -641,16 +641,21 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     // The shared connection may be up (another cache's) while our own LISTEN is still on its way: until it
     // is in place, no answer may trust L1.
     let listeningHere = false;
+    // The triggers' stamp at the last answer: a trigger disabled and enabled again between two checks leaves
+    // the same answer, but not the same stamp, and changes made meanwhile reached no L1.
+    let lastStamp: string | undefined;
     const check = new ChannelCheck({
       expected: channel,
-      read: () => this.adapter.notifyTriggerChannel(),
-      onAnswer: (matches, actual) => {
+      read: () => this.adapter.triggerState(),
+      onAnswer: (matches, { channel: actual, stamp }) => {
         if (this.closed || !listener.connected || !listeningHere) return;
         this.channelChecked();
         const askedFor = asked;
         asked = false;
+        const altered = stamp !== lastStamp;
+        lastStamp = stamp;
         if (matches) {
-          if (askedFor || !this.l1Trusted) this.trust();
+          if (askedFor || altered || !this.l1Trusted) this.trust();
           return;
         }
         const wasTrusted = this.distrust();

@@ -237,8 +237,8 @@ describe('checking where the trigger points', () => {
     await cache.set('k', 'v1');
     const hitsBefore = cache.stats.l1.hits;
     let checks = 0;
-    const read = cache.adapter.notifyTriggerChannel.bind(cache.adapter);
-    cache.adapter.notifyTriggerChannel = () => {
+    const read = cache.adapter.triggerState.bind(cache.adapter);
+    cache.adapter.triggerState = () => {
       checks++;
       return read();
     };
@@ -266,6 +266,32 @@ describe('checking where the trigger points', () => {
     expect(await eventually(() => cache.coherent)).toBe(true);
     await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'periodic'`, ['"v3"']);
     expect(await eventually(async () => (await cache.get('k')) === '"v3"')).toBe(true);
+  }, 30_000);
+
+  it('a trigger disabled and enabled again between two periodic checks: the next check empties L1', async () => {
+    const { cache } = await openCache(schema, 'check_flap', { triggerCheckInterval: 300 });
+    const entries = `${schema}.pgcache_entries`;
+    cache.namespace = 'flap';
+    await cache.set('k', 'v1');
+    let checks = 0;
+    const read = cache.adapter.triggerState.bind(cache.adapter);
+    cache.adapter.triggerState = () => {
+      checks++;
+      return read();
+    };
+    // Right after a check, so that the next one sees the trigger enabled again, as the last one did.
+    expect(await eventually(() => checks >= 1, 5000, 1)).toBe(true);
+    await sleep(50);
+    await pool.query(`ALTER TABLE ${entries} DISABLE TRIGGER pgcache_notify_trigger`);
+    try {
+      await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'flap'`, ['"v2"']);
+    } finally {
+      await pool.query(`ALTER TABLE ${entries} ENABLE ALWAYS TRIGGER pgcache_notify_trigger`);
+    }
+    const checksThen = checks;
+    expect(await eventually(() => checks >= checksThen + 2)).toBe(true);
+    expect(cache.coherent).toBe(true);
+    expect(await cache.get('k')).toBe('"v2"');
   }, 30_000);
 
   it("a periodic check does not trust L1 while this cache's own LISTEN is still on its way", async () => {
@@ -308,11 +334,11 @@ describe('checking where the trigger points', () => {
     const { cache } = await openCache(schema, 'check_flood');
     await PostgresCache.initDb({ connectionString: databaseUrl(), schema, notifyChannel: 'check_flood' });
     expect(await eventually(() => cache.coherent)).toBe(true);
-    const read = cache.adapter.notifyTriggerChannel.bind(cache.adapter);
+    const read = cache.adapter.triggerState.bind(cache.adapter);
     let inFlight = 0;
     let mostInFlight = 0;
     let queries = 0;
-    cache.adapter.notifyTriggerChannel = async () => {
+    cache.adapter.triggerState = async () => {
       queries++;
       mostInFlight = Math.max(mostInFlight, ++inFlight);
       try {
