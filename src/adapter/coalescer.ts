@@ -9,6 +9,8 @@ interface Pending<Input, Output> {
 class Batch<Input, Output> {
   readonly items: Array<Pending<Input, Output>> = [];
   readonly keys = new Set<string>();
+  /** Where the statement waits in the slots' queue. */
+  position = 0;
 }
 
 export interface CoalescerOptions<Input, Output> {
@@ -19,8 +21,13 @@ export interface CoalescerOptions<Input, Output> {
   one: (namespace: string, input: Input) => Promise<Output>;
   /** Runs several inputs of one namespace in one statement; answers in their order. */
   many: (namespace: string, inputs: Input[]) => Promise<Output[]>;
-  /** Inputs with the same key never share a statement (two writes of one key each need their own version). */
-  distinctKey?: (input: Input) => string;
+  /** The key an input reads or writes. */
+  keyOf: (input: Input) => string;
+  /**
+   * Whether the inputs write. Writes of the same key never share a statement (each needs its own version),
+   * and no input joins a statement if that would let it overtake a later-queued one on its key.
+   */
+  writes: boolean;
 }
 
 /**
@@ -34,14 +41,20 @@ export class Coalescer<Input, Output> {
   constructor(private readonly options: CoalescerOptions<Input, Output>) {}
 
   submit(namespace: string, input: Input): Promise<Output> {
-    const { slots, maxBatch, distinctKey } = this.options;
+    const { slots, maxBatch, keyOf, writes } = this.options;
+    const key = keyOf(input);
     if (maxBatch <= 1 || slots.free) return slots.run(() => this.options.one(namespace, input));
-    const key = distinctKey?.(input);
     let batch = this.open.get(namespace);
-    if (!batch || batch.items.length >= maxBatch || (key !== undefined && batch.keys.has(key))) {
+    if (
+      !batch ||
+      batch.items.length >= maxBatch ||
+      (writes && batch.keys.has(key)) ||
+      !slots.mayJoin(batch.position, namespace, key, writes)
+    ) {
       batch = this.queue(namespace);
     }
-    if (key !== undefined) batch.keys.add(key);
+    batch.keys.add(key);
+    slots.claim(batch.position, { namespace, keys: [key], writes });
     const joined = batch;
     return new Promise<Output>((resolve, reject) => joined.items.push({ input, resolve, reject }));
   }
@@ -52,7 +65,8 @@ export class Coalescer<Input, Output> {
     const close = () => {
       if (this.open.get(namespace) === batch) this.open.delete(namespace);
     };
-    this.options.slots
+    const { slots } = this.options;
+    slots
       .run(() => {
         close();
         return this.flush(namespace, batch.items);
@@ -62,6 +76,8 @@ export class Coalescer<Input, Output> {
         close();
         for (const item of batch.items) item.reject(error);
       });
+    // run() queues at once when no slot is free, which is when batches are made.
+    batch.position = slots.lastQueued;
     return batch;
   }
 

@@ -14,7 +14,7 @@ import {
   type ResolvedAdapterOptions,
   resolveAdapterOptions,
 } from './options.js';
-import { ConnectionSlots } from './slots.js';
+import { type Claim, ConnectionSlots } from './slots.js';
 import { buildStatements, type Statement, type Statements } from './statements.js';
 import { Sweeper } from './sweeper.js';
 import {
@@ -147,6 +147,8 @@ export class PostgresAdapter extends EventEmitter {
     this.valueReads = new Coalescer({
       slots,
       maxBatch,
+      keyOf: (key) => key,
+      writes: false,
       one: async (namespace, key) =>
         (await this.query<{ value: string }>(this.statements.getValue, [namespace, key], 'get'))[0]?.value,
       many: async (namespace, keys) =>
@@ -155,6 +157,8 @@ export class PostgresAdapter extends EventEmitter {
     this.entryReads = new Coalescer({
       slots,
       maxBatch,
+      keyOf: (key) => key,
+      writes: false,
       one: async (namespace, key) => {
         const rows = await this.query<EntryRow>(this.statements.get, [namespace, key], 'get');
         return rows[0] ? toEntry(rows[0]) : undefined;
@@ -164,7 +168,8 @@ export class PostgresAdapter extends EventEmitter {
     this.writes = new Coalescer({
       slots,
       maxBatch,
-      distinctKey: (entry) => entry.key,
+      keyOf: (entry) => entry.key,
+      writes: true,
       one: async (namespace, entry) => {
         const rows = await this.query<{ version: string }>(
           this.statements.set,
@@ -324,20 +329,31 @@ export class PostgresAdapter extends EventEmitter {
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
     await this.usable();
-    return this.slots.run(() => this.selectEntries(namespace, keys));
+    return this.slots.run(() => this.selectEntries(namespace, keys), { namespace, keys, writes: false });
   }
 
   async hasEntry(namespace: string, key: string): Promise<boolean> {
     assertNamespace(namespace);
     assertStorableKey(key);
-    return (await this.run(this.statements.has, [namespace, key], 'has')).length > 0;
+    const claim = { namespace, keys: [key], writes: false };
+    return (await this.run(this.statements.has, [namespace, key], 'has', undefined, claim)).length > 0;
   }
 
   async hasEntries(namespace: string, keys: string[]): Promise<boolean[]> {
     assertNamespace(namespace);
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
-    const rows = await this.run<{ key: string }>(this.statements.hasMany, [namespace, keys], 'hasMany');
+    const rows = await this.run<{ key: string }>(
+      this.statements.hasMany,
+      [namespace, keys],
+      'hasMany',
+      undefined,
+      {
+        namespace,
+        keys,
+        writes: false,
+      },
+    );
     const found = new Set(rows.map((row) => row.key));
     return keys.map((key) => found.has(key));
   }
@@ -384,7 +400,11 @@ export class PostgresAdapter extends EventEmitter {
     if (latest.size === 0) return [];
     await this.usable();
     const unique = [...latest.values()];
-    const written = await this.slots.run(() => this.upsertEntries(namespace, unique));
+    const written = await this.slots.run(() => this.upsertEntries(namespace, unique), {
+      namespace,
+      keys: [...latest.keys()],
+      writes: true,
+    });
     const versions = new Map(unique.map((entry, index) => [entry.key, written[index]]));
     return entries.map((entry) => versions.get(entry.key) ?? Number.NaN);
   }
@@ -393,7 +413,14 @@ export class PostgresAdapter extends EventEmitter {
   async removeEntry(namespace: string, key: string): Promise<RemovedEntry | undefined> {
     assertNamespace(namespace);
     assertStorableKey(key);
-    const rows = await this.run<RemovedRow>(this.statements.delete, [namespace, key], 'delete');
+    const claim = { namespace, keys: [key], writes: true };
+    const rows = await this.run<RemovedRow>(
+      this.statements.delete,
+      [namespace, key],
+      'delete',
+      undefined,
+      claim,
+    );
     return rows[0] ? toRemoved(rows[0]) : undefined;
   }
 
@@ -402,7 +429,14 @@ export class PostgresAdapter extends EventEmitter {
     assertNamespace(namespace);
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
-    const rows = await this.run<RemovedRow>(this.statements.deleteMany, [namespace, keys], 'deleteMany');
+    const claim = { namespace, keys, writes: true };
+    const rows = await this.run<RemovedRow>(
+      this.statements.deleteMany,
+      [namespace, keys],
+      'deleteMany',
+      undefined,
+      claim,
+    );
     return rows.map(toRemoved);
   }
 
@@ -416,6 +450,8 @@ export class PostgresAdapter extends EventEmitter {
       this.statements.clear,
       [namespace, this.options.notifyChannel],
       'clear',
+      undefined,
+      { namespace, writes: true },
     );
     // Reclaim the cleared rows soon, in the background, rather than at the next interval.
     this.sweeper.soon();
@@ -522,15 +558,17 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   /** Runs a statement on the given connection, or on the pool once a connection slot is free. */
+  /** @param claim what the statement reads or writes, so that no merged call overtakes it (see ConnectionSlots). */
   private async run<Row>(
     statement: Statement,
     values: unknown[],
     operation: string,
     client?: pg.ClientBase,
+    claim?: Claim,
   ): Promise<Row[]> {
     await this.usable();
     if (client) return this.query(statement, values, operation, client);
-    return this.slots.run(() => this.query(statement, values, operation));
+    return this.slots.run(() => this.query(statement, values, operation), claim);
   }
 
   private async query<Row>(

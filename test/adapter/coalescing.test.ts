@@ -35,6 +35,42 @@ describe('merging calls that wait for a connection', () => {
     await pool.end();
   });
 
+  it('never lets a call overtake an earlier one on its key by joining a statement queued before it', async () => {
+    // One connection: statements run one after the other, so the order they start in is the order they commit.
+    const { pool, counted } = countingPool(1);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    adapter.namespace = 'order';
+    await adapter.set('order:k', 'old');
+    await adapter.set('order:gone', 'old');
+    counted.statements = 0;
+    const busy = adapter.execute('SELECT pg_sleep(0.2)', [], 'busy');
+    // Each call queues behind the sleep; the later ones would join the first queued set, or get.
+    const calls = [
+      adapter.set('order:x', 'x'),
+      adapter.delete('order:k'),
+      adapter.set('order:k', 'new'),
+      adapter.get('order:y'),
+      adapter.set('order:y', 'y'),
+      adapter.get('order:y'),
+      adapter.set('order:z', 'z'),
+      adapter.clearNamespace('other'),
+      adapter.set('order:w', 'w'),
+    ];
+    const results = await Promise.all([busy, ...calls]);
+    expect(results[4]).toBeUndefined();
+    expect(results[6]).toBe('y');
+    expect(await adapter.getMany(['order:k', 'order:x', 'order:z', 'order:w'])).toEqual([
+      'new',
+      'x',
+      'z',
+      'w',
+    ]);
+    // Calls on other keys still merge: z and w joined the set of y.
+    expect(counted.statements).toBeLessThan(calls.length + 1);
+    await adapter.disconnect();
+    await pool.end();
+  });
+
   it('keeps namespaces apart within one burst', async () => {
     const { pool } = countingPool(1);
     const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });

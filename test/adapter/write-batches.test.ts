@@ -29,7 +29,7 @@ describe('a write merged with others', () => {
     const { adapter, close } = singleConnectionAdapter();
     await adapter.init();
     const outcomes = await Promise.allSettled(
-      [60_000, 60_000, -5, 60_000, Number.NaN, 60_000].map((ttl, i) =>
+      [60_000, 60_000, '5' as unknown as number, 60_000, Number.NaN, 60_000].map((ttl, i) =>
         adapter.writeEntry('bad_ttl', `k${i}`, `v${i}`, ttl),
       ),
     );
