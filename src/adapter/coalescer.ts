@@ -11,12 +11,17 @@ class Batch<Input, Output> {
   readonly keys = new Set<string>();
   /** Where the statement waits in the slots' queue. */
   position = 0;
+  /** The inputs' size so far, as `sizeOf` counts it. */
+  size = 0;
 }
 
 export interface CoalescerOptions<Input, Output> {
   slots: ConnectionSlots;
   /** Most inputs merged into one statement. */
   maxBatch: number;
+  /** Most of `sizeOf` merged into one statement; an input larger than that goes alone. */
+  maxBatchSize?: number;
+  sizeOf?: (input: Input) => number;
   /** Runs one input alone (the cheaper statement when there is nothing to merge). */
   one: (namespace: string, input: Input) => Promise<Output>;
   /** Runs several inputs of one namespace in one statement; answers in their order. */
@@ -41,19 +46,22 @@ export class Coalescer<Input, Output> {
   constructor(private readonly options: CoalescerOptions<Input, Output>) {}
 
   submit(namespace: string, input: Input): Promise<Output> {
-    const { slots, maxBatch, keyOf, writes } = this.options;
+    const { slots, maxBatch, keyOf, writes, sizeOf, maxBatchSize = Number.POSITIVE_INFINITY } = this.options;
     const key = keyOf(input);
     if (maxBatch <= 1 || slots.free) return slots.run(() => this.options.one(namespace, input));
+    const size = sizeOf?.(input) ?? 0;
     let batch = this.open.get(namespace);
     if (
       !batch ||
       batch.items.length >= maxBatch ||
+      batch.size + size > maxBatchSize ||
       (writes && batch.keys.has(key)) ||
       !slots.mayJoin(batch.position, namespace, key, writes)
     ) {
       batch = this.queue(namespace);
     }
     batch.keys.add(key);
+    batch.size += size;
     slots.claim(batch.position, { namespace, keys: [key], writes });
     const joined = batch;
     return new Promise<Output>((resolve, reject) => joined.items.push({ input, resolve, reject }));

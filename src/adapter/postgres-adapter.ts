@@ -71,6 +71,32 @@ interface IssuedWrite {
   issuedAt: number;
 }
 
+/**
+ * Most characters of keys and values in one multi-row write. pg sends the values as one array literal, a
+ * single JavaScript string, which cannot pass about 512 MB: calls that work alone must work merged too.
+ */
+const MAX_STATEMENT_CHARS = 64 * 1024 * 1024;
+
+const writeSize = (write: IssuedWrite) => write.key.length + write.value.length;
+
+/** Writes in runs of at most MAX_STATEMENT_CHARS (a longer write alone), in their order. */
+function bySize(writes: IssuedWrite[]): IssuedWrite[][] {
+  const parts: IssuedWrite[][] = [];
+  let part: IssuedWrite[] = [];
+  let size = 0;
+  for (const write of writes) {
+    if (part.length > 0 && size + writeSize(write) > MAX_STATEMENT_CHARS) {
+      parts.push(part);
+      part = [];
+      size = 0;
+    }
+    part.push(write);
+    size += writeSize(write);
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
+
 /** The ttl left when the statement runs: a write that waited for a connection must not outlive the call's ttl. */
 function ttlAtRun(write: IssuedWrite): number | null {
   if (write.ttl === null) return null;
@@ -170,6 +196,8 @@ export class PostgresAdapter extends EventEmitter {
       maxBatch,
       keyOf: (entry) => entry.key,
       writes: true,
+      sizeOf: writeSize,
+      maxBatchSize: MAX_STATEMENT_CHARS,
       one: async (namespace, entry) => {
         const rows = await this.query<{ version: string }>(
           this.statements.set,
@@ -399,13 +427,16 @@ export class PostgresAdapter extends EventEmitter {
     }
     if (latest.size === 0) return [];
     await this.usable();
-    const unique = [...latest.values()];
-    const written = await this.slots.run(() => this.upsertEntries(namespace, unique), {
-      namespace,
-      keys: [...latest.keys()],
-      writes: true,
-    });
-    const versions = new Map(unique.map((entry, index) => [entry.key, written[index]]));
+    const versions = new Map<string, number | undefined>();
+    for (const part of bySize([...latest.values()])) {
+      const keys = part.map((entry) => entry.key);
+      const written = await this.slots.run(() => this.upsertEntries(namespace, part), {
+        namespace,
+        keys,
+        writes: true,
+      });
+      for (const [index, key] of keys.entries()) versions.set(key, written[index]);
+    }
     return entries.map((entry) => versions.get(entry.key) ?? Number.NaN);
   }
 

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { Coalescer } from '../../src/adapter/coalescer.js';
+import { ConnectionSlots } from '../../src/adapter/slots.js';
+
+// The merging itself, without a database: which inputs share a statement.
+describe('Coalescer', () => {
+  it('never merges past maxBatchSize: an input that would take a statement past it starts another', async () => {
+    const slots = new ConnectionSlots(1, 5000);
+    const statements: string[][] = [];
+    const coalescer = new Coalescer<string, string>({
+      slots,
+      maxBatch: 100,
+      maxBatchSize: 10,
+      sizeOf: (input) => input.length,
+      keyOf: (input) => input,
+      writes: true,
+      one: async (_namespace, input) => {
+        statements.push([input]);
+        return input.toUpperCase();
+      },
+      many: async (_namespace, inputs) => {
+        statements.push(inputs);
+        return inputs.map((input) => input.toUpperCase());
+      },
+    });
+    let release: () => void = () => undefined;
+    const busy = slots.run(
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
+    const inputs = ['aaaa', 'bbbb', 'cccc', 'dddddddddddd', 'ee'];
+    const results = Promise.all(inputs.map((input) => coalescer.submit('ns', input)));
+    release();
+    await busy;
+    expect(await results).toEqual(inputs.map((input) => input.toUpperCase()));
+    expect(statements).toEqual([['aaaa', 'bbbb'], ['cccc'], ['dddddddddddd'], ['ee']]);
+  });
+});
