@@ -17,13 +17,8 @@ import {
 import { type Claim, ConnectionSlots } from './slots.js';
 import { buildStatements, type Statement, type Statements } from './statements.js';
 import { Sweeper } from './sweeper.js';
-import {
-  assertNamespace,
-  assertStorableKey,
-  assertStorableValue,
-  EXPIRED_TTL,
-  normalizeTtl,
-} from './validation.js';
+import { assertNamespace, assertStorableKey, assertStorableValue, normalizeTtl } from './validation.js';
+import { bySize, type IssuedWrite, MAX_STATEMENT_CHARS, ttlAtRun, writeSize } from './writes.js';
 
 /** A live row as the store layer needs it: the value, its version, and how long it has left. */
 export interface StoredEntry {
@@ -61,47 +56,6 @@ export interface EntryToWrite {
   key: string;
   value: string;
   ttl?: number | undefined;
-}
-
-/** A write on its way to a statement; its ttl counts from the call (`performance.now()`), not from the statement. */
-interface IssuedWrite {
-  key: string;
-  value: string;
-  ttl: number | null;
-  issuedAt: number;
-}
-
-/**
- * Most characters of keys and values in one multi-row write. pg sends the values as one array literal, a
- * single JavaScript string, which cannot pass about 512 MB: calls that work alone must work merged too.
- */
-const MAX_STATEMENT_CHARS = 64 * 1024 * 1024;
-
-const writeSize = (write: IssuedWrite) => write.key.length + write.value.length;
-
-/** Writes in runs of at most MAX_STATEMENT_CHARS (a longer write alone), in their order. */
-function bySize(writes: IssuedWrite[]): IssuedWrite[][] {
-  const parts: IssuedWrite[][] = [];
-  let part: IssuedWrite[] = [];
-  let size = 0;
-  for (const write of writes) {
-    if (part.length > 0 && size + writeSize(write) > MAX_STATEMENT_CHARS) {
-      parts.push(part);
-      part = [];
-      size = 0;
-    }
-    part.push(write);
-    size += writeSize(write);
-  }
-  if (part.length > 0) parts.push(part);
-  return parts;
-}
-
-/** The ttl left when the statement runs: a write that waited for a connection must not outlive the call's ttl. */
-function ttlAtRun(write: IssuedWrite): number | null {
-  if (write.ttl === null) return null;
-  const left = write.ttl - (performance.now() - write.issuedAt);
-  return left > 0 ? Math.ceil(left) : EXPIRED_TTL;
 }
 
 interface EntryRow {
@@ -371,16 +325,13 @@ export class PostgresAdapter extends EventEmitter {
     assertNamespace(namespace);
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
+    const claim = { namespace, keys, writes: false };
     const rows = await this.run<{ key: string }>(
       this.statements.hasMany,
       [namespace, keys],
       'hasMany',
       undefined,
-      {
-        namespace,
-        keys,
-        writes: false,
-      },
+      claim,
     );
     const found = new Set(rows.map((row) => row.key));
     return keys.map((key) => found.has(key));
@@ -415,7 +366,10 @@ export class PostgresAdapter extends EventEmitter {
     return Number(rows[0]?.version);
   }
 
-  /** Writes many entries in one statement; a key named twice keeps its last value. Returns each entry's version. */
+  /**
+   * Writes many entries in one statement (in several past MAX_STATEMENT_CHARS); a key named twice keeps its last
+   * value. Returns each entry's version.
+   */
   async writeEntries(namespace: string, entries: EntryToWrite[]): Promise<number[]> {
     assertNamespace(namespace);
     const latest = new Map<string, IssuedWrite>();
