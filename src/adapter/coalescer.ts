@@ -56,13 +56,13 @@ export class Coalescer<Input, Output> {
       batch.items.length >= maxBatch ||
       batch.size + size > maxBatchSize ||
       (writes && batch.keys.has(key)) ||
-      !slots.mayJoin(batch.position, namespace, key, writes)
+      !slots.claims.mayJoin(batch.position, namespace, key, writes)
     ) {
       batch = this.queue(namespace);
     }
     batch.keys.add(key);
     batch.size += size;
-    slots.claim(batch.position, { namespace, keys: [key], writes });
+    slots.claims.add(batch.position, { namespace, keys: [key], writes });
     const joined = batch;
     return new Promise<Output>((resolve, reject) => joined.items.push({ input, resolve, reject }));
   }

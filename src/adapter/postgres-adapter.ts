@@ -14,7 +14,8 @@ import {
   type ResolvedAdapterOptions,
   resolveAdapterOptions,
 } from './options.js';
-import { type Claim, ConnectionSlots } from './slots.js';
+import type { Claim } from './queue-claims.js';
+import { ConnectionSlots } from './slots.js';
 import { buildStatements, type Statement, type Statements } from './statements.js';
 import { Sweeper } from './sweeper.js';
 import { assertNamespace, assertStorableKey, assertStorableValue, normalizeTtl } from './validation.js';

@@ -1,13 +1,8 @@
 import { ConnectionError } from '../errors.js';
-
-/** What a statement reads or writes: some keys of a namespace, or (without keys) all of it. */
-export interface Claim {
-  namespace: string;
-  keys?: readonly string[];
-  writes: boolean;
-}
+import { type Claim, QueueClaims } from './queue-claims.js';
 
 interface Waiter {
+  position: number;
   start: () => void;
   fail: (error: Error) => void;
   deadline: number;
@@ -26,11 +21,7 @@ export class ConnectionSlots {
   private timer: NodeJS.Timeout | undefined;
   /** Queue position of the newest statement that waited; positions only grow. */
   private newest = 0;
-  /** Per `namespace\0key`: the newest waiting position that writes it, and that reads it. */
-  private readonly keyWrites = new Map<string, number>();
-  private readonly keyReads = new Map<string, number>();
-  /** Per namespace: the newest waiting position that writes all of it (a clear). */
-  private readonly namespaceWrites = new Map<string, number>();
+  readonly claims = new QueueClaims();
 
   /** @param waitTimeout longest a statement waits for a slot, in ms, before failing with a ConnectionError. */
   constructor(
@@ -51,9 +42,9 @@ export class ConnectionSlots {
   async run<T>(task: () => Promise<T>, claim?: Claim): Promise<T> {
     if (this.busy < this.size) this.busy++;
     else {
-      this.newest++;
-      if (claim) this.claim(this.newest, claim);
-      await this.wait();
+      const position = ++this.newest;
+      if (claim) this.claims.add(position, claim);
+      await this.wait(position);
     }
     try {
       return await task();
@@ -62,32 +53,11 @@ export class ConnectionSlots {
     }
   }
 
-  private wait(): Promise<void> {
+  private wait(position: number): Promise<void> {
     return new Promise<void>((start, fail) => {
-      this.waiting.push({ start, fail, deadline: Date.now() + this.waitTimeout });
+      this.waiting.push({ position, start, fail, deadline: Date.now() + this.waitTimeout });
       this.timer ??= setTimeout(() => this.expire(), this.waitTimeout).unref();
     });
-  }
-
-  /** Records what the statement waiting at `position` reads or writes (a merged one claims as inputs join). */
-  claim(position: number, { namespace, keys, writes }: Claim): void {
-    if (keys === undefined) {
-      if (writes) this.namespaceWrites.set(namespace, position);
-      return;
-    }
-    const byKey = writes ? this.keyWrites : this.keyReads;
-    for (const key of keys) byKey.set(`${namespace}\u0000${key}`, position);
-  }
-
-  /**
-   * Whether a call on `key` may join the statement waiting at `position`: not when a statement queued after
-   * it writes the key or clears its namespace, nor, for a write, when one reads the key.
-   */
-  mayJoin(position: number, namespace: string, key: string, writes: boolean): boolean {
-    const id = `${namespace}\u0000${key}`;
-    if ((this.namespaceWrites.get(namespace) ?? 0) > position) return false;
-    if ((this.keyWrites.get(id) ?? 0) > position) return false;
-    return !writes || (this.keyReads.get(id) ?? 0) <= position;
   }
 
   /** Resolves once no statement runs or waits for a slot. */
@@ -100,7 +70,7 @@ export class ConnectionSlots {
   private release(): void {
     const next = this.waiting.shift();
     if (next) {
-      if (this.waiting.length === 0) this.forgetClaims();
+      this.claims.release(next.position);
       next.start();
       return;
     }
@@ -111,20 +81,16 @@ export class ConnectionSlots {
   private expire(): void {
     this.timer = undefined;
     const now = Date.now();
-    while (this.waiting.length > 0 && (this.waiting[0]?.deadline ?? 0) <= now) {
-      this.waiting
-        .shift()
-        ?.fail(new ConnectionError(`no pool connection became free within ${this.waitTimeout} ms`));
+    for (
+      let oldest = this.waiting[0];
+      oldest !== undefined && oldest.deadline <= now;
+      oldest = this.waiting[0]
+    ) {
+      this.waiting.shift();
+      this.claims.release(oldest.position);
+      oldest.fail(new ConnectionError(`no pool connection became free within ${this.waitTimeout} ms`));
     }
-    if (this.waiting.length === 0) this.forgetClaims();
     const oldest = this.waiting[0];
     if (oldest) this.timer = setTimeout(() => this.expire(), Math.max(1, oldest.deadline - now)).unref();
-  }
-
-  /** Nothing waits: no statement is left for a call to overtake. */
-  private forgetClaims(): void {
-    this.keyWrites.clear();
-    this.keyReads.clear();
-    this.namespaceWrites.clear();
   }
 }

@@ -37,4 +37,42 @@ describe('Coalescer', () => {
     expect(await results).toEqual(inputs.map((input) => input.toUpperCase()));
     expect(statements).toEqual([['aaaa', 'bbbb'], ['cccc'], ['dddddddddddd'], ['ee']]);
   });
+
+  it('holds claims only for statements still waiting, also while the queue never empties', async () => {
+    const slots = new ConnectionSlots(1, 5000);
+    let mostClaims = 0;
+    const reads = new Coalescer<string, string>({
+      slots,
+      maxBatch: 2,
+      keyOf: (key) => key,
+      writes: false,
+      one: async (_namespace, key) => key,
+      many: async (_namespace, keys) => {
+        mostClaims = Math.max(mostClaims, slots.claims.size);
+        return keys;
+      },
+    });
+    let release: () => void = () => undefined;
+    const busy = slots.run(
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
+    // Six callers, two per statement: two statements always wait behind the one running.
+    let next = 0;
+    const caller = async () => {
+      while (next < 3000) {
+        const key = `k${next++}`;
+        expect(await reads.submit('ns', key)).toBe(key);
+      }
+    };
+    const callers = Array.from({ length: 6 }, caller);
+    release();
+    await busy;
+    await Promise.all(callers);
+    expect(mostClaims).toBeGreaterThan(0);
+    expect(mostClaims).toBeLessThan(10);
+    expect(slots.claims.size).toBe(0);
+  });
 });

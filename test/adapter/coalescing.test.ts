@@ -71,6 +71,27 @@ describe('merging calls that wait for a connection', () => {
     await pool.end();
   });
 
+  it('a read that joins an older statement does not hide a later-queued read of its key from a write', async () => {
+    const { pool } = countingPool(1);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    adapter.namespace = 'hide';
+    await adapter.init();
+    const busy = adapter.execute('SELECT pg_sleep(0.2)', [], 'busy');
+    // get(k) joins the read of x, queued before has(k); set(k) must still wait for has(k).
+    const calls = [
+      adapter.get('hide:x'),
+      adapter.set('hide:a', 'a'),
+      adapter.has('hide:k'),
+      adapter.get('hide:k'),
+      adapter.set('hide:k', 'v'),
+    ];
+    const [, , , had, got] = await Promise.all([busy, ...calls]);
+    expect([had, got]).toEqual([false, undefined]);
+    expect(await adapter.get('hide:k')).toBe('v');
+    await adapter.disconnect();
+    await pool.end();
+  });
+
   it('keeps namespaces apart within one burst', async () => {
     const { pool } = countingPool(1);
     const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
