@@ -355,8 +355,9 @@ export class PostgresAdapter extends EventEmitter {
     // Checked here, so that a bad ttl fails its own call and not the statement it would share with others.
     const ttlMs = normalizeTtl(ttl);
     if (!client) {
+      const issuedAt = performance.now();
       await this.usable();
-      return this.writes.submit(namespace, { key, value, ttl: ttlMs, issuedAt: performance.now() });
+      return this.writes.submit(namespace, { key, value, ttl: ttlMs, issuedAt });
     }
     const rows = await this.run<{ version: string }>(
       this.statements.set,
@@ -368,8 +369,8 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   /**
-   * Writes many entries in one statement (in several past MAX_STATEMENT_CHARS); a key named twice keeps its last
-   * value. Returns each entry's version.
+   * Writes many entries in one statement (in several, not atomically, past MAX_STATEMENT_CHARS); a key named
+   * twice keeps its last value. Returns each entry's version.
    */
   async writeEntries(namespace: string, entries: EntryToWrite[]): Promise<number[]> {
     assertNamespace(namespace);
@@ -382,16 +383,20 @@ export class PostgresAdapter extends EventEmitter {
     }
     if (latest.size === 0) return [];
     await this.usable();
-    const versions = new Map<string, number | undefined>();
-    for (const part of bySize([...latest.values()])) {
-      const keys = part.map((entry) => entry.key);
-      const written = await this.slots.run(() => this.upsertEntries(namespace, part), {
-        namespace,
-        keys,
-        writes: true,
-      });
-      for (const [index, key] of keys.entries()) versions.set(key, written[index]);
-    }
+    // Every part queues at once, so that no call made after this one lands between them.
+    const parts = bySize([...latest.values()]);
+    const written = await Promise.all(
+      parts.map((part) =>
+        this.slots.run(() => this.upsertEntries(namespace, part), {
+          namespace,
+          keys: part.map((entry) => entry.key),
+          writes: true,
+        }),
+      ),
+    );
+    const versions = new Map(
+      parts.flatMap((part, index) => part.map((entry, at) => [entry.key, written[index]?.[at]] as const)),
+    );
     return entries.map((entry) => versions.get(entry.key) ?? Number.NaN);
   }
 

@@ -144,11 +144,15 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
    * ConnectionError (the listener keeps retrying; L1 stays bypassed until then).
    */
   async init(): Promise<void> {
-    // Both halves settle before init() answers: a retry must not inherit a preparation still running.
-    const [tables, events] = await Promise.allSettled([this.adapter.init(), this.listening()]);
-    // The tables' error first: it says the database is unreachable, where the listener only times out.
-    if (tables.status === 'rejected') throw tables.reason;
-    if (events.status === 'rejected') throw events.reason;
+    const tables = this.adapter.init();
+    try {
+      await Promise.all([tables, this.listening()]);
+    } catch (error) {
+      // The listener gave up first: the tables' preparation ends before init() answers, or a retry would
+      // inherit it; its error, if it fails, says more (the database is unreachable, not only slow to notify).
+      await tables;
+      throw error;
+    }
   }
 
   private async listening(): Promise<void> {

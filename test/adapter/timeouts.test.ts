@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionError, PostgresAdapter, PostgresCache, QueryError } from '../../src/index.js';
+import { ConnectionError, PostgresAdapter, PostgresCache, QueryError, SchemaError } from '../../src/index.js';
 import { adminPool, databaseUrl, dropSchema, outcomeWithin, uniqueSchema } from '../support/database.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 
@@ -14,6 +14,24 @@ afterAll(async () => {
 });
 
 describe('a server that stops answering', () => {
+  it("a PostgresCache's init() reports a failure of the tables at once, not after the listener's deadline", async () => {
+    const cache = new PostgresCache({
+      connectionString: databaseUrl(),
+      schema: uniqueSchema('never_created'),
+      migrate: false,
+      connectionTimeout: 4000,
+      sweepInterval: 0,
+    });
+    cache.on('error', () => undefined);
+    try {
+      const started = Date.now();
+      expect(await outcomeWithin(cache.init(), 6000)).toBeInstanceOf(SchemaError);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      await cache.disconnect();
+    }
+  });
+
   it("a PostgresCache's failed init() leaves nothing running: a retry once the server answers starts afresh", async () => {
     // Accepts connections and never answers: the tables and the listener both wait out connectionTimeout.
     const proxy = await startTcpProxy(databaseUrl(), 'silent');
