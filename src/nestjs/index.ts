@@ -3,5 +3,6 @@ export {
   PostgresCacheModule,
   type PostgresCacheModuleAsyncOptions,
   type PostgresCacheModuleOptions,
+  type PostgresCacheOptionsFactory,
 } from './postgres-cache.module.js';
 export { POSTGRES_CACHE, POSTGRES_CACHE_OPTIONS } from './tokens.js';

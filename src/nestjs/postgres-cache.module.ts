@@ -6,6 +6,7 @@ import {
   type ModuleMetadata,
   type OptionalFactoryDependency,
   type Provider,
+  type Type,
 } from '@nestjs/common';
 import {
   createPostgresCacheManager,
@@ -19,13 +20,24 @@ export interface PostgresCacheModuleOptions extends PostgresCacheManagerOptions 
   isGlobal?: boolean;
 }
 
-export interface PostgresCacheModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  useFactory: (
-    ...dependencies: never[]
-  ) => PostgresCacheManagerOptions | Promise<PostgresCacheManagerOptions>;
-  inject?: Array<InjectionToken | OptionalFactoryDependency>;
-  isGlobal?: boolean;
+/** A provider of the cache's options, for `registerAsync({ useClass })` or `({ useExisting })`. */
+export interface PostgresCacheOptionsFactory {
+  createPostgresCacheOptions(): PostgresCacheManagerOptions | Promise<PostgresCacheManagerOptions>;
 }
+
+/** Options from a factory function (`useFactory`, `inject`), or from a class (`useClass`, `useExisting`). */
+export type PostgresCacheModuleAsyncOptions = Pick<ModuleMetadata, 'imports'> & {
+  isGlobal?: boolean;
+} & (
+    | {
+        useFactory: (
+          ...dependencies: never[]
+        ) => PostgresCacheManagerOptions | Promise<PostgresCacheManagerOptions>;
+        inject?: Array<InjectionToken | OptionalFactoryDependency>;
+      }
+    | { useClass: Type<PostgresCacheOptionsFactory> }
+    | { useExisting: Type<PostgresCacheOptionsFactory> }
+  );
 
 /**
  * Provides `CACHE_MANAGER` (what `@nestjs/cache-manager`'s `CacheInterceptor` and `@Inject(CACHE_MANAGER)`
@@ -41,13 +53,28 @@ export class PostgresCacheModule {
   }
 
   static registerAsync(options: PostgresCacheModuleAsyncOptions): DynamicModule {
-    const optionsProvider: Provider = {
-      provide: POSTGRES_CACHE_OPTIONS,
-      useFactory: options.useFactory,
-      inject: options.inject ?? [],
-    };
-    return cacheModule([optionsProvider], options.isGlobal, options.imports);
+    return cacheModule(optionProviders(options), options.isGlobal, options.imports);
   }
+}
+
+function optionProviders(options: PostgresCacheModuleAsyncOptions): Provider[] {
+  if ('useFactory' in options) {
+    return [
+      { provide: POSTGRES_CACHE_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] },
+    ];
+  }
+  const fromFactory = {
+    provide: POSTGRES_CACHE_OPTIONS,
+    useFactory: (factory: PostgresCacheOptionsFactory) => factory.createPostgresCacheOptions(),
+  };
+  if ('useClass' in options) {
+    return [
+      { provide: options.useClass, useClass: options.useClass },
+      { ...fromFactory, inject: [options.useClass] },
+    ];
+  }
+  // useExisting: a provider the imported modules export already.
+  return [{ ...fromFactory, inject: [options.useExisting] }];
 }
 // Applied as a call, so that building this package needs no decorator support.
 Module({})(PostgresCacheModule);

@@ -15,7 +15,12 @@ import { NestFactory } from '@nestjs/core';
 import type { Cache } from 'cache-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresCache } from '../../src/index.js';
-import { InjectPostgresCache, POSTGRES_CACHE, PostgresCacheModule } from '../../src/nestjs/index.js';
+import {
+  InjectPostgresCache,
+  POSTGRES_CACHE,
+  PostgresCacheModule,
+  type PostgresCacheOptionsFactory,
+} from '../../src/nestjs/index.js';
 import { databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
 import { gate } from '../wrap/support.js';
 
@@ -231,6 +236,35 @@ describe('PostgresCacheModule', () => {
 
     const { url } = await start(AsyncAppModule);
     expect((await getJson(`${url}/profiles/9`)).body).toEqual({ id: '9', loads: 1 });
+  });
+
+  it('registerAsync() takes the options from a class too (useClass, useExisting), as CacheModule does', async () => {
+    @Injectable()
+    class CacheConfig implements PostgresCacheOptionsFactory {
+      createPostgresCacheOptions() {
+        return { connectionString: databaseUrl(), schema, sweepInterval: 0, namespace: 'nest-class' };
+      }
+    }
+    @Module({ providers: [CacheConfig], exports: [CacheConfig] })
+    class ConfigModule {}
+
+    for (const cacheModule of [
+      PostgresCacheModule.registerAsync({ useClass: CacheConfig }),
+      PostgresCacheModule.registerAsync({ imports: [ConfigModule], useExisting: CacheConfig }),
+    ]) {
+      @Module({ imports: [cacheModule] })
+      class ClassAppModule {}
+      const app = await NestFactory.create(ClassAppModule, { logger: false });
+      try {
+        await app.init();
+        const cache = app.get<PostgresCache>(POSTGRES_CACHE);
+        expect(cache.opts.schema).toBe(schema);
+        expect(await cache.wrap('k', async () => 'from a class')).toBe('from a class');
+        expect(await app.get<Cache>(CACHE_MANAGER).get('k')).toBe('from a class');
+      } finally {
+        await app.close();
+      }
+    }
   });
 
   it('closes the PostgresCache when the application closes', async () => {
