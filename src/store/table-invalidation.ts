@@ -3,6 +3,7 @@ import { isStorableKey } from '../adapter/validation.js';
 import { InvalidKeyError, InvalidOptionError, type PostgresCacheError, toCacheError } from '../errors.js';
 import type { TableEventFilter } from '../notify/table-watch/filter.js';
 import { greedy, type InvalidationStrategy, type StrategyRun } from '../notify/table-watch/strategies.js';
+import { refusePromise } from '../notify/table-watch/synchronous.js';
 import { eventRows, type TableEvent, type TableRow } from '../notify/table-watch/table-event.js';
 import type { TableSubscription, TableWatcher } from '../notify/table-watch/table-watcher.js';
 import { type CatalogQuery, whyNotWatched } from '../notify/table-watch/watch-check.js';
@@ -214,7 +215,9 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
           where &&
           ((event) => {
             try {
-              return where(event);
+              const answer = where(event);
+              refusePromise(answer, 'where()');
+              return answer;
             } catch (error) {
               // Whether the change matters is unknown: count it as one that does, and evict everything.
               this.report(error, `the where() of a rule on ${event.schema}.${event.table}`);
@@ -352,6 +355,7 @@ function names(
   what: 'keys' | 'tags',
 ): readonly string[] {
   if (value === undefined || value === null) return [];
+  refusePromise(value, `${what}()`);
   const list = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(list))
     throw new InvalidKeyError(`${what}() must return a string or an array of strings`);

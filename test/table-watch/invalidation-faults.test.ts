@@ -190,6 +190,33 @@ describe('rules', () => {
     expect(errors.length).toBeGreaterThan(0);
   });
 
+  it('a where() or keys() that answers with a promise counts as failed: everything goes, nothing is unhandled', async () => {
+    for (const [id, rejecting] of [
+      ['4', { where: (async () => Promise.reject(new Error('where later'))) as never }],
+      ['5', { keys: (async () => Promise.reject(new Error('keys later'))) as never }],
+    ] as const) {
+      await pool.query(`INSERT INTO ${users} VALUES ($1, 'a') ON CONFLICT (id) DO UPDATE SET name = 'a'`, [
+        id,
+      ]);
+      await cache.set(`user:${id}`, 'a');
+      await cache.set('bystander', 'b');
+      const errors: unknown[] = [];
+      const rule = track(
+        invalidateOnTableChange(cache, { table: 'users', keys: (row) => [`user:${row.id}`], ...rejecting }),
+      );
+      rule.on('error', (error) => errors.push(error));
+      await rule.ready;
+      await pool.query(`UPDATE ${users} SET name = 'b' WHERE id = $1`, [id]);
+      // What the change stood for is unknown: the rule flushes, the bystander included.
+      expect(await eventually(async () => (await cache.get('bystander')) === undefined)).toBe(true);
+      expect(await cache.get(`user:${id}`)).toBeUndefined();
+      expect(errors).toEqual([
+        expect.objectContaining({ message: expect.stringContaining('must answer at once') }),
+      ]);
+      await rule.close();
+    }
+  });
+
   it('two rules on one table, one of them windowed, each evict their own keys', async () => {
     await pool.query(`INSERT INTO ${users} VALUES ('3', 'old') ON CONFLICT (id) DO UPDATE SET name = 'old'`);
     const load = async (id: string) =>

@@ -140,6 +140,12 @@ describe('TableWatcher', () => {
       },
       onEvent: () => undefined,
     });
+    // From JavaScript, or typed loosely: a predicate that answers with a promise, which then rejects.
+    const late = collector();
+    watcher.subscribe({
+      where: (async () => Promise.reject(new Error('async predicate bug'))) as never,
+      onEvent: late.onEvent,
+    });
     watcher.subscribe(healthy);
     await watcher.start();
     const garbage = [
@@ -157,12 +163,15 @@ describe('TableWatcher', () => {
     await pool.query(`INSERT INTO ${q(schema)}.users VALUES (2, 'ok')`);
     expect(await eventually(() => healthy.events.length === 1, 15_000)).toBe(true);
     expect(watcher.stats).toMatchObject({ received: garbage.length + 1, ignored: garbage.length });
-    expect(await eventually(() => watcher.stats.subscriberErrors === 3, 15_000)).toBe(true);
+    expect(await eventually(() => watcher.stats.subscriberErrors === 4, 15_000)).toBe(true);
     expect(errors.map((error) => error.message).sort()).toEqual([
       expect.stringContaining('async subscriber bug'),
       expect.stringContaining('predicate bug'),
       expect.stringContaining('subscriber bug'),
+      expect.stringContaining('where() must answer at once'),
     ]);
+    // A promise is no match: what it settles to comes too late to count.
+    expect(late.events).toEqual([]);
   });
 
   it('tells subscribers when the listener is lost and when it is back, and delivers again after', async () => {

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../../errors.js';
+import { refusePromise } from './synchronous.js';
 import { TABLE_OPERATIONS, type TableEvent, type TableOperation } from './table-event.js';
 
 /** Which events a subscriber wants. Every part that is given must match; an empty filter matches all. */
@@ -8,7 +9,7 @@ export interface TableEventFilter {
   /** Schema name, matched exactly. */
   schema?: string;
   operations?: readonly TableOperation[];
-  /** A predicate of your own, asked last. */
+  /** A predicate of your own, asked last; it must answer at once (a promise counts as its failure). */
   where?: (event: TableEvent) => boolean;
 }
 
@@ -32,7 +33,13 @@ export function compileFilter(filter: TableEventFilter): (event: TableEvent) => 
     (tables === undefined || tables.has(event.table)) &&
     (schema === undefined || schema === event.schema) &&
     (operations === undefined || operations.has(event.operation)) &&
-    (where === undefined || where(event));
+    (where === undefined || whereMatches(where, event));
+}
+
+function whereMatches(where: (event: TableEvent) => boolean, event: TableEvent): boolean {
+  const answer = where(event);
+  refusePromise(answer, 'where()');
+  return answer;
 }
 
 function listOf(value: string | readonly string[], what: string): string[] {
