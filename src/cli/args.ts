@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { MAX_TIMER_MS } from '../timer-limit.js';
 
 /** A mistake in how the command was called (exit code 2), as opposed to a failure while running it. */
 export class UsageError extends Error {}
@@ -95,8 +96,10 @@ function splitTable(name: string, defaultSchema: string): { schema: string; tabl
 
 function parseMs(text: string): number {
   const ms = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(ms) || ms < 1) {
-    throw new UsageError(`--lock-timeout takes a whole number of ms above 0; got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text) || ms < 1 || ms > MAX_TIMER_MS) {
+    throw new UsageError(
+      `--lock-timeout takes a whole number of ms from 1 to ${MAX_TIMER_MS}; got ${JSON.stringify(text)}`,
+    );
   }
   return ms;
 }

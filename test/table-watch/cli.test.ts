@@ -130,6 +130,7 @@ describe('postgres-cache watch', () => {
       ['watch', 'uninstall', 'users', '--key', 'id'],
       ['watch', 'install', 'users', '--lock-timeout', 'soon'],
       ['watch', 'install', 'users', '--lock-timeout', '0'],
+      ['watch', 'install', 'users', '--lock-timeout', '3000000000'],
       ['watch', 'list', '--lock-timeout', '100'],
       ['nonsense'],
     ];

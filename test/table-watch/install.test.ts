@@ -145,6 +145,8 @@ describe('installTableWatch', () => {
     await pool.query(`CREATE TABLE ${q(schema)}.no_pk (a int, b text)`);
     await pool.query(`CREATE VIEW ${q(schema)}.a_view AS SELECT 1 AS id`);
     await pool.query(`CREATE TABLE ${q(schema)}.parted (id int PRIMARY KEY) PARTITION BY RANGE (id)`);
+    await pool.query(`CREATE TABLE ${q(schema)}.parent (id int PRIMARY KEY)`);
+    await pool.query(`CREATE TABLE ${q(schema)}.child () INHERITS (${q(schema)}.parent)`);
     const attempt = (options: Partial<Parameters<typeof installTableWatch>[1]>) =>
       installTableWatch(pool, { ...at, table: 'no_pk', ...options });
     await expect(attempt({})).rejects.toThrow(/no primary key: pass keyColumns/);
@@ -152,6 +154,10 @@ describe('installTableWatch', () => {
     await expect(attempt({ table: 'missing' })).rejects.toThrow(/does not exist/);
     await expect(attempt({ table: 'a_view' })).rejects.toThrow(/not a table/);
     await expect(attempt({ table: 'parted' })).rejects.toThrow(/partitioned/);
+    // An UPDATE through the parent of a row stored in the child fires the child's triggers only.
+    await expect(attempt({ table: 'parent' })).rejects.toThrow(/inherit from it \(.*child\)/);
+    expect(await attempt({ table: 'child', keyColumns: ['id'] })).toMatchObject({ applied: true });
+    await uninstallTableWatch(pool, { ...at, table: 'child' });
     await expect(attempt({ keyColumns: ['nope'] })).rejects.toThrow(/has no column "nope"/);
     await expect(attempt({ keyColumns: ['a', 'a'] })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(attempt({ channel: 'bad channel' })).rejects.toBeInstanceOf(InvalidIdentifierError);
@@ -261,10 +267,12 @@ describe('a table another transaction is writing to', () => {
     }
   });
 
-  it('refuses a lockTimeout that is not a positive integer of ms', async () => {
-    await expect(installTableWatch(pool, { ...at, table: 'busy', lockTimeout: 0 })).rejects.toBeInstanceOf(
-      InvalidOptionError,
-    );
+  it('refuses a lockTimeout PostgreSQL would not take: not a whole number of ms from 1 to 2^31 - 1', async () => {
+    for (const lockTimeout of [0, 1.5, 2 ** 31]) {
+      await expect(installTableWatch(pool, { ...at, table: 'busy', lockTimeout })).rejects.toBeInstanceOf(
+        InvalidOptionError,
+      );
+    }
   });
 });
 

@@ -32,6 +32,25 @@ export async function findTable(db: Queryable, schema: string, table: string): P
   return { schema, table, oid: found.oid };
 }
 
+/**
+ * A table others inherit from holds their rows too, but a change to one of those fires only the child's
+ * triggers: watching the parent alone would miss it. (Partitioned tables are refused by findTable.)
+ */
+export async function assertNoInheritors(db: Queryable, ref: TableRef): Promise<void> {
+  const { rows } = await db.query<{ child: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS child
+       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE i.inhparent = $1::oid ORDER BY 1`,
+    [ref.oid],
+  );
+  if (rows.length === 0) return;
+  throw new InvalidOptionError(
+    `table ${JSON.stringify(ref.schema)}.${JSON.stringify(ref.table)} has tables that inherit from it ` +
+      `(${rows.map((row) => row.child).join(', ')}): a change to their rows fires their triggers, not its ` +
+      'own, so its events would miss them; watch those tables instead, as the partitions of a partitioned table',
+  );
+}
+
 export async function primaryKeyColumns(db: Queryable, ref: TableRef): Promise<string[] | undefined> {
   const { rows } = await db.query<{ name: string }>(
     `SELECT a.attname AS name

@@ -3,8 +3,10 @@ import { checkOut } from '../../adapter/checkout.js';
 import { assertIdentifier } from '../../adapter/identifiers.js';
 import { createSchemaUnlessExists } from '../../adapter/sql.js';
 import { InvalidOptionError, isConnectionFailure, toCacheError } from '../../errors.js';
+import { MAX_TIMER_MS } from '../../timer-limit.js';
 import {
   assertColumnsExist,
+  assertNoInheritors,
   findTable,
   installedFunctionBody,
   primaryKeyColumns,
@@ -95,6 +97,7 @@ export async function installTableWatch(db: Queryable, options: TableWatchOption
   try {
     return await withClient(db, async (client) => {
       const ref = await findTable(client, schema, options.table);
+      await assertNoInheritors(client, ref);
       const keyColumns = options.keyColumns ?? (await primaryKeyColumns(client, ref));
       if (!keyColumns) {
         throw new InvalidOptionError(
@@ -161,8 +164,11 @@ export async function uninstallTableWatch(
 
 function lockTimeoutOf(value: number | undefined): number {
   const ms = value ?? DEFAULT_LOCK_TIMEOUT_MS;
-  if (!Number.isInteger(ms) || ms < 1) {
-    throw new InvalidOptionError(`lockTimeout must be a positive integer of ms; got ${String(value)}`);
+  // PostgreSQL's lock_timeout takes at most 2^31 - 1 ms.
+  if (!Number.isInteger(ms) || ms < 1 || ms > MAX_TIMER_MS) {
+    throw new InvalidOptionError(
+      `lockTimeout must be a whole number of ms from 1 to ${MAX_TIMER_MS}; got ${String(value)}`,
+    );
   }
   return ms;
 }
