@@ -358,6 +358,23 @@ describe('the events the triggers send', () => {
     await events.close();
   });
 
+  it('a key column renamed or dropped after the install: events say the whole table changed, not key null', async () => {
+    await pool.query(`CREATE TABLE ${q(schema)}.renamed (id int PRIMARY KEY, name text)`);
+    await installTableWatch(pool, { ...at, table: 'renamed' });
+    await pool.query(`INSERT INTO ${q(schema)}.renamed VALUES (1, 'a')`);
+    await pool.query(`ALTER TABLE ${q(schema)}.renamed RENAME COLUMN id TO user_id`);
+    const events = await listenRaw(channel);
+    await pool.query(`UPDATE ${q(schema)}.renamed SET name = 'b' WHERE user_id = 1`);
+    await pool.query(`INSERT INTO ${q(schema)}.renamed VALUES (2, 'c')`);
+    expect(await events.received(2)).toBe(true);
+    // A null key would evict the entry of "null" and leave row 1's stale.
+    expect(events.events()).toEqual([
+      { schema, table: 'renamed', operation: 'update', overflow: true },
+      { schema, table: 'renamed', operation: 'insert', overflow: true },
+    ]);
+    await events.close();
+  });
+
   it('the channel is the trigger argument: re-installing with another channel re-points the table', async () => {
     await pool.query(`CREATE TABLE ${q(schema)}.moved (id int PRIMARY KEY)`);
     await installTableWatch(pool, { ...at, table: 'moved', channel: 'tw_first_channel' });

@@ -29,19 +29,23 @@ DECLARE
   key_columns text[] := TG_ARGV[1:TG_NARGS - 1];
   event jsonb := jsonb_build_object('schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME, 'op', lower(TG_OP));
   doc jsonb;
+  keyless boolean := false;
 BEGIN
   -- Each row version is converted once, into a variable: converting it inside the key query would repeat
   -- the conversion at every use, and a wide row's conversion (its TOASTed columns read back) dominates.
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
     doc := CASE WHEN TG_NARGS > 1 THEN to_jsonb(OLD) END;
+    keyless := keyless OR NOT coalesce(doc ?& key_columns, true);
     event := event || jsonb_build_object('old', ${KEY_OBJECT});
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
     doc := CASE WHEN TG_NARGS > 1 THEN to_jsonb(NEW) END;
+    keyless := keyless OR NOT coalesce(doc ?& key_columns, true);
     event := event || jsonb_build_object('new', ${KEY_OBJECT});
   END IF;
-  IF octet_length(event::text) > ${PAYLOAD_LIMIT_BYTES} THEN
-    -- Keys too big for NOTIFY: tell listeners to treat the whole table as changed.
+  IF keyless OR octet_length(event::text) > ${PAYLOAD_LIMIT_BYTES} THEN
+    -- A key column renamed or dropped since the install (its key would read as null), or keys too big for
+    -- NOTIFY: tell listeners to treat the whole table as changed.
     event := event - 'old' - 'new' || jsonb_build_object('overflow', true);
   END IF;
   PERFORM pg_notify(TG_ARGV[0], event::text);
