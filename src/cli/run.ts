@@ -1,4 +1,4 @@
-import { PostgresCacheError } from '../errors.js';
+import { InvalidIdentifierError, PostgresCacheError } from '../errors.js';
 import { HELP, parseCommand, UsageError } from './args.js';
 import { runWatch } from './watch-command.js';
 
@@ -21,6 +21,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) {
       io.stderr(`postgres-cache: ${error.message}\n\n${HELP}`);
+      return 2;
+    }
+    // A name given on the command line that cannot be one (a table, a column, --channel, --prefix, …).
+    if (error instanceof InvalidIdentifierError) {
+      io.stderr(`postgres-cache: ${error.code}: ${error.message}\n\n${HELP}`);
       return 2;
     }
     if (error instanceof PostgresCacheError) {

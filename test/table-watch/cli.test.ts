@@ -155,8 +155,19 @@ describe('postgres-cache watch', () => {
       '--channel',
       'x"; DROP TABLE users; --',
     ]);
-    expect(hostile.code).toBe(1);
+    // A name that cannot be one is a call made wrongly: exit code 2, the typed error and the usage.
+    expect(hostile.code).toBe(2);
     expect(hostile.stderr).toContain('ERR_PGCACHE_INVALID_IDENTIFIER');
+    expect(hostile.stderr).toContain('Usage: postgres-cache watch');
+    for (const option of [
+      ['--key', 'id,,x'],
+      ['--prefix', 'bad-prefix'],
+      ['--cache-schema', 'Bad Schema'],
+    ]) {
+      const result = await run(['watch', 'install', 'users', '--schema', schema, ...option]);
+      expect(result.code, option.join(' ')).toBe(2);
+      expect(result.stderr).toContain('ERR_PGCACHE_INVALID_IDENTIFIER');
+    }
     expect((await run(['--help'])).stdout).toContain('watch install <table…>');
   }, 120_000);
 
