@@ -383,16 +383,16 @@ export class PostgresAdapter extends EventEmitter {
     }
     if (latest.size === 0) return [];
     await this.usable();
-    // Every part queues at once, so that no call made after this one lands between them.
+    // The parts run one after another in one turn of the queue: no call made after this one lands between
+    // them, and a large setMany holds one connection, not all of them.
     const parts = bySize([...latest.values()]);
-    const written = await Promise.all(
-      parts.map((part) =>
-        this.slots.run(() => this.upsertEntries(namespace, part), {
-          namespace,
-          keys: part.map((entry) => entry.key),
-          writes: true,
-        }),
-      ),
+    const written = await this.slots.run(
+      async () => {
+        const versions: number[][] = [];
+        for (const part of parts) versions.push(await this.upsertEntries(namespace, part));
+        return versions;
+      },
+      { namespace, keys: [...latest.keys()], writes: true },
     );
     const versions = new Map(
       parts.flatMap((part, index) => part.map((entry, at) => [entry.key, written[index]?.[at]] as const)),

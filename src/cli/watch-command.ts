@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { installTableWatch, uninstallTableWatch } from '../notify/table-watch/install.js';
 import { listTableWatches } from '../notify/table-watch/list.js';
+import { assertName } from '../notify/table-watch/quote.js';
 import { UsageError, type WatchArgs } from './args.js';
 
 /** A server that does not answer (a dropped route, a stalled proxy) fails the command instead of hanging it. */
@@ -12,6 +13,11 @@ export interface Output {
 
 export async function runWatch(args: WatchArgs, output: Output): Promise<void> {
   if (!args.url) throw new UsageError('no database: give --url or set DATABASE_URL');
+  // Every name first: a bad one among several tables must stop the command before it changes any of them.
+  for (const { schema, table } of args.tables) {
+    assertName(schema, 'schema');
+    assertName(table, 'table');
+  }
   const pool = new pg.Pool({
     connectionString: args.url,
     max: 1,

@@ -148,8 +148,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     try {
       await Promise.all([tables, this.listening()]);
     } catch (error) {
-      // The listener gave up first: the tables' preparation ends before init() answers, or a retry would
-      // inherit it; its error, if it fails, says more (the database is unreachable, not only slow to notify).
+      // A failure of the tables is rethrown at once. If the listener gave up first, the tables' preparation
+      // ends before init() answers, or a retry would inherit it; and its error, if it fails, says more (the
+      // database is unreachable, not only slow to notify).
       await tables;
       throw error;
     }

@@ -168,6 +168,22 @@ describe('postgres-cache watch', () => {
       expect(result.code, option.join(' ')).toBe(2);
       expect(result.stderr).toContain('ERR_PGCACHE_INVALID_IDENTIFIER');
     }
+    // A bad name after a good one: refused before the good one is watched.
+    const before = await watched();
+    const partial = await run([
+      'watch',
+      'install',
+      'orders',
+      'x'.repeat(70),
+      '--schema',
+      schema,
+      '--cache-schema',
+      schema,
+      '--apply',
+    ]);
+    expect(partial.code).toBe(2);
+    expect(partial.stdout).toBe('');
+    expect(await watched()).toEqual(before);
     expect((await run(['--help'])).stdout).toContain('watch install <table…>');
   }, 120_000);
 

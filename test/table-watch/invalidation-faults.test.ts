@@ -104,7 +104,7 @@ describe('a tag statement on a connection that stopped answering', () => {
 });
 
 describe('a rule on a table that sends no events to its channel', () => {
-  it('is reported once listening: a missing table, one not watched, one watched for another cache location, one not for every session', async () => {
+  it('is reported once listening: a missing table, one not watched, one watched for another cache location, one not for every session, one inherited from', async () => {
     await pool.query(`CREATE TABLE ${q(schema)}.unwatched (id int PRIMARY KEY)`);
     await pool.query(`CREATE TABLE ${q(schema)}.restored (id int PRIMARY KEY)`);
     await installTableWatch(pool, { schema, table: 'restored', cacheSchema: schema });
@@ -118,25 +118,30 @@ describe('a rule on a table that sends no events to its channel', () => {
       cacheSchema: schema,
       tablePrefix: 'other_',
     });
+    // Watched, and then inherited from: its child's rows change unseen.
+    await pool.query(`CREATE TABLE ${q(schema)}.parent (id int PRIMARY KEY)`);
+    await installTableWatch(pool, { schema, table: 'parent', cacheSchema: schema });
+    await pool.query(`CREATE TABLE ${q(schema)}.kid () INHERITS (${q(schema)}.parent)`);
     const errors: Error[] = [];
     const rule = track(
       invalidateOnTableChange(cache, {
-        table: ['users', 'no_such_table', 'unwatched', 'elsewhere', 'restored'],
+        table: ['users', 'no_such_table', 'unwatched', 'elsewhere', 'restored', 'parent'],
         schema,
         keys: (row) => [`user:${row.id}`],
       }),
     );
     rule.on('error', (error) => errors.push(error));
     await rule.ready;
-    expect(await eventually(() => errors.length === 4)).toBe(true);
+    expect(await eventually(() => errors.length === 5)).toBe(true);
     expect(errors.every((error) => error instanceof InvalidOptionError)).toBe(true);
     const messages = errors.map((error) => error.message).sort();
     expect(messages[0]).toContain(`"${schema}"."elsewhere" sends no events to "${channel}"`);
     expect(messages[0]).toContain(`its watch notifies "${other.channel}"`);
     expect(messages[1]).toContain(`"${schema}"."no_such_table" does not exist`);
-    expect(messages[2]).toContain(`"${schema}"."restored" is watched, but not ENABLE ALWAYS`);
-    expect(messages[3]).toContain(`"${schema}"."unwatched" sends no events to "${channel}"`);
-    expect(messages[3]).toContain('it is not watched');
+    expect(messages[2]).toContain(`"${schema}"."parent" has tables that inherit from it ("kid")`);
+    expect(messages[3]).toContain(`"${schema}"."restored" is watched, but not ENABLE ALWAYS`);
+    expect(messages[4]).toContain(`"${schema}"."unwatched" sends no events to "${channel}"`);
+    expect(messages[4]).toContain('it is not watched');
     // Its keys are user:<id>: left running, it would evict the next tests' entries too.
     await rule.close();
   });

@@ -9,6 +9,8 @@ interface TableWatchRow {
   notAlways: boolean;
   /** Channels that watch triggers of any cache location (`…table_change` functions) on it notify. */
   channels: string[];
+  /** Tables that inherit from it: a change to their rows fires their triggers, not its own. */
+  inheritors: string[];
 }
 
 /**
@@ -31,7 +33,9 @@ export async function whyNotWatched(
                        AND split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) = $3) AS "notAlways",
             ARRAY(SELECT DISTINCT split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1)
                     FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-                   WHERE t.tgrelid = c.oid AND p.proname LIKE '%table\\_change') AS channels
+                   WHERE t.tgrelid = c.oid AND p.proname LIKE '%table\\_change') AS channels,
+            ARRAY(SELECT k.relname::text FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+                   WHERE i.inhparent = c.oid ORDER BY 1) AS inheritors
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND ($2::text IS NULL OR n.nspname = $2)`,
     [tables, schema ?? null, channel],
@@ -50,6 +54,14 @@ export async function whyNotWatched(
           (elsewhere.length > 0
             ? `its watch notifies ${elsewhere.map((other) => JSON.stringify(other)).join(', ')} (install it with the cache's schema and prefix as cacheSchema and tablePrefix)`
             : 'it is not watched (installTableWatch, or `postgres-cache watch install`)'),
+      );
+    } else if (found.some((row) => row.inheritors.some((child) => !tables.includes(child)))) {
+      const children = [...new Set(found.flatMap((row) => row.inheritors))].filter(
+        (child) => !tables.includes(child),
+      );
+      reasons.push(
+        `table ${name} has tables that inherit from it (${children.map((child) => JSON.stringify(child)).join(', ')}): ` +
+          'a change to their rows fires their triggers, not its own; watch them and name them in the rule',
       );
     } else if (found.every((row) => !row.watched || row.notAlways)) {
       reasons.push(
