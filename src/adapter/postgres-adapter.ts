@@ -385,18 +385,18 @@ export class PostgresAdapter extends EventEmitter {
     await this.usable();
     // The parts run one after another in one turn of the queue: no call made after this one lands between
     // them, and a large setMany holds one connection, not all of them.
-    const parts = bySize([...latest.values()]);
+    const unique = [...latest.values()];
     const written = await this.slots.run(
       async () => {
-        const versions: number[][] = [];
-        for (const part of parts) versions.push(await this.upsertEntries(namespace, part));
+        const versions: number[] = [];
+        for (const part of bySize(unique)) {
+          for (const version of await this.upsertEntries(namespace, part)) versions.push(version);
+        }
         return versions;
       },
       { namespace, keys: [...latest.keys()], writes: true },
     );
-    const versions = new Map(
-      parts.flatMap((part, index) => part.map((entry, at) => [entry.key, written[index]?.[at]] as const)),
-    );
+    const versions = new Map(unique.map((entry, index) => [entry.key, written[index]]));
     return entries.map((entry) => versions.get(entry.key) ?? Number.NaN);
   }
 
@@ -447,11 +447,6 @@ export class PostgresAdapter extends EventEmitter {
     // Reclaim the cleared rows soon, in the background, rather than at the next interval.
     this.sweeper.soon();
     return Number(rows[0]?.version ?? 0);
-  }
-
-  /** The channel the table's change trigger notifies now; undefined when it has none or it is disabled. */
-  async notifyTriggerChannel(): Promise<string | undefined> {
-    return (await this.triggerState()).channel;
   }
 
   /**
