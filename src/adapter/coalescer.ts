@@ -4,10 +4,12 @@ interface Pending<Input, Output> {
   input: Input;
   resolve: (output: Output) => void;
   reject: (error: unknown) => void;
+  /** When this call's own wait for a connection is over. */
+  deadline: number;
 }
 
 class Batch<Input, Output> {
-  readonly items: Array<Pending<Input, Output>> = [];
+  items: Array<Pending<Input, Output>> = [];
   readonly keys = new Set<string>();
   /** Where the statement waits in the slots' queue. */
   position = 0;
@@ -48,7 +50,8 @@ export class Coalescer<Input, Output> {
   submit(namespace: string, input: Input): Promise<Output> {
     const { slots, maxBatch, keyOf, writes, sizeOf, maxBatchSize = Number.POSITIVE_INFINITY } = this.options;
     const key = keyOf(input);
-    if (maxBatch <= 1 || slots.free) return slots.run(() => this.options.one(namespace, input));
+    const claim = { namespace, keys: [key], writes };
+    if (maxBatch <= 1 || slots.free) return slots.run(() => this.options.one(namespace, input), claim);
     const size = sizeOf?.(input) ?? 0;
     let batch = this.open.get(namespace);
     if (
@@ -56,15 +59,16 @@ export class Coalescer<Input, Output> {
       batch.items.length >= maxBatch ||
       batch.size + size > maxBatchSize ||
       (writes && batch.keys.has(key)) ||
-      !slots.claims.mayJoin(batch.position, namespace, key, writes)
+      !slots.mayJoin(batch.position, claim)
     ) {
       batch = this.queue(namespace);
     }
     batch.keys.add(key);
     batch.size += size;
-    slots.claims.add(batch.position, { namespace, keys: [key], writes });
+    slots.claim(batch.position, claim);
     const joined = batch;
-    return new Promise<Output>((resolve, reject) => joined.items.push({ input, resolve, reject }));
+    const deadline = Date.now() + slots.waitTimeout;
+    return new Promise<Output>((resolve, reject) => joined.items.push({ input, resolve, reject, deadline }));
   }
 
   private queue(namespace: string): Batch<Input, Output> {
@@ -74,11 +78,23 @@ export class Coalescer<Input, Output> {
       if (this.open.get(namespace) === batch) this.open.delete(namespace);
     };
     const { slots } = this.options;
+    // Each call waits at most its own connection timeout, counted from when it joined, not from the batch's start.
+    const shed = (now: number): number | undefined => {
+      const late = batch.items.filter((item) => item.deadline <= now);
+      batch.items = batch.items.filter((item) => item.deadline > now);
+      for (const item of late) item.reject(slots.timeoutError());
+      if (batch.items.length === 0) close();
+      return batch.items[0]?.deadline;
+    };
     slots
-      .run(() => {
-        close();
-        return this.flush(namespace, batch.items);
-      })
+      .run(
+        () => {
+          close();
+          return this.flush(namespace, batch.items);
+        },
+        undefined,
+        shed,
+      )
       .catch((error: unknown) => {
         // No slot came in time: the batch never ran.
         close();

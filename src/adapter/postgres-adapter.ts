@@ -36,6 +36,9 @@ export interface RemovedEntry {
   live: boolean;
 }
 
+/** A statement's values, or a function that gives them once a connection is held. */
+export type StatementValues = unknown[] | (() => unknown[]);
+
 interface RemovedRow {
   key: string;
   version: string;
@@ -125,9 +128,12 @@ export class PostgresAdapter extends EventEmitter {
     );
     const maxBatch = this.options.batchSize;
     const slots = this.slots;
+    // Keys go as one array literal, a single string, as written values do: held below its limit the same way.
+    const readSize = { sizeOf: (key: string) => key.length, maxBatchSize: MAX_STATEMENT_CHARS };
     this.valueReads = new Coalescer({
       slots,
       maxBatch,
+      ...readSize,
       keyOf: (key) => key,
       writes: false,
       one: async (namespace, key) =>
@@ -138,6 +144,7 @@ export class PostgresAdapter extends EventEmitter {
     this.entryReads = new Coalescer({
       slots,
       maxBatch,
+      ...readSize,
       keyOf: (key) => key,
       writes: false,
       one: async (namespace, key) => {
@@ -153,14 +160,7 @@ export class PostgresAdapter extends EventEmitter {
       writes: true,
       sizeOf: writeSize,
       maxBatchSize: MAX_STATEMENT_CHARS,
-      one: async (namespace, entry) => {
-        const rows = await this.query<{ version: string }>(
-          this.statements.set,
-          [namespace, entry.key, entry.value, ttlAtRun(entry)],
-          'set',
-        );
-        return Number(rows[0]?.version);
-      },
+      one: async (namespace, entry) => (await this.upsertEntries(namespace, [entry]))[0] as number,
       many: (namespace, entries) => this.upsertEntries(namespace, entries),
     });
     this.sweeper = new Sweeper(
@@ -244,7 +244,8 @@ export class PostgresAdapter extends EventEmitter {
 
   /** Clears the namespace of the Keyv on this adapter; every namespace it was given when several share it. */
   async clear(): Promise<void> {
-    for (const namespace of this.namespaces.clearTargets('')) await this.clearNamespace(namespace);
+    // All queued at once: a call made after clear() must land after every one of them.
+    await Promise.all(this.namespaces.clearTargets('').map((namespace) => this.clearNamespace(namespace)));
   }
 
   async has(key: string): Promise<boolean> {
@@ -261,6 +262,7 @@ export class PostgresAdapter extends EventEmitter {
    */
   async *iterator(namespace?: string): AsyncGenerator<[string, string], void> {
     const ns = namespace ?? this.currentNamespace;
+    assertNamespace(ns);
     let after: Buffer = Buffer.alloc(0);
     for (;;) {
       const rows = await this.run<{ key: string; value: string; key_hash: Buffer }>(
@@ -464,10 +466,17 @@ export class PostgresAdapter extends EventEmitter {
 
   /**
    * A statement of a module built on the adapter (the tag index), run as the adapter runs its own: after
-   * the tables are ready, through a connection slot (so `disconnect()` waits for it), within `queryTimeout`.
+   * the tables are ready, through a connection slot (so `disconnect()` waits for it), within `queryTimeout`,
+   * in order with the calls on what it claims. Values given as a function are taken once a connection is
+   * held (a ttl counted from the call must not count the wait).
    */
-  async execute<Row>(text: string, values: unknown[], operation: string): Promise<Row[]> {
-    return this.run<Row>({ text }, values, operation);
+  async execute<Row>(
+    text: string,
+    values: StatementValues,
+    operation: string,
+    claim?: Claim,
+  ): Promise<Row[]> {
+    return this.run<Row>({ text }, values, operation, undefined, claim);
   }
 
   /** Deletes expired rows now, in batches, unless another process is sweeping. Returns rows removed. */
@@ -528,9 +537,19 @@ export class PostgresAdapter extends EventEmitter {
 
   /** Writes entries with distinct keys in one statement; returns their versions in their order. */
   private async upsertEntries(namespace: string, entries: IssuedWrite[]): Promise<number[]> {
+    const [only] = entries;
+    if (entries.length === 1 && only) {
+      // One value goes as a parameter of its own, not inside an array literal (which could pass V8's limit).
+      const rows = await this.query<{ version: string }>(
+        this.statements.set,
+        () => [namespace, only.key, only.value, ttlAtRun(only)],
+        'set',
+      );
+      return [Number(rows[0]?.version)];
+    }
     const rows = await this.query<{ key: string; version: string }>(
       this.statements.setMany,
-      [namespace, entries.map((e) => e.key), entries.map((e) => e.value), entries.map(ttlAtRun)],
+      () => [namespace, entries.map((e) => e.key), entries.map((e) => e.value), entries.map(ttlAtRun)],
       'setMany',
     );
     const versions = new Map(rows.map((row) => [row.key, Number(row.version)]));
@@ -540,14 +559,17 @@ export class PostgresAdapter extends EventEmitter {
   /** Throws once disconnected; prepares the tables on first use. */
   private async usable(): Promise<void> {
     if (this.closed) throw new DisconnectedError();
-    if (!this.prepared) await this.init();
+    if (this.prepared) return;
+    await this.init();
+    // disconnect() came while the tables were being prepared: it does not wait for calls not yet queued.
+    if (this.closed) throw new DisconnectedError();
   }
 
   /** Runs a statement on the given connection, or on the pool once a connection slot is free. */
   /** @param claim what the statement reads or writes, so that no merged call overtakes it (see ConnectionSlots). */
   private async run<Row>(
     statement: Statement,
-    values: unknown[],
+    values: StatementValues,
     operation: string,
     client?: pg.ClientBase,
     claim?: Claim,
@@ -557,22 +579,28 @@ export class PostgresAdapter extends EventEmitter {
     return this.slots.run(() => this.query(statement, values, operation), claim);
   }
 
+  /** Runs a statement; values given as a function are taken once a connection is held. */
   private async query<Row>(
     statement: Statement,
-    values: unknown[],
+    values: StatementValues,
     operation: string,
     client?: pg.ClientBase,
   ): Promise<Row[]> {
-    if (this.closed) throw new DisconnectedError();
+    let held: pg.PoolClient | undefined;
     try {
-      const result = await (client ?? this.pool).query({
+      if (!client) held = await checkOut(this.pool);
+      const connection = client ?? (held as pg.PoolClient);
+      const result = await connection.query({
         name: statement.name,
         text: statement.text,
-        values,
+        values: typeof values === 'function' ? values() : values,
         query_timeout: this.options.queryTimeout,
       } as pg.QueryConfig);
+      held?.release();
       return result.rows as Row[];
     } catch (error) {
+      // As pg's pool.query() does: a connection whose statement failed is not reused (it may still be running).
+      held?.release(true);
       throw toCacheError(error, `${operation} on ${this.names.identity}`);
     }
   }

@@ -1,63 +1,107 @@
 import { ConnectionError } from '../errors.js';
-import { type Claim, QueueClaims } from './queue-claims.js';
+import { type Claim, claimIds, QueueClaims, RunningClaims } from './queue-claims.js';
+
+/**
+ * Called when a waiting statement's time is up; a merged statement fails the calls whose own wait is over
+ * and answers when the next of the others runs out, or undefined when none is left.
+ */
+export type Shed = (now: number) => number | undefined;
+
+interface SlotStatement {
+  position: number;
+  ids: string[];
+  running: boolean;
+}
 
 interface Waiter {
-  position: number;
+  statement: SlotStatement;
   start: () => void;
   fail: (error: Error) => void;
   deadline: number;
+  shed: Shed | undefined;
 }
 
 /**
- * Bounds the adapter's statements in flight to the pool's size. Work beyond that waits here, in order,
- * rather than in the pool, so that waiting reads and writes can be merged into one statement. What each
- * waiting statement claims is remembered, so that a call merged into a statement queued earlier never
- * overtakes a later-queued one on the same key (a set issued after a delete must land after it).
+ * Bounds the adapter's statements in flight to the pool's size, and keeps the calls on one key in the order
+ * they were made. Work beyond that waits here, in order, rather than in the pool, so that waiting reads and
+ * writes can be merged into one statement.
+ *
+ * Each statement claims what it reads or writes. One that conflicts with a statement running waits for it,
+ * and the statements behind it wait too (they start in order); a call merged into a statement queued earlier
+ * never overtakes a later-queued one on the same key.
  */
 export class ConnectionSlots {
   private busy = 0;
-  private readonly waiting: Waiter[] = [];
+  private waiting: Waiter[] = [];
   private readonly whenIdle: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
-  /** Queue position of the newest statement that waited; positions only grow. */
+  private timerAt = Number.POSITIVE_INFINITY;
+  /** Position of the newest statement; positions only grow. */
   private newest = 0;
+  private newestQueued = 0;
+  private readonly statements = new Map<number, SlotStatement>();
+  private readonly running = new RunningClaims();
   readonly claims = new QueueClaims();
 
   /** @param waitTimeout longest a statement waits for a slot, in ms, before failing with a ConnectionError. */
   constructor(
     readonly size: number,
-    private readonly waitTimeout: number,
+    readonly waitTimeout: number,
   ) {}
 
-  /** True when a statement submitted now would start at once. */
+  /** True when a statement submitted now would start at once, unless it conflicts with one running. */
   get free(): boolean {
-    return this.busy < this.size;
+    return this.busy < this.size && this.waiting.length === 0;
   }
 
   /** The queue position of the statement that waited last: a merged statement's, right after it queued. */
   get lastQueued(): number {
-    return this.newest;
+    return this.newestQueued;
   }
 
-  async run<T>(task: () => Promise<T>, claim?: Claim): Promise<T> {
-    if (this.busy < this.size) this.busy++;
+  /**
+   * Runs the task once a slot is free and no statement before it conflicts with `claim`.
+   * @param shed see `Shed`; without it the statement fails as a whole when its wait is over.
+   */
+  async run<T>(task: () => Promise<T>, claim?: Claim, shed?: Shed): Promise<T> {
+    const statement: SlotStatement = {
+      position: ++this.newest,
+      ids: claim ? claimIds(claim) : [],
+      running: false,
+    };
+    this.statements.set(statement.position, statement);
+    if (this.free && !this.running.conflicts(statement.ids)) this.begin(statement);
     else {
-      const position = ++this.newest;
-      if (claim) this.claims.add(position, claim);
-      await this.wait(position);
+      this.newestQueued = statement.position;
+      if (statement.ids.length > 0) this.claims.add(statement.position, statement.ids);
+      await this.wait(statement, shed);
     }
     try {
       return await task();
     } finally {
-      this.release();
+      this.finish(statement);
     }
   }
 
-  private wait(position: number): Promise<void> {
-    return new Promise<void>((start, fail) => {
-      this.waiting.push({ position, start, fail, deadline: Date.now() + this.waitTimeout });
-      this.timer ??= setTimeout(() => this.expire(), this.waitTimeout).unref();
-    });
+  /** Adds to what the statement at `position` claims: a call merged into it. */
+  claim(position: number, claim: Claim): void {
+    const statement = this.statements.get(position);
+    if (!statement) return;
+    const ids = claimIds(claim);
+    statement.ids.push(...ids);
+    // Started but not yet closed to joins: a call merged in the meantime runs with it.
+    if (statement.running) this.running.add(ids);
+    else this.claims.add(position, ids);
+  }
+
+  /** Whether a call holding `claim` may join the statement waiting at `position` (see QueueClaims). */
+  mayJoin(position: number, claim: Claim): boolean {
+    return this.claims.mayJoin(position, claimIds(claim));
+  }
+
+  /** The error of a statement that waited `waitTimeout` in vain. */
+  timeoutError(): ConnectionError {
+    return new ConnectionError(`no pool connection became free within ${this.waitTimeout} ms`);
   }
 
   /** Resolves once no statement runs or waits for a slot. */
@@ -66,31 +110,69 @@ export class ConnectionSlots {
     return new Promise((resolve) => this.whenIdle.push(resolve));
   }
 
-  /** A finished statement hands its slot straight to the oldest waiter, so nothing overtakes the queue. */
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) {
-      this.claims.release(next.position);
-      next.start();
-      return;
-    }
+  private wait(statement: SlotStatement, shed: Shed | undefined): Promise<void> {
+    return new Promise<void>((start, fail) => {
+      const deadline = Date.now() + this.waitTimeout;
+      this.waiting.push({ statement, start, fail, deadline, shed });
+      this.schedule(deadline);
+    });
+  }
+
+  private begin(statement: SlotStatement): void {
+    this.busy++;
+    statement.running = true;
+    this.running.add(statement.ids);
+  }
+
+  private finish(statement: SlotStatement): void {
     this.busy--;
-    if (this.busy === 0) for (const resolve of this.whenIdle.splice(0)) resolve();
+    this.running.remove(statement.ids);
+    this.statements.delete(statement.position);
+    this.startWaiting();
+    if (this.busy === 0 && this.waiting.length === 0)
+      for (const resolve of this.whenIdle.splice(0)) resolve();
+  }
+
+  /** Starts waiting statements in order while slots are free, up to the first that conflicts with one running. */
+  private startWaiting(): void {
+    while (this.busy < this.size) {
+      const next = this.waiting[0];
+      if (!next || this.running.conflicts(next.statement.ids)) return;
+      this.waiting.shift();
+      this.claims.release(next.statement.position);
+      this.begin(next.statement);
+      next.start();
+    }
+  }
+
+  private schedule(deadline: number): void {
+    if (deadline >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = deadline;
+    this.timer = setTimeout(() => this.expire(), Math.max(1, deadline - Date.now())).unref();
   }
 
   private expire(): void {
     this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
     const now = Date.now();
-    for (
-      let oldest = this.waiting[0];
-      oldest !== undefined && oldest.deadline <= now;
-      oldest = this.waiting[0]
-    ) {
-      this.waiting.shift();
-      this.claims.release(oldest.position);
-      oldest.fail(new ConnectionError(`no pool connection became free within ${this.waitTimeout} ms`));
+    const still: Waiter[] = [];
+    for (const waiter of this.waiting) {
+      const later = waiter.deadline <= now ? waiter.shed?.(now) : waiter.deadline;
+      if (later !== undefined && later > now) {
+        waiter.deadline = later;
+        still.push(waiter);
+        continue;
+      }
+      this.claims.release(waiter.statement.position);
+      this.statements.delete(waiter.statement.position);
+      waiter.fail(this.timeoutError());
     }
-    const oldest = this.waiting[0];
-    if (oldest) this.timer = setTimeout(() => this.expire(), Math.max(1, oldest.deadline - now)).unref();
+    this.waiting = still;
+    // A statement that gave up may have been what held the others back.
+    this.startWaiting();
+    for (const waiter of this.waiting) this.schedule(waiter.deadline);
+    if (this.busy === 0 && this.waiting.length === 0)
+      for (const resolve of this.whenIdle.splice(0)) resolve();
   }
 }

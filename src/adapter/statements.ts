@@ -22,6 +22,10 @@ export function buildStatements(n: SchemaNames) {
   const visible = (alias = '') =>
     `${LIVE} AND ${alias}version > COALESCE((SELECT m.version FROM ${n.entries} m
       WHERE m.namespace = $1 AND m.key_hash = ${CLEAR_MARKER}), 0)`;
+  // One primary-key probe per key of k, whatever the statistics say. As `key_hash = ANY(...)`, a fresh table
+  // without statistics was planned as a scan of the whole namespace; the LIMIT keeps the subquery a probe.
+  const probe = (columns: string) => `LATERAL (SELECT ${columns} FROM ${n.entries}
+      WHERE namespace = $1 AND key_hash = ${keyDigest('k.key')} AND ${visible()} LIMIT 1)`;
   // The version is drawn again once the row lock is held, so versions grow in commit order for each key.
   const upsertTail = `ON CONFLICT (namespace, key_hash)
     DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
@@ -31,14 +35,12 @@ export function buildStatements(n: SchemaNames) {
       WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`),
     get: named(`SELECT value, version, ${TTL_LEFT} AS ttl_left FROM ${n.entries}
       WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`),
-    // `= ANY(digests)` keeps the plan on the primary key, one probe per key, whatever the statistics say.
-    getMany: named(`SELECT key, value, version, ${TTL_LEFT} AS ttl_left FROM ${n.entries}
-      WHERE namespace = $1 AND key_hash = ANY (${digests('$2')}) AND ${visible()}`),
+    getMany: named(`SELECT e.key, e.value, e.version, e.ttl_left FROM unnest($2::text[]) AS k(key),
+      ${probe('key, value, version, ' + TTL_LEFT + ' AS ttl_left')} e`),
     has: named(
       `SELECT 1 FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`,
     ),
-    hasMany: named(`SELECT key FROM ${n.entries}
-      WHERE namespace = $1 AND key_hash = ANY (${digests('$2')}) AND ${visible()}`),
+    hasMany: named(`SELECT e.key FROM unnest($2::text[]) AS k(key), ${probe('key')} e`),
     set: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at, version)
       VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${n.nextVersion}())
       ${upsertTail} RETURNING version`),

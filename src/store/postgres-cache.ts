@@ -326,9 +326,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
    * (see `NamespaceTracker.clearTargets`): give each Keyv a store of its own, or use `clearNamespace()`.
    */
   async clear(): Promise<void> {
-    for (const namespace of this.namespaces.clearTargets(this.options.namespace ?? '')) {
-      await this.clearIn(namespace);
-    }
+    // All queued at once: a call made after clear() must land after every one of them.
+    const targets = this.namespaces.clearTargets(this.options.namespace ?? '');
+    await Promise.all(targets.map((namespace) => this.clearIn(namespace)));
   }
 
   /** Clears one namespace, in every process: in constant time, with one change event. */

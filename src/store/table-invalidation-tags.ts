@@ -1,3 +1,5 @@
+import type { StatementValues } from '../adapter/postgres-adapter.js';
+import type { Claim } from '../adapter/queue-claims.js';
 import { keyDigest, NOW_MS } from '../adapter/sql.js';
 import {
   assertStorableKey,
@@ -5,6 +7,7 @@ import {
   normalizeTtl,
   whyUnstorableKey,
 } from '../adapter/validation.js';
+import { ttlAtRun } from '../adapter/writes.js';
 import { InvalidKeyError, toCacheError } from '../errors.js';
 import { reportError } from '../report-error.js';
 import { forgetDeletedRows, type PostgresCache } from './postgres-cache.js';
@@ -44,6 +47,7 @@ export class CacheTags {
     assertStorableValue(value);
     const tags = uniqueTags(options.tags);
     const ttl = normalizeTtl(options.ttl);
+    const issuedAt = performance.now();
     const namespace = options.namespace ?? this.cache.namespace ?? this.cache.options.namespace ?? '';
     const { names } = this.cache.adapter;
     await this.run(
@@ -56,8 +60,9 @@ export class CacheTags {
        ON CONFLICT (namespace, key_hash)
        DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
          version = ${names.nextVersion}()`,
-      [namespace, key, value, ttl, tags],
+      () => [namespace, key, value, ttlAtRun({ key, value, ttl, issuedAt }), tags],
       'tagged set',
+      { namespace, keys: [key], writes: true },
     );
     this.pruneNowAndThen();
   }
@@ -74,6 +79,8 @@ export class CacheTags {
         RETURNING e.namespace, e.key, e.version`,
       [unique],
       'evicting tags',
+      // Which rows it deletes is known only once it has run: it goes in order with every keyed call.
+      { writes: true },
     )) as Array<{ namespace: string; key: string; version: string }>;
     // Our own L1 at once (read-your-writes); other processes' through the delete events.
     this.cache[forgetDeletedRows](rows.map((row) => ({ ...row, version: Number(row.version) })));
@@ -95,8 +102,8 @@ export class CacheTags {
     return rows.length;
   }
 
-  private run(text: string, values: unknown[], doing: string): Promise<unknown[]> {
-    return this.cache.adapter.execute(text, values, doing);
+  private run(text: string, values: StatementValues, doing: string, claim?: Claim): Promise<unknown[]> {
+    return this.cache.adapter.execute(text, values, doing, claim);
   }
 
   private pruneNowAndThen(): void {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Coalescer } from '../../src/adapter/coalescer.js';
+import { claimIds, QueueClaims, RunningClaims } from '../../src/adapter/queue-claims.js';
 import { ConnectionSlots } from '../../src/adapter/slots.js';
 
 // The merging itself, without a database: which inputs share a statement.
@@ -74,5 +75,47 @@ describe('Coalescer', () => {
     expect(mostClaims).toBeGreaterThan(0);
     expect(mostClaims).toBeLessThan(10);
     expect(slots.claims.size).toBe(0);
+  });
+});
+
+describe('QueueClaims', () => {
+  const claim = (keys: string[], writes: boolean) => claimIds({ namespace: 'ns', keys, writes });
+
+  it('keeps an older waiting claim when a newer one on the same key gives up first', () => {
+    const claims = new QueueClaims();
+    claims.add(1, claim(['other'], false));
+    claims.add(2, claim(['k'], true));
+    claims.add(3, claim(['k'], true));
+    claims.release(3);
+    expect(claims.mayJoin(1, claim(['k'], false))).toBe(false);
+    claims.release(2);
+    expect(claims.mayJoin(1, claim(['k'], false))).toBe(true);
+  });
+
+  it('lets nothing join past a later eviction across the table', () => {
+    const claims = new QueueClaims();
+    claims.add(2, claimIds({ writes: true }));
+    expect(claims.mayJoin(1, claim(['k'], false))).toBe(false);
+    expect(claims.mayJoin(3, claim(['k'], false))).toBe(true);
+  });
+});
+
+describe('RunningClaims', () => {
+  it('holds back what conflicts with a running statement, and only that', () => {
+    const running = new RunningClaims();
+    const write = claimIds({ namespace: 'ns', keys: ['k'], writes: true });
+    running.add(write);
+    expect(running.conflicts(claimIds({ namespace: 'ns', keys: ['k'], writes: false }))).toBe(true);
+    expect(running.conflicts(claimIds({ namespace: 'ns', keys: ['j'], writes: true }))).toBe(false);
+    expect(running.conflicts(claimIds({ namespace: 'other', keys: ['k'], writes: true }))).toBe(false);
+    expect(running.conflicts(claimIds({ namespace: 'ns', writes: true }))).toBe(true);
+    expect(running.conflicts(claimIds({ writes: true }))).toBe(true);
+    running.remove(write);
+    const read = claimIds({ namespace: 'ns', keys: ['k'], writes: false });
+    running.add(read);
+    expect(running.conflicts(read)).toBe(false);
+    expect(running.conflicts(claimIds({ namespace: 'other', writes: true }))).toBe(false);
+    running.remove(read);
+    expect(running.conflicts(claimIds({ writes: true }))).toBe(false);
   });
 });
