@@ -113,11 +113,16 @@ export function toCacheError(error: unknown, doing: string): PostgresCacheError 
   return new QueryError(`${doing}: ${detail}`, { cause: error });
 }
 
-/** Whatever was thrown, as text; some values (an object without a prototype) cannot be made a string. */
-function textOf(thrown: unknown): string {
+/** Any value as text, for a message; some (a Symbol, an object without a prototype) cannot be made a string. */
+export function textOf(value: unknown): string {
   try {
-    return String(thrown);
+    return String(value);
   } catch {
-    return Object.prototype.toString.call(thrown);
+    return Object.prototype.toString.call(value);
   }
+}
+
+/** A value a message quotes: a string in JSON quotes, anything else as `textOf` gives it. */
+export function quoted(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : textOf(value);
 }

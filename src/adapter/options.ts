@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, quoted } from '../errors.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
 import { assertIdentifier, assertPrefix } from './identifiers.js';
 
@@ -113,10 +113,18 @@ function positiveInteger(
   const chosen = value ?? fallback;
   if (!Number.isInteger(chosen) || chosen < (allowZero ? 0 : 1)) {
     throw new InvalidOptionError(
-      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer; got ${chosen}`,
+      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer; got ${quoted(chosen)}`,
     );
   }
   return chosen;
+}
+
+/** A switch: true or false, not something that reads as one (the string 'false' is truthy). */
+export function flag(value: unknown, fallback: boolean, name: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean')
+    throw new InvalidOptionError(`${name} must be true or false; got ${quoted(value)}`);
+  return value;
 }
 
 /** A duration that runs on a timer: past what Node's timers hold, it would fire after 1 ms. */
@@ -149,13 +157,13 @@ export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): Res
     poolSize: positiveInteger(options.poolSize, 10, 'poolSize'),
     schema,
     tablePrefix,
-    unlogged: options.unlogged ?? true,
+    unlogged: flag(options.unlogged, true, 'unlogged'),
     notifyChannel,
-    changeEvents: options.changeEvents ?? false,
+    changeEvents: flag(options.changeEvents, false, 'changeEvents'),
     statementTimeout,
     queryTimeout: statementTimeout + CLIENT_TIMEOUT_MARGIN,
     connectionTimeout: timerMs(options.connectionTimeout, 5000, 'connectionTimeout'),
-    migrate: options.migrate ?? true,
+    migrate: flag(options.migrate, true, 'migrate'),
     sweepInterval: timerMs(options.sweepInterval, 30_000, 'sweepInterval', true),
     sweepBatchSize: positiveInteger(options.sweepBatchSize, 1000, 'sweepBatchSize'),
     iterationBatchSize: positiveInteger(options.iterationBatchSize, 100, 'iterationBatchSize'),

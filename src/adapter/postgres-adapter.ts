@@ -18,7 +18,14 @@ import type { Claim } from './queue-claims.js';
 import { ConnectionSlots } from './slots.js';
 import { buildStatements, type Statement, type Statements } from './statements.js';
 import { Sweeper } from './sweeper.js';
-import { assertNamespace, assertStorableKey, assertStorableValue, normalizeTtl } from './validation.js';
+import {
+  assertEntryList,
+  assertKeyList,
+  assertNamespace,
+  assertStorableKey,
+  assertStorableValue,
+  normalizeTtl,
+} from './validation.js';
 import { bySize, type IssuedWrite, MAX_STATEMENT_CHARS, ttlAtRun, writeSize } from './writes.js';
 
 /** A live row as the store layer needs it: the value, its version, and how long it has left. */
@@ -215,6 +222,7 @@ export class PostgresAdapter extends EventEmitter {
   /** The signature Keyv's store type declares, so that `new Keyv(adapter)` type-checks. */
   getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>>;
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
+    assertKeyList(keys);
     return (await this.readEntries(this.namespaceOf(keys[0]), keys)).map((entry) => entry?.value);
   }
 
@@ -228,6 +236,7 @@ export class PostgresAdapter extends EventEmitter {
   setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void>;
   // biome-ignore lint/suspicious/noConfusingVoidType: compatible with both signatures above
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
+    assertEntryList(entries);
     await this.writeEntries(this.namespaceOf(entries[0]?.key), entries as EntryToWrite[]);
     return entries.map(() => true);
   }
@@ -238,6 +247,7 @@ export class PostgresAdapter extends EventEmitter {
 
   /** Whether every key was there; true for no keys, as Keyv answers over a store without deleteMany. */
   async deleteMany(keys: string[]): Promise<boolean> {
+    assertKeyList(keys);
     const removed = await this.removeEntries(this.namespaceOf(keys[0]), keys);
     return removed.filter((entry) => entry.live).length === keys.length;
   }
@@ -253,6 +263,7 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   async hasMany(keys: string[]): Promise<boolean[]> {
+    assertKeyList(keys);
     return this.hasEntries(this.namespaceOf(keys[0]), keys);
   }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InvalidKeyError, InvalidOptionError, InvalidValueError } from '../errors.js';
+import { InvalidKeyError, InvalidOptionError, InvalidValueError, textOf } from '../errors.js';
 
 /** In unicode mode a surrogate pair is one code point, so this matches only a lone surrogate. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
@@ -13,6 +13,23 @@ export function assertStorableKey(key: unknown): asserts key is string {
   if (typeof key !== 'string') throw notAStringKey(key);
   const fault = whyUnstorableKey(key);
   if (fault) throw new InvalidKeyError(fault);
+}
+
+/** An array of storable keys: anything else is refused with a typed error before its first key is read. */
+export function assertKeyList(keys: unknown): asserts keys is string[] {
+  if (!Array.isArray(keys)) throw new InvalidKeyError(`keys must be an array of strings; got ${typeof keys}`);
+  keys.forEach(assertStorableKey);
+}
+
+/** An array of `{ key, value, ttl? }` entries (the values and ttls are checked where they are written). */
+export function assertEntryList(entries: unknown): asserts entries is Array<{ key: string }> {
+  const shape = 'entries must be an array of { key, value, ttl? } objects';
+  if (!Array.isArray(entries)) throw new InvalidKeyError(`${shape}; got ${typeof entries}`);
+  for (const entry of entries) {
+    if (typeof entry !== 'object' || entry === null)
+      throw new InvalidKeyError(`${shape}; got ${textOf(entry)}`);
+    assertStorableKey((entry as { key: unknown }).key);
+  }
 }
 
 /** Whether `assertStorableKey` would let the key through. */
@@ -71,7 +88,7 @@ export const EXPIRED_TTL = -1;
 export function normalizeTtl(ttl: unknown): number | null {
   if (ttl === undefined || ttl === null || ttl === 0) return null;
   if (typeof ttl !== 'number' || Number.isNaN(ttl)) {
-    throw new InvalidOptionError(`ttl must be a number of milliseconds; got ${String(ttl)}`);
+    throw new InvalidOptionError(`ttl must be a number of milliseconds; got ${textOf(ttl)}`);
   }
   if (ttl < 0) return EXPIRED_TTL;
   return ttl > Number.MAX_SAFE_INTEGER ? null : Math.ceil(ttl);

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, textOf } from '../errors.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
 import type { BackoffOptions } from './backoff.js';
 
@@ -38,7 +38,7 @@ export function assertListenerOptions(options: Omit<ListenerOptions, 'connection
   for (const [name, value] of timings) {
     if (value !== undefined && !(typeof value === 'number' && value >= 1 && value <= MAX_TIMER_MS)) {
       throw new InvalidOptionError(
-        `${name} must be a number of ms from 1 to ${MAX_TIMER_MS}; got ${String(value)}`,
+        `${name} must be a number of ms from 1 to ${MAX_TIMER_MS}; got ${textOf(value)}`,
       );
     }
   }

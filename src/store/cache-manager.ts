@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type Cache, createCache, type Events } from 'cache-manager';
 import Keyv from 'keyv';
+import { InvalidOptionError, textOf } from '../errors.js';
 import type { PostgresCacheOptions } from './options.js';
 import { PostgresCache } from './postgres-cache.js';
 import type { ValueDependent, WrapOptions } from './wrap/options.js';
@@ -28,12 +29,18 @@ export type PostgresCacheManager = Omit<Cache, 'wrap'> & {
  * Its background refreshes are reported as `refresh` events, as cache-manager's are; a value it loads
  * emits no `set` event. `disconnect()` closes the PostgresCache. `decodeL1Hits` is on unless set: this
  * factory's own Keyv is one it suits.
+ *
+ * A write, delete or clear the cache refuses or cannot make rejects, as over cache-manager's own stores; a
+ * read that fails resolves `undefined`, and cache-manager reports the error on its `get` event.
  */
 export function createPostgresCacheManager(options: PostgresCacheManagerOptions = {}): PostgresCacheManager {
   const { ttl, refreshThreshold, cacheId, ...cacheOptions } = options;
+  assertDefaultMs(ttl, 'ttl');
+  assertDefaultMs(refreshThreshold, 'refreshThreshold');
   // The Keyv below has Keyv's default serializer and no compression: L1 hits can reach it decoded.
   const postgres = new PostgresCache({ decodeL1Hits: true, ...cacheOptions });
-  const keyv = new Keyv({ store: postgres, namespace: cacheOptions.namespace ?? 'keyv' });
+  // Without throwOnErrors, Keyv 5.6 resolves a failed set as if it had been made (cache-manager cannot tell).
+  const keyv = new Keyv({ store: postgres, namespace: cacheOptions.namespace ?? 'keyv', throwOnErrors: true });
   const manager = createCache({ stores: [keyv], ttl, refreshThreshold, cacheId });
   // cache-manager cannot be told of refreshes it did not run: they get an emitter of their own.
   const refreshes = new EventEmitter();
@@ -64,6 +71,11 @@ export function createPostgresCacheManager(options: PostgresCacheManagerOptions 
   }
 
   return Object.assign(manager, { wrap: wrap as PostgresCache['wrap'], on, off, postgres });
+}
+
+function assertDefaultMs(value: unknown, name: 'ttl' | 'refreshThreshold'): void {
+  if (value === undefined || (typeof value === 'number' && Number.isFinite(value) && value >= 0)) return;
+  throw new InvalidOptionError(`${name} must be a non-negative number of ms; got ${textOf(value)}`);
 }
 
 /** As cache-manager resolves them: a function of the value that returns undefined falls back to the default too. */

@@ -1,5 +1,11 @@
 import { assertStorableKey } from '../adapter/validation.js';
-import { InvalidOptionError, type PostgresCacheError, toCacheError } from '../errors.js';
+import {
+  InvalidKeyError,
+  InvalidOptionError,
+  type PostgresCacheError,
+  textOf,
+  toCacheError,
+} from '../errors.js';
 import type { TableWatcher } from '../notify/table-watch/table-watcher.js';
 import type { L1Options } from './l1.js';
 import type { PostgresCache } from './postgres-cache.js';
@@ -94,9 +100,9 @@ export function cached<A extends unknown[], R>(
     throw new InvalidOptionError('give cached() a name or a namespace (the function has no name)');
   }
   if (ttl !== undefined && (typeof ttl !== 'number' || !(ttl > 0))) {
-    throw new InvalidOptionError(`ttl must be a positive number of ms; got ${String(ttl)}`);
+    throw new InvalidOptionError(`ttl must be a positive number of ms; got ${textOf(ttl)}`);
   }
-  const keyOf = options.key ?? ((...args: A) => JSON.stringify(args));
+  const keyOf = options.key ?? argumentsAsJson;
   const tagsOf = options.tags;
   const rules = normalizeRules(options.invalidateOn);
 
@@ -274,4 +280,15 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
     signal.addEventListener('abort', abort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
   });
+}
+
+/** The default key: the arguments as JSON. Arguments JSON cannot hold (a BigInt, a cycle) need `options.key`. */
+function argumentsAsJson(...args: unknown[]): string {
+  try {
+    return JSON.stringify(args);
+  } catch (error) {
+    throw new InvalidKeyError(
+      `cached(): the default key is the arguments as JSON, which these cannot be (${textOf(error)}); give options.key`,
+    );
+  }
 }

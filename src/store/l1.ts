@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, textOf } from '../errors.js';
 
 export interface L1Options {
   /** Most entries held; 0 for no count bound (bytes only). Default 10000. */
@@ -34,14 +34,14 @@ export function assertL1Options(options: unknown): void {
   const { max, maxBytes, ttl } = options as L1Options;
   if (max !== undefined && !(Number.isSafeInteger(max) && max >= 0)) {
     throw new InvalidOptionError(
-      `l1.max must be a non-negative integer (0: no count bound); got ${String(max)}`,
+      `l1.max must be a non-negative integer (0: no count bound); got ${textOf(max)}`,
     );
   }
   if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes >= 1)) {
-    throw new InvalidOptionError(`l1.maxBytes must be a positive integer; got ${String(maxBytes)}`);
+    throw new InvalidOptionError(`l1.maxBytes must be a positive integer; got ${textOf(maxBytes)}`);
   }
   if (ttl !== undefined && !(typeof ttl === 'number' && Number.isFinite(ttl) && ttl > 0)) {
-    throw new InvalidOptionError(`l1.ttl must be a positive number of ms; got ${String(ttl)}`);
+    throw new InvalidOptionError(`l1.ttl must be a positive number of ms; got ${textOf(ttl)}`);
   }
 }
 
@@ -60,6 +60,9 @@ export class L1 {
       sizeCalculation: (entry, id) => (entry.value.length + id.length) * 2 + ENTRY_OVERHEAD_BYTES,
       // lru-cache checks expiry lazily on read; no timers.
       ttlAutopurge: false,
+      // A clock read on every check: lru-cache's default caches it until a timer clears it, which a caller that
+      // awaits only L1 hits (never yielding to timers) would not let happen, and expired entries would be served.
+      ttlResolution: 0,
     });
   }
 

@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { StoredData } from 'keyv';
 import type pg from 'pg';
 import { NamespaceTracker } from '../adapter/namespaces.js';
+import { flag } from '../adapter/options.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
-import { normalizeTtl, notAStringKey } from '../adapter/validation.js';
+import { assertEntryList, assertKeyList, normalizeTtl, notAStringKey } from '../adapter/validation.js';
 import { ConnectionError, type PostgresCacheError, SchemaError, toCacheError } from '../errors.js';
 import { type CacheChange, decodeChannelMessage } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
@@ -88,7 +89,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.triggerCheckInterval = triggerCheckIntervalOf(options.triggerCheckInterval);
     this.adapter = new PostgresAdapter({ ...options, changeEvents: true });
     this.adapter.on('error', (error) => this.reportError(error));
-    const notifications = options.notifications ?? true;
+    const notifications = flag(options.notifications, true, 'notifications');
+    flag(options.decodeL1Hits, false, 'decodeL1Hits');
     const l1Wanted = options.l1 !== false && (notifications || options.l1?.ttl !== undefined);
     this.l1 = l1Wanted ? new L1(options.l1 || {}) : undefined;
     this.guard = new FillGuard();
@@ -210,6 +212,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** The signature Keyv's store type declares, so that `new Keyv(cache)` type-checks. */
   getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>>;
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
+    assertKeyList(keys);
     const namespace = this.namespaceOf(keys[0]);
     const result: Array<string | undefined> = new Array(keys.length).fill(undefined);
     const missing: number[] = [];
@@ -258,6 +261,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void>;
   // biome-ignore lint/suspicious/noConfusingVoidType: compatible with both signatures above
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
+    assertEntryList(entries);
     const namespace = this.namespaceOf(entries[0]?.key);
     const tickets = this.beginFills(
       namespace,
@@ -291,6 +295,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** Whether every key was there; true for no keys, as Keyv answers over a store without deleteMany. */
   async deleteMany(keys: string[]): Promise<boolean> {
+    assertKeyList(keys);
     return this.deleteIn(this.namespaceOf(keys[0]), keys);
   }
 
@@ -299,6 +304,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
    * every process. `deleteMany` takes the keys as a Keyv store does; this takes them as `wrap()` does.
    */
   async deleteWrapped(keys: string[]): Promise<boolean> {
+    assertKeyList(keys);
     const namespace = this.wrapNamespace();
     return this.deleteIn(
       namespace,
@@ -350,6 +356,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async hasMany(keys: string[]): Promise<boolean[]> {
+    assertKeyList(keys);
     const namespace = this.namespaceOf(keys[0]);
     const inL1 = keys.map((key) => this.fromL1(namespace, key) !== undefined);
     const rest = keys.filter((_, index) => !inL1[index]);

@@ -100,9 +100,49 @@ describe('values', () => {
     expect(await adapter.get('k')).toBe('v');
   });
 
+  it('refuses, with a typed error, a ttl that cannot even be turned into text', async () => {
+    await adapter.set('k', 'v');
+    const hostile = [Object.create(null), Symbol('ttl')] as unknown as number[];
+    for (const ttl of hostile)
+      await expect(adapter.set('k', 'w', ttl)).rejects.toBeInstanceOf(InvalidOptionError);
+    expect(await adapter.get('k')).toBe('v');
+  });
+
   it('a Keyv user gets the typed error back with throwOnErrors', async () => {
     const keyv = new Keyv({ store: adapter, throwOnErrors: true });
     await expect(keyv.set('a\u0000', 'v')).rejects.toBeInstanceOf(InvalidKeyError);
+  });
+});
+
+describe('lists of keys and entries', () => {
+  it('refuses what is not a list with a typed error', async () => {
+    const notLists = ['k', null, undefined, 42, { 0: 'k' }] as unknown as string[][];
+    for (const keys of notLists) {
+      await expect(adapter.getMany(keys)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(adapter.hasMany(keys)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(adapter.deleteMany(keys)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(adapter.setMany(keys as never)).rejects.toBeInstanceOf(InvalidKeyError);
+    }
+    await expect(adapter.setMany([null] as never)).rejects.toBeInstanceOf(InvalidKeyError);
+  });
+});
+
+describe('options', () => {
+  it('refuses a switch that is not true or false (the string "false" would read as true)', () => {
+    for (const name of ['migrate', 'unlogged', 'changeEvents']) {
+      for (const value of ['false', 0, 1, null]) {
+        expect(() => new PostgresAdapter({ pool, schema, [name]: value })).toThrow(InvalidOptionError);
+      }
+    }
+  });
+
+  it('refuses, with a typed error, an option that cannot even be turned into text', () => {
+    for (const value of [Symbol('size'), Object.create(null)]) {
+      expect(() => new PostgresAdapter({ pool, schema, poolSize: value })).toThrow(InvalidOptionError);
+      expect(() => new PostgresAdapter({ pool, schema, connectionTimeout: value })).toThrow(
+        InvalidOptionError,
+      );
+    }
   });
 });
 
@@ -117,6 +157,7 @@ describe('namespaces given explicitly', () => {
     ['clearNamespace', (ns) => adapter.clearNamespace(ns)],
     ['hasEntry', (ns) => adapter.hasEntry(ns, 'k')],
     ['hasEntries', (ns) => adapter.hasEntries(ns, ['k'])],
+    ['iterator', async (ns) => adapter.iterator(ns).next()],
   ];
 
   it.each(calls)('%s refuses a NUL or an unpaired surrogate with InvalidKeyError', async (_, call) => {

@@ -177,6 +177,38 @@ describe('createPostgresCacheManager()', () => {
     expect(manager.postgres.stats.l1.hits).toBeGreaterThan(0);
   });
 
+  it('rejects a write it refuses or cannot make, as cache-manager does over its own stores; a failed read is a miss', async () => {
+    const manager = newManager({ namespace: 'factory-errors' });
+    await manager.set('kept', 1);
+    const setEvents: unknown[] = [];
+    manager.on('set', (event) => setEvents.push(event));
+    await expect(manager.set('nul\u0000', 2)).rejects.toMatchObject({ code: 'ERR_PGCACHE_INVALID_KEY' });
+    await expect(manager.set('kept', 3, Number.NaN)).rejects.toMatchObject({
+      code: 'ERR_PGCACHE_INVALID_OPTION',
+    });
+    await expect(
+      manager.mset([
+        { key: 'c', value: 4 },
+        { key: 'x\u0000', value: 5 },
+      ]),
+    ).rejects.toMatchObject({ code: 'ERR_PGCACHE_INVALID_KEY' });
+    expect(setEvents.every((event) => (event as { error?: unknown }).error !== undefined)).toBe(true);
+    expect(await manager.get('kept')).toBe(1);
+    expect(await manager.get('c')).toBeUndefined();
+    const closed = createPostgresCacheManager({ ...base(), namespace: 'factory-errors' });
+    await closed.disconnect();
+    await expect(closed.set('after', 1)).rejects.toMatchObject({ code: 'ERR_PGCACHE_DISCONNECTED' });
+    expect(await closed.get('kept')).toBeUndefined();
+  });
+
+  it('refuses a default ttl or refreshThreshold that is not a number of ms', () => {
+    for (const options of [{ ttl: Number.NaN }, { ttl: '60s' }, { refreshThreshold: -1 }]) {
+      expect(() => createPostgresCacheManager({ ...base(), ...(options as object) })).toThrow(
+        expect.objectContaining({ code: 'ERR_PGCACHE_INVALID_OPTION' }),
+      );
+    }
+  });
+
   it('disconnect() closes the PostgresCache and its pool', async () => {
     const manager = createPostgresCacheManager({ ...base(), namespace: 'factory-close' });
     await manager.wrap('k', async () => 'v');

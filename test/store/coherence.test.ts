@@ -316,6 +316,19 @@ describe('the L1 bounds', () => {
     expect(cache.stats.l1.hits).toBe(1);
   });
 
+  it('stops serving an expired entry to a caller that awaits nothing but L1 hits', async () => {
+    const cache = newCache();
+    await cache.init();
+    cache.namespace = 'hot-loop';
+    await cache.set('k', 'v', 200);
+    // A loop of awaited hits never yields to timers: a clock cached until a timer clears it would stand still.
+    const started = performance.now();
+    let last: unknown = 'v';
+    while (last !== undefined && performance.now() - started < 1000) last = await cache.get('k');
+    expect(last).toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
   it('counts an entry from when its write began, not from when the answer came', async () => {
     const cache = newCache();
     await cache.init();

@@ -47,6 +47,26 @@ const refused: Array<[string, PostgresCacheOptions, RegExp]> = [
   ],
   ['a negative trigger check interval', { triggerCheckInterval: -1 }, /triggerCheckInterval must be 0 or/],
   ['a fractional trigger check interval', { triggerCheckInterval: 0.5 }, /triggerCheckInterval/],
+  // A string 'false' is truthy: taken as given, it would have meant the opposite.
+  [
+    'notifications as text',
+    { notifications: 'false' as unknown as boolean },
+    /notifications must be true or false/,
+  ],
+  [
+    'decodeL1Hits as a number',
+    { decodeL1Hits: 1 as unknown as boolean },
+    /decodeL1Hits must be true or false/,
+  ],
+  ['migrate as text', { migrate: 'false' as unknown as boolean }, /migrate must be true or false/],
+  // Options that cannot even be turned into text: the message must still be made.
+  ['an L1 ttl without a prototype', { l1: { ttl: Object.create(null) } }, /l1\.ttl/],
+  [
+    'a heartbeat that is a Symbol',
+    { heartbeatInterval: Symbol('x') as unknown as number },
+    /heartbeatInterval/,
+  ],
+  ['a wrap ttl that is a Symbol', { wrap: { lockTimeout: Symbol('x') as unknown as number } }, /lockTimeout/],
 ];
 
 const schema = uniqueSchema('options');

@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '../../errors.js';
+import { InvalidOptionError, quoted } from '../../errors.js';
 import { refusePromise } from './synchronous.js';
 import { TABLE_OPERATIONS, type TableEvent, type TableOperation } from './table-event.js';
 
@@ -17,7 +17,7 @@ export function compileFilter(filter: TableEventFilter): (event: TableEvent) => 
   const tables = filter.table === undefined ? undefined : new Set(listOf(filter.table, 'table'));
   const { schema, where } = filter;
   if (schema !== undefined && (typeof schema !== 'string' || schema === '')) {
-    throw new InvalidOptionError(`schema must be a non-empty string; got ${JSON.stringify(schema)}`);
+    throw new InvalidOptionError(`schema must be a non-empty string; got ${quoted(schema)}`);
   }
   if (where !== undefined && typeof where !== 'function')
     throw new InvalidOptionError('where must be a function');
@@ -25,7 +25,7 @@ export function compileFilter(filter: TableEventFilter): (event: TableEvent) => 
   for (const operation of operations ?? []) {
     if (!TABLE_OPERATIONS.includes(operation)) {
       throw new InvalidOptionError(
-        `operations may hold ${TABLE_OPERATIONS.join(', ')}; got ${JSON.stringify(operation)}`,
+        `operations may hold ${TABLE_OPERATIONS.join(', ')}; got ${quoted(operation)}`,
       );
     }
   }
@@ -46,7 +46,7 @@ function listOf(value: string | readonly string[], what: string): string[] {
   const list = typeof value === 'string' ? [value] : [...value];
   for (const item of list) {
     if (typeof item !== 'string' || item === '') {
-      throw new InvalidOptionError(`${what} must be a non-empty string; got ${JSON.stringify(item)}`);
+      throw new InvalidOptionError(`${what} must be a non-empty string; got ${quoted(item)}`);
     }
   }
   return list;

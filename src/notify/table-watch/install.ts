@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { checkOut } from '../../adapter/checkout.js';
 import { assertIdentifier } from '../../adapter/identifiers.js';
 import { createSchemaUnlessExists } from '../../adapter/sql.js';
-import { InvalidOptionError, isConnectionFailure, toCacheError } from '../../errors.js';
+import { InvalidOptionError, isConnectionFailure, textOf, toCacheError } from '../../errors.js';
 import { MAX_TIMER_MS } from '../../timer-limit.js';
 import {
   assertColumnsExist,
@@ -167,7 +167,7 @@ function lockTimeoutOf(value: number | undefined): number {
   // PostgreSQL's lock_timeout takes at most 2^31 - 1 ms.
   if (!Number.isInteger(ms) || ms < 1 || ms > MAX_TIMER_MS) {
     throw new InvalidOptionError(
-      `lockTimeout must be a whole number of ms from 1 to ${MAX_TIMER_MS}; got ${String(value)}`,
+      `lockTimeout must be a whole number of ms from 1 to ${MAX_TIMER_MS}; got ${textOf(value)}`,
     );
   }
   return ms;

@@ -1,4 +1,4 @@
-import { InvalidIdentifierError } from '../../errors.js';
+import { InvalidIdentifierError, quoted } from '../../errors.js';
 
 /** PostgreSQL truncates longer identifiers silently: a longer name would address a different table. */
 const MAX_NAME_BYTES = 63;
@@ -9,7 +9,7 @@ const MAX_NAME_BYTES = 63;
  */
 export function assertName(name: unknown, what: string): asserts name is string {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new InvalidIdentifierError(`${what} must be a non-empty string; got ${JSON.stringify(name)}`);
+    throw new InvalidIdentifierError(`${what} must be a non-empty string; got ${quoted(name)}`);
   }
   if (name.includes('\u0000')) throw new InvalidIdentifierError(`${what} cannot contain NUL`);
   if (/[\uD800-\uDFFF]/u.test(name)) {

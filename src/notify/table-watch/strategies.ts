@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '../../errors.js';
+import { InvalidOptionError, textOf } from '../../errors.js';
 import type { TableEvent } from './table-event.js';
 
 /** Decides when the events a rule has gathered are acted upon. */
@@ -164,12 +164,12 @@ function safely(work: () => void, onError: ((error: unknown) => void) | undefine
 
 function positiveInteger(value: number, name: string): void {
   if (!Number.isInteger(value) || value < 1) {
-    throw new InvalidOptionError(`${name} must be a positive integer; got ${String(value)}`);
+    throw new InvalidOptionError(`${name} must be a positive integer; got ${textOf(value)}`);
   }
 }
 
 function positiveDuration(value: number, name: string): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidOptionError(`${name} must be a positive number of ms; got ${String(value)}`);
+    throw new InvalidOptionError(`${name} must be a positive number of ms; got ${textOf(value)}`);
   }
 }

@@ -1,5 +1,5 @@
 import { assertStorableKey } from '../../adapter/validation.js';
-import { InvalidOptionError } from '../../errors.js';
+import { InvalidOptionError, textOf } from '../../errors.js';
 import { MAX_TIMER_MS } from '../../timer-limit.js';
 
 /** A number of milliseconds, or a function of the loaded value that gives one (cache-manager's shape). */
@@ -145,7 +145,7 @@ function assertWrapOptions<T>(options: WrapOptions<T>): void {
     !(typeof lockTimeout === 'number' && lockTimeout >= 0 && lockTimeout <= MAX_TIMER_MS)
   ) {
     throw new InvalidOptionError(
-      `lockTimeout must be a non-negative number of ms, at most ${MAX_TIMER_MS}; got ${String(lockTimeout)}`,
+      `lockTimeout must be a non-negative number of ms, at most ${MAX_TIMER_MS}; got ${textOf(lockTimeout)}`,
     );
   }
   if (
@@ -153,14 +153,14 @@ function assertWrapOptions<T>(options: WrapOptions<T>): void {
     !(typeof maxPollInterval === 'number' && maxPollInterval >= 1 && maxPollInterval <= MAX_TIMER_MS)
   ) {
     throw new InvalidOptionError(
-      `maxPollInterval must be a positive number of ms, at most ${MAX_TIMER_MS}; got ${String(maxPollInterval)}`,
+      `maxPollInterval must be a positive number of ms, at most ${MAX_TIMER_MS}; got ${textOf(maxPollInterval)}`,
     );
   }
   if (onLockTimeout !== undefined && onLockTimeout !== 'load' && onLockTimeout !== 'throw') {
-    throw new InvalidOptionError(`onLockTimeout must be 'load' or 'throw'; got ${String(onLockTimeout)}`);
+    throw new InvalidOptionError(`onLockTimeout must be 'load' or 'throw'; got ${textOf(onLockTimeout)}`);
   }
   if (lockMode !== undefined && lockMode !== 'session' && lockMode !== 'transaction') {
-    throw new InvalidOptionError(`lockMode must be 'session' or 'transaction'; got ${String(lockMode)}`);
+    throw new InvalidOptionError(`lockMode must be 'session' or 'transaction'; got ${textOf(lockMode)}`);
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new InvalidOptionError('signal must be an AbortSignal');
@@ -178,7 +178,7 @@ const expected = (name: 'ttl' | 'refreshThreshold') =>
 function assertValueDependent(value: unknown, name: 'ttl' | 'refreshThreshold'): void {
   if (value === undefined || typeof value === 'function' || inRange(value, name)) return;
   throw new InvalidOptionError(
-    `${name} must be ${expected(name)} or a function of the value; got ${String(value)}`,
+    `${name} must be ${expected(name)} or a function of the value; got ${textOf(value)}`,
   );
 }
 
@@ -191,7 +191,7 @@ export function valueDependent<T>(
   if (typeof setting !== 'function') return setting;
   const result = setting(value);
   if (result !== undefined && !inRange(result, name)) {
-    throw new InvalidOptionError(`${name}(value) must return ${expected(name)}; got ${String(result)}`);
+    throw new InvalidOptionError(`${name}(value) must return ${expected(name)}; got ${textOf(result)}`);
   }
   return result;
 }

@@ -1,0 +1,46 @@
+import Keyv from 'keyv';
+import { describe, expect, it } from 'vitest';
+import { cached, InvalidKeyError, InvalidOptionError } from '../../src/index.js';
+import { cacheFixture } from '../support/cache-fixture.js';
+
+const { newCache } = cacheFixture('store_bad_input');
+
+describe('PostgresCache refuses bad input with a typed error', () => {
+  it('a list of keys or entries that is not one', async () => {
+    const cache = newCache();
+    for (const keys of ['k', null, 42] as unknown as string[][]) {
+      await expect(cache.getMany(keys)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(cache.hasMany(keys)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(cache.deleteMany(keys)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(cache.deleteWrapped(keys)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(cache.setMany(keys as never)).rejects.toBeInstanceOf(InvalidKeyError);
+    }
+    await expect(cache.deleteWrapped([42] as unknown as string[])).rejects.toBeInstanceOf(InvalidKeyError);
+  });
+
+  it('a wrap() ttl that cannot even be turned into text, and the value stays', async () => {
+    const cache = newCache({ namespace: 'hostile-ttl' });
+    const keyv = new Keyv({ store: cache, namespace: 'hostile-ttl' });
+    expect(await cache.wrap('k', async () => 'first')).toBe('first');
+    const ttl = Object.create(null) as number;
+    await expect(cache.wrap('k', async () => 'second', { ttl })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(cache.set('hostile-ttl:k', 'x', ttl)).rejects.toBeInstanceOf(InvalidOptionError);
+    expect(await keyv.get('k')).toBe('first');
+  });
+
+  it("cached()'s default key refuses arguments JSON cannot hold, and never runs the function for them", async () => {
+    const cache = newCache();
+    let runs = 0;
+    const square = cached(
+      async (n: bigint) => {
+        runs++;
+        return Number(n * n);
+      },
+      { cache, name: 'square' },
+    );
+    await expect(square(3n)).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(square.invalidate(3n)).rejects.toBeInstanceOf(InvalidKeyError);
+    expect(runs).toBe(0);
+    await square.close();
+  });
+});
