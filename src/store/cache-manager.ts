@@ -40,7 +40,11 @@ export function createPostgresCacheManager(options: PostgresCacheManagerOptions 
   // The Keyv below has Keyv's default serializer and no compression: L1 hits can reach it decoded.
   const postgres = new PostgresCache({ decodeL1Hits: true, ...cacheOptions });
   // Without throwOnErrors, Keyv 5.6 resolves a failed set as if it had been made (cache-manager cannot tell).
-  const keyv = new Keyv({ store: postgres, namespace: cacheOptions.namespace ?? 'keyv', throwOnErrors: true });
+  const keyv = new Keyv({
+    store: postgres,
+    namespace: cacheOptions.namespace ?? 'keyv',
+    throwOnErrors: true,
+  });
   const manager = createCache({ stores: [keyv], ttl, refreshThreshold, cacheId });
   // cache-manager cannot be told of refreshes it did not run: they get an emitter of their own.
   const refreshes = new EventEmitter();

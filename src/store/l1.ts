@@ -15,6 +15,10 @@ export interface L1Entry {
   version: number;
   /** Whether plain JSON.parse reads `value` as Keyv's deserializer does; learnt on the first decoded hit. */
   plainJson: boolean | undefined;
+  /** What a hit decoded from `value` and keeps beside it (wrap() shares it between callers). */
+  readonly decoded?: unknown;
+  /** The decoded value's size, counted in the entry's. */
+  readonly decodedBytes?: number;
 }
 
 /**
@@ -57,7 +61,8 @@ export class L1 {
       // lru-cache preallocates `max` slots; with no count bound it grows as needed.
       ...(max > 0 ? { max } : {}),
       maxSize: options.maxBytes ?? 50 * 1024 * 1024,
-      sizeCalculation: (entry, id) => (entry.value.length + id.length) * 2 + ENTRY_OVERHEAD_BYTES,
+      sizeCalculation: (entry, id) =>
+        (entry.value.length + id.length) * 2 + ENTRY_OVERHEAD_BYTES + (entry.decodedBytes ?? 0),
       // lru-cache checks expiry lazily on read; no timers.
       ttlAutopurge: false,
       // A clock read on every check: lru-cache's default caches it until a timer clears it, which a caller that
@@ -96,6 +101,15 @@ export class L1 {
       { value, version, plainJson: undefined },
       ttl === undefined ? undefined : { ttl, start: since },
     );
+  }
+
+  /**
+   * Keeps a value decoded from `held` beside it, counted in L1's bytes (which may push other entries out),
+   * unless `held` was replaced meanwhile. The entry keeps its expiry.
+   */
+  keepDecoded(id: string, held: L1Entry, decoded: unknown, decodedBytes: number): void {
+    if (this.lru.peek(id) !== held) return;
+    this.lru.set(id, { ...held, decoded, decodedBytes }, { noUpdateTTL: true });
   }
 
   /** Evicts the entry when the event's version is newer than the one held. Returns whether it did. */

@@ -14,6 +14,7 @@ import { reportError } from '../report-error.js';
 import { ChannelCheck } from './channel-check.js';
 import { digestEntryId, entryId } from './entry-id.js';
 import { FillGuard, type FillTicket } from './fill-guard.js';
+import { heapBytesOf } from './heap-size.js';
 import { assertL1Options, L1, type L1Entry } from './l1.js';
 import { type PostgresCacheOptions, triggerCheckIntervalOf } from './options.js';
 import { type CacheStats, emptyStats } from './stats.js';
@@ -477,6 +478,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       namespace: () => this.wrapNamespace(),
       storedKey: (namespace, key) => this.wrapStoredKey(namespace, key),
       peek: (namespace, key) => this.l1EntryOf(namespace, key),
+      keepDecoded: (namespace, key, held, decoded) =>
+        this.l1?.keepDecoded(entryId(namespace, key), held as L1Entry, decoded, heapBytesOf(decoded)),
       read: async (namespace, key, client) => {
         if (!client) return this.readOne(namespace, key);
         return this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key, client));
@@ -587,7 +590,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return this.l1EntryOf(namespace, key)?.value;
   }
 
-  /** The L1 entry itself: the same object until the entry changes (wrap() keeps decoded values by it). */
+  /** The L1 entry itself, with what wrap() decoded from it if anything. */
   private l1EntryOf(namespace: string, key: string): L1Entry | undefined {
     if (!this.l1 || !this.l1Trusted) return undefined;
     const entry = this.l1.get(entryId(namespace, key));

@@ -94,6 +94,26 @@ describe('wrap() call shapes', () => {
     expect(loader.runs).toBe(1);
   });
 
+  it("counts the values its hits keep decoded in L1's bytes, so L1 stays within maxBytes", async () => {
+    // 2 000 empty objects: 6 KB of text, several times that decoded.
+    const value = () => Array.from({ length: 2000 }, () => ({}));
+    const roomy = newCache({ namespace: 'decoded-bytes', l1: { max: 0, maxBytes: 10 * 1024 * 1024 } });
+    for (let i = 0; i < 10; i++) await roomy.wrap(`k${i}`, async () => value());
+    const textOnly = roomy.stats.l1.bytes;
+    for (let i = 0; i < 10; i++) expect(await roomy.wrap(`k${i}`, async () => [])).toHaveLength(2000);
+    expect(roomy.stats.l1.size).toBe(10);
+    expect(roomy.stats.l1.bytes).toBeGreaterThan(3 * textOnly);
+
+    const maxBytes = 2 * textOnly;
+    const tight = newCache({ namespace: 'decoded-bytes', l1: { max: 0, maxBytes } });
+    // Ten fit as text; decoded, fewer than ten do.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 10; i++) expect(await tight.wrap(`k${i}`, async () => [])).toHaveLength(2000);
+    }
+    expect(tight.stats.l1.bytes).toBeLessThanOrEqual(maxBytes);
+    expect(tight.stats.l1.size).toBeLessThan(10);
+  });
+
   it('shares one loader run among concurrent callers in the process', async () => {
     const cache = newCache({ namespace: 'concurrent' });
     let release: () => void = () => undefined;

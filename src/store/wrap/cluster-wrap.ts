@@ -51,8 +51,6 @@ export class ClusterWrap {
   private readonly fills = new SingleFlight<Filled>();
   private readonly refreshing = new Set<string>();
   private readonly holders: Semaphore;
-  /** Decoded values by the L1 entry they came from: dropped with it, never stale. */
-  private readonly decoded = new WeakMap<object, KeyvEntry>();
 
   constructor(private readonly host: WrapHost) {
     this.holders = new Semaphore(Math.max(1, (host.pool.options.max ?? 10) - 1));
@@ -96,11 +94,11 @@ export class ClusterWrap {
   private fromL1(namespace: string, storedKey: string): KeyvEntry | undefined {
     const held = this.host.peek(namespace, storedKey);
     if (held === undefined) return undefined;
-    let entry = this.decoded.get(held);
+    let entry = held.decoded as KeyvEntry | undefined;
     if (entry === undefined) {
       entry = parseEntry(held.value);
       if (entry === undefined) return undefined;
-      this.decoded.set(held, entry);
+      this.host.keepDecoded(namespace, storedKey, held, entry);
     }
     return isLive(entry) ? entry : undefined;
   }

@@ -13,11 +13,13 @@ export interface WrapHost {
   namespace(): string;
   /** `key` as that Keyv stores it (prefixed with the namespace). */
   storedKey(namespace: string, key: string): string;
-  /**
-   * What L1 holds for the entry now; never waits. The same object for as long as the entry is unchanged,
-   * so a decoded value can be kept by it.
-   */
-  peek(namespace: string, storedKey: string): { readonly value: string } | undefined;
+  /** What L1 holds for the entry now, and what was decoded from it if anything; never waits. */
+  peek(
+    namespace: string,
+    storedKey: string,
+  ): { readonly value: string; readonly decoded?: unknown } | undefined;
+  /** Keeps a value decoded from `held` beside it in L1, counted in L1's bytes (see `L1.keepDecoded`). */
+  keepDecoded(namespace: string, storedKey: string, held: object, decoded: unknown): void;
   /** L1 then PostgreSQL through the pool; with `client` (a lock holder's connection), PostgreSQL only, on it. */
   read(namespace: string, storedKey: string, client?: pg.ClientBase): Promise<string | undefined>;
   /** Writes through `client` or the pool; call the returned `Publish` once the write is committed or not. */
