@@ -73,6 +73,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private readonly triggerCheckInterval: number;
   /** Callers waiting for the next change event of an entry (the waiters of a cluster-wide fill). */
   private readonly changeWaiters = new Map<string, Set<() => void>>();
+  /** Per namespace, the version of the latest clear this cache has applied to L1. */
+  private readonly clearsHandled = new Map<string, number>();
   /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
   private l1Trusted: boolean;
   private closed = false;
@@ -344,16 +346,18 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private async clearIn(namespace: string): Promise<void> {
-    await this.adapter.clearNamespace(namespace);
+    const version = await this.adapter.clearNamespace(namespace);
     // Our own clear: void fills in flight now rather than waiting for the event to come back.
     this.guard.reset();
-    this.evictNamespace(namespace, 'clear');
+    this.evictNamespace(namespace, version);
   }
 
   async has(key: string): Promise<boolean> {
     const namespace = this.namespaceOf(key);
     if (this.fromL1(namespace, key) !== undefined) return true;
-    return this.adapter.hasEntry(namespace, key);
+    const found = await this.adapter.hasEntry(namespace, key);
+    this.countPostgresRead(key, found);
+    return found;
   }
 
   async hasMany(keys: string[]): Promise<boolean[]> {
@@ -362,6 +366,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const inL1 = keys.map((key) => this.fromL1(namespace, key) !== undefined);
     const rest = keys.filter((_, index) => !inL1[index]);
     const found = await this.adapter.hasEntries(namespace, rest);
+    rest.forEach((key, index) => this.countPostgresRead(key, found[index] === true));
     let next = 0;
     return inL1.map((hit) => hit || (found[next++] ?? false));
   }
@@ -480,10 +485,13 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       peek: (namespace, key) => this.l1EntryOf(namespace, key),
       keepDecoded: (namespace, key, held, decoded) =>
         this.l1?.keepDecoded(entryId(namespace, key), held as L1Entry, decoded, heapBytesOf(decoded)),
+      // wrap()'s own looks: the call was counted once as it began (L1) and is once more as it ends (PostgreSQL).
       read: async (namespace, key, client) => {
-        if (!client) return this.readOne(namespace, key);
-        return this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key, client));
+        const held = client ? undefined : this.l1TrustedEntry(namespace, key);
+        if (held !== undefined) return held.value;
+        return this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key, client), true);
       },
+      missedL1: (key, found) => this.countPostgresRead(key, found),
       write: async (namespace, key, text, ttl, client) => {
         const ticket = this.beginFill(namespace, key);
         let version: number;
@@ -553,6 +561,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     namespace: string,
     key: string,
     read: () => Promise<StoredEntry | undefined>,
+    uncounted = false,
   ): Promise<string | undefined> {
     const ticket = this.beginFill(namespace, key);
     let entry: StoredEntry | undefined;
@@ -562,7 +571,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       this.abandonFill(ticket);
       throw error;
     }
-    return this.afterRead(ticket, key, entry);
+    return this.afterRead(ticket, key, entry, uncounted);
   }
 
   /** Registers an operation with the fill guard before it goes to the database (none when L1 is off). */
@@ -590,6 +599,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return this.l1EntryOf(namespace, key)?.value;
   }
 
+  /** What L1 holds while it is trusted, counted nowhere. */
+  private l1TrustedEntry(namespace: string, key: string): L1Entry | undefined {
+    return this.l1 && this.l1Trusted ? this.l1.get(entryId(namespace, key)) : undefined;
+  }
+
   /** The L1 entry itself, with what wrap() decoded from it if anything. */
   private l1EntryOf(namespace: string, key: string): L1Entry | undefined {
     if (!this.l1 || !this.l1Trusted) return undefined;
@@ -604,17 +618,30 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return entry;
   }
 
-  private afterRead(ticket: FillTicket | undefined, key: string, entry: StoredEntry | undefined) {
+  private afterRead(
+    ticket: FillTicket | undefined,
+    key: string,
+    entry: StoredEntry | undefined,
+    uncounted = false,
+  ) {
+    if (!uncounted) this.countPostgresRead(key, entry !== undefined);
     if (entry === undefined) {
       this.abandonFill(ticket);
-      this.counters.postgres.misses++;
-      this.announce('miss', { key });
       return undefined;
     }
-    this.counters.postgres.hits++;
-    this.announce('hit', { key, tier: 'postgres' });
     this.fill(ticket, entry.value, entry.version, entry.ttlLeft);
     return entry.value;
+  }
+
+  /** A read that missed L1 found the key in PostgreSQL, or did not. */
+  private countPostgresRead(key: string, found: boolean) {
+    if (found) {
+      this.counters.postgres.hits++;
+      this.announce('hit', { key, tier: 'postgres' });
+    } else {
+      this.counters.postgres.misses++;
+      this.announce('miss', { key });
+    }
   }
 
   /**
@@ -768,7 +795,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       this.flush('flush');
     } else if (change.op === 'clear') {
       this.guard.observeClear(change.namespace, change.version);
-      this.evictNamespace(change.namespace, 'clear');
+      this.evictNamespace(change.namespace, change.version);
     } else {
       const id =
         change.key === undefined
@@ -790,11 +817,14 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     }
   }
 
-  private evictNamespace(namespace: string, reason: 'clear') {
+  /** Once per clear: our own is handled as it returns, and again when its event comes back would be twice. */
+  private evictNamespace(namespace: string, version: number) {
+    if ((this.clearsHandled.get(namespace) ?? -1) >= version) return;
+    this.clearsHandled.set(namespace, version);
     this.wakeWaiters((id) => id.startsWith(`${namespace}\u0000`));
     const removed = this.l1?.deleteNamespace(namespace) ?? 0;
     this.counters.evictions.clear += removed;
-    this.announce('invalidate', { namespace, reason });
+    this.announce('invalidate', { namespace, reason: 'clear' });
   }
 
   private flush(reason: 'flush' | 'disconnected') {

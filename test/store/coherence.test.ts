@@ -219,6 +219,39 @@ describe('change events', () => {
       evictions: { event: 1 },
     });
   });
+
+  it('count each call once: a cold wrap(), a has() that goes to PostgreSQL, an own clear', async () => {
+    const cache = newCache({ namespace: 'counted' });
+    const other = newCache({ namespace: 'counted' });
+    await Promise.all([cache.init(), other.init()]);
+    const seen: string[] = [];
+    cache.on('hit', ({ tier }) => seen.push(`hit:${tier}`));
+    cache.on('miss', () => seen.push('miss'));
+    cache.on('invalidate', ({ reason }) => seen.push(`invalidate:${reason}`));
+    const stats = () => {
+      const { l1, postgres } = cache.stats;
+      return { l1: [l1.hits, l1.misses], postgres: [postgres.hits, postgres.misses] };
+    };
+    await cache.wrap('cold', async () => 1);
+    expect(stats()).toEqual({ l1: [0, 1], postgres: [0, 1] });
+    await other.wrap('elsewhere', async () => 2);
+    await cache.wrap('elsewhere', async () => 3);
+    expect(stats()).toEqual({ l1: [0, 2], postgres: [1, 1] });
+    await other.set('counted:direct', 'x');
+    expect(await cache.has('nothing')).toBe(false);
+    expect(await cache.has('counted:direct')).toBe(true);
+    // 'cold' is in L1 since its wrap() wrote it; 'none' is looked up in PostgreSQL.
+    expect(await cache.hasMany(['none', 'counted:cold'])).toEqual([false, true]);
+    expect(stats()).toEqual({ l1: [1, 5], postgres: [2, 3] });
+    expect(seen).toEqual(['miss', 'hit:postgres', 'miss', 'hit:postgres', 'hit:l1', 'miss']);
+    seen.length = 0;
+    await cache.clearNamespace('counted');
+    await other.set('counted:after', 'x');
+    // The clear's own event has come back by the time the next write's has.
+    await eventually(() => cache.stats.events.received >= 3);
+    await sleep(100);
+    expect(seen).toEqual(['invalidate:clear']);
+  });
 });
 
 describe('when the listener is down', () => {

@@ -149,12 +149,13 @@ describe('waiting for another process', () => {
     await cache.init();
     const other = await holdLock(namespace, 'k');
     try {
-      let looks = 0;
-      cache.on('miss', () => looks++);
+      // Each look, and each try of the lock, takes a pool connection for one statement.
+      let statements = 0;
+      cache.adapter.pool.on('acquire', () => statements++);
       const loader = counted(() => 'mine');
       const waiting = cache.wrap('k', loader, { lockTimeout: 30_000, onLockTimeout: 'throw' });
       // It has looked, found the lock taken, waited, and looked again ...
-      expect(await eventually(() => looks >= 2)).toBe(true);
+      expect(await eventually(() => statements >= 3)).toBe(true);
       // ... and between looks it waits with every pool connection idle.
       expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
       // The "holder" writes through Keyv; the change event wakes the waiter.

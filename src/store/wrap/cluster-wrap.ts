@@ -84,6 +84,7 @@ export class ClusterWrap {
     const flight = `${namespace}\u0000${storedKey}${insideLoader.getStore() ? '\u0000nested' : ''}`;
     const shared = this.fills.run(flight, () => this.fill(key, namespace, storedKey, loader, options));
     const filled = await unlessAborted(shared, options.signal);
+    this.host.missedL1(storedKey, !filled.loaded);
     if (!filled.loaded && options.refreshThreshold !== undefined) {
       this.refreshAhead(key, namespace, storedKey, filled.entry, loader, options.refreshThreshold, options);
     }

@@ -20,8 +20,13 @@ export interface WrapHost {
   ): { readonly value: string; readonly decoded?: unknown } | undefined;
   /** Keeps a value decoded from `held` beside it in L1, counted in L1's bytes (see `L1.keepDecoded`). */
   keepDecoded(namespace: string, storedKey: string, held: object, decoded: unknown): void;
-  /** L1 then PostgreSQL through the pool; with `client` (a lock holder's connection), PostgreSQL only, on it. */
+  /**
+   * L1 then PostgreSQL through the pool; with `client` (a lock holder's connection), PostgreSQL only, on it.
+   * Counted in no stats: a call is counted as it looks in L1 (`peek`) and, if it missed, as it ends (`missedL1`).
+   */
   read(namespace: string, storedKey: string, client?: pg.ClientBase): Promise<string | undefined>;
+  /** A call that missed L1 ended: with a value found in PostgreSQL, or with its loader run (`found` false). */
+  missedL1(storedKey: string, found: boolean): void;
   /** Writes through `client` or the pool; call the returned `Publish` once the write is committed or not. */
   write(
     namespace: string,
