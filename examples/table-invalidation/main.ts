@@ -2,7 +2,7 @@
 //
 //   npx tsx examples/table-invalidation/main.ts
 //   curl localhost:3000/users/1          # loads once, then answers from the cache
-//   psql "$DATABASE_URL" -c "UPDATE users SET name = 'Ada L.' WHERE id = 1"
+//   psql "<the database URL it prints>" -c "UPDATE users SET name = 'Ada L.' WHERE id = 1"
 //   curl localhost:3000/users/1          # the new name: the UPDATE dropped the cached answer
 import pg from 'pg';
 import { installTableWatch, PostgresCache } from '../../src/index.js';
@@ -25,7 +25,8 @@ const cache = new PostgresCache({ connectionString });
 await cache.init();
 const app = buildApp({ cache, db });
 const address = await app.listen({ port: Number(process.env.PORT ?? 3000), host: '127.0.0.1' });
-console.log(`listening on ${address}; database ${embedded ? 'embedded' : connectionString}`);
+// The URL is printed either way: the UPDATE in the comment above needs it.
+console.log(`listening on ${address}; database ${connectionString}${embedded ? ' (embedded)' : ''}`);
 
 const stop = async () => {
   await app.close();

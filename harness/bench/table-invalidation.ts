@@ -19,7 +19,6 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import {
   installTableWatch,
@@ -28,6 +27,7 @@ import {
   tableWatcherFor,
 } from '../../src/index.js';
 import { now } from '../clock.js';
+import { parseOrExit } from './lib/args.js';
 import { openBenchDatabase } from './lib/database.js';
 import { percentile } from './lib/latency.js';
 import { describeMachine } from './lib/machine.js';
@@ -112,20 +112,26 @@ function summary(samples: number[]) {
 }
 
 async function parent(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      ops: { type: 'string' },
-      processes: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      json: { type: 'string' },
-    },
-    strict: true,
+  const options = {
+    ops: { type: 'string' },
+    processes: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+  } as const;
+  const usage = `  --quick          fewer row changes
+  --ops N          row changes to time (default 500, 100 with --quick)
+  --processes N    listening processes (default 3)
+  --json FILE      also write the report as JSON
+  --help           this text
+`;
+  const { ops, processes, json } = parseOrExit(options, usage, process.argv.slice(2), (values) => {
+    const ops = Number(values.ops ?? (values.quick ? 100 : 500));
+    const processes = Number(values.processes ?? 3);
+    if (!Number.isInteger(ops) || ops < 1 || !Number.isInteger(processes) || processes < 1) {
+      throw new Error('--ops and --processes need positive integers');
+    }
+    return { ops, processes, json: typeof values.json === 'string' ? values.json : undefined };
   });
-  const ops = Number(values.ops ?? (values.quick ? 100 : 500));
-  const processes = Number(values.processes ?? 3);
-  if (!Number.isInteger(ops) || ops < 1 || !Number.isInteger(processes) || processes < 1) {
-    throw new Error('--ops and --processes need positive integers');
-  }
   const db = await openBenchDatabase();
   const schema = `bench_invalidation_${randomBytes(4).toString('hex')}`;
   const writer = new pg.Client({ connectionString: db.url, application_name: 'bench_writer' });
@@ -183,7 +189,7 @@ async function parent(): Promise<void> {
         line('COMMIT sent -> evicted in a process', result.evictedMs) +
         formatWriterCost(writerCost),
     );
-    if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    if (json) await writeFile(json, `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     for (const each of children) each.send('exit');
     await Promise.all(children.map((each) => each.done));

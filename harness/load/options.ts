@@ -50,7 +50,7 @@ export const USAGE = `npm run harness -- [options]
   --ttl T                TTL of every write, 0 for none (default 30s)
   --l1-max N             L1 entries per client (default 10000)
   --l1-ttl T             longest an entry stays in L1 (default: its row's expiry)
-  --notifications on|off LISTEN for changes (default on); off needs --l1-ttl, and staleness up to it follows
+  --notifications on|off LISTEN for changes (default on); off turns L1 off unless --l1-ttl gives it a ttl (then stale up to it)
   --staleness-bound T    largest staleness allowed across processes (default 1000ms)
   --faults LIST          comma-separated: ${FAULT_KINDS.join(', ')} (quick: kill-listeners,kill-lock-holder)
   --fault-interval T     time between faults (default 3s; quick 1.5s)

@@ -18,16 +18,18 @@ export interface WatchArgs {
   json: boolean;
 }
 
-export type Command = { name: 'help' } | { name: 'watch'; args: WatchArgs };
+export type Command = { name: 'help' } | { name: 'version' } | { name: 'watch'; args: WatchArgs };
 
 const ACTIONS = ['install', 'uninstall', 'list'] as const;
 
 export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   const [command, action, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h')
-    return { name: 'help' };
+  if (command === undefined) throw new UsageError('no command given');
+  if (command === 'help' || command === '--help' || command === '-h') return { name: 'help' };
+  if (command === 'version' || command === '--version' || command === '-v') return { name: 'version' };
   if (command !== 'watch') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-  if (action === undefined || action === '--help' || action === '-h') return { name: 'help' };
+  if (action === '--help' || action === '-h') return { name: 'help' };
+  if (action === undefined) throw new UsageError('watch needs an action');
   if (!ACTIONS.includes(action as WatchArgs['action'])) {
     throw new UsageError(`unknown watch action ${JSON.stringify(action)}: use ${ACTIONS.join(', ')}`);
   }
@@ -111,6 +113,7 @@ function splitColumns(list: string): string[] {
 }
 
 export const HELP = `Usage: postgres-cache watch <action> [options]
+       postgres-cache --version
 
 Table-change invalidation: triggers on your tables that notify every process of a change.
 

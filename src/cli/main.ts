@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { runCli } from './run.js';
 
-// No top-level await: the same file is also built as CommonJS.
 runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),

@@ -1,5 +1,6 @@
 import { InvalidIdentifierError, PostgresCacheError } from '../errors.js';
 import { HELP, parseCommand, UsageError } from './args.js';
+import { packageVersion } from './version.js';
 import { runWatch } from './watch-command.js';
 
 export interface CliIo {
@@ -14,6 +15,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const command = parseCommand(argv, io.env);
     if (command.name === 'help') {
       io.stdout(HELP);
+      return 0;
+    }
+    if (command.name === 'version') {
+      io.stdout(`${packageVersion()}\n`);
       return 0;
     }
     await runWatch(command.args, { out: io.stdout });

@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 // The built package as users load it (`npm install` builds it; CI builds before testing).
@@ -24,4 +28,54 @@ describe('the built package', () => {
       for (const [name, value] of classes) expect((value as { name: string }).name, name).toBe(name);
     }
   });
+});
+
+describe('the type declarations', () => {
+  // Many existing NestJS apps still compile with `"module": "commonjs"`, whose resolution (node10) ignores
+  // package.json "exports": the subpaths must resolve all the same.
+  it.each(['node10', 'node16', 'bundler'])(
+    'resolve for every entry under moduleResolution %s',
+    (resolution) => {
+      const dir = mkdtempSync(join(tmpdir(), 'pgcache-types-'));
+      try {
+        mkdirSync(join(dir, 'node_modules'));
+        symlinkSync(process.cwd(), join(dir, 'node_modules', 'postgres-cache'), 'dir');
+        const module = { node10: 'commonjs', node16: 'node16', bundler: 'esnext' }[resolution];
+        writeFileSync(
+          join(dir, 'tsconfig.json'),
+          JSON.stringify({
+            compilerOptions: {
+              strict: true,
+              noEmit: true,
+              skipLibCheck: true,
+              module,
+              moduleResolution: resolution,
+              typeRoots: [join(process.cwd(), 'node_modules', '@types')],
+              types: ['node'],
+            },
+            files: ['consumer.ts'],
+          }),
+        );
+        writeFileSync(
+          join(dir, 'consumer.ts'),
+          [
+            "import { PostgresCache } from 'postgres-cache';",
+            "import { createPostgresCacheManager } from 'postgres-cache/cache-manager';",
+            "import { PostgresCacheModule } from 'postgres-cache/nestjs';",
+            'export const made: [typeof PostgresCache, typeof createPostgresCacheManager, typeof PostgresCacheModule] = [',
+            '  PostgresCache, createPostgresCacheManager, PostgresCacheModule,',
+            '];',
+            '',
+          ].join('\n'),
+        );
+        const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', dir], {
+          encoding: 'utf8',
+        });
+        expect(tsc.stdout + tsc.stderr).toBe('');
+        expect(tsc.status).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +134,8 @@ describe('postgres-cache watch', () => {
       ['watch', 'install', 'users', '--lock-timeout', '3000000000'],
       ['watch', 'list', '--lock-timeout', '100'],
       ['nonsense'],
+      [],
+      ['watch'],
     ];
     for (const args of usage) {
       const result = await run(args);
@@ -185,6 +188,9 @@ describe('postgres-cache watch', () => {
     expect(partial.stdout).toBe('');
     expect(await watched()).toEqual(before);
     expect((await run(['--help'])).stdout).toContain('watch install <table…>');
+    const version = await run(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toBe(`${JSON.parse(readFileSync('package.json', 'utf8')).version}\n`);
   }, 120_000);
 
   it('--lock-timeout: install gives up on a table another transaction is writing to, and changes nothing', async () => {
