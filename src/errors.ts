@@ -72,9 +72,13 @@ export class LockTimeoutError extends PostgresCacheError {
   }
 }
 
-const CONNECTION_SQLSTATE_CLASSES = ['08', '57'];
-/** too_many_connections: the server refused a new connection, as it would when unreachable. */
-const CONNECTION_SQLSTATES = new Set(['53300']);
+/** Connection exceptions, operator intervention, and a login refused (class 28: a wrong password or role). */
+const CONNECTION_SQLSTATE_CLASSES = ['08', '57', '28'];
+/**
+ * too_many_connections: the server refused a new connection, as it would when unreachable; a database that
+ * does not exist (3D000) is refused at login too.
+ */
+const CONNECTION_SQLSTATES = new Set(['53300', '3D000']);
 const CONNECTION_ERRNOS = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

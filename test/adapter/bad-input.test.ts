@@ -263,6 +263,18 @@ describe('a dead database', () => {
     await expect(dead.get('k')).rejects.toMatchObject({ code: 'ERR_PGCACHE_DISCONNECTED' });
   });
 
+  it('a database or a role that does not exist is a ConnectionError: the login was refused', async () => {
+    const noDatabase = new URL(databaseUrl());
+    noDatabase.pathname = `/${schema}_missing`;
+    const noRole = new URL(databaseUrl());
+    noRole.username = `${schema}_nobody`;
+    for (const url of [noDatabase, noRole]) {
+      const refused = new PostgresAdapter({ connectionString: url.href, schema, sweepInterval: 0 });
+      await expect(refused.get('k')).rejects.toBeInstanceOf(ConnectionError);
+      await refused.disconnect();
+    }
+  });
+
   it('a server refusing more connections (53300) is a ConnectionError too', async () => {
     const role = `${schema}_full`;
     await pool.query(`CREATE ROLE "${role}" LOGIN CONNECTION LIMIT 0`);
