@@ -83,19 +83,22 @@ export class ConnectionSlots {
     }
   }
 
-  /** Adds to what the statement at `position` claims: a call merged into it. */
+  /** Adds to what the statement waiting at `position` claims: a call merged into it (see `mayJoin`). */
   claim(position: number, claim: Claim): void {
     const statement = this.statements.get(position);
-    if (!statement) return;
+    if (!statement || statement.running) return;
     const ids = claimIds(claim);
     statement.ids.push(...ids);
-    // Started but not yet closed to joins: a call merged in the meantime runs with it.
-    if (statement.running) this.running.add(ids);
-    else this.claims.add(position, ids);
+    this.claims.add(position, ids);
   }
 
-  /** Whether a call holding `claim` may join the statement waiting at `position` (see QueueClaims). */
+  /**
+   * Whether a call holding `claim` may join the statement at `position`: only while it waits (once started it
+   * may run beside a statement the call must follow), and not past a later-queued conflict (see QueueClaims).
+   */
   mayJoin(position: number, claim: Claim): boolean {
+    const statement = this.statements.get(position);
+    if (!statement || statement.running) return false;
     return this.claims.mayJoin(position, claimIds(claim));
   }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Coalescer } from '../../src/adapter/coalescer.js';
 import { claimIds, QueueClaims, RunningClaims } from '../../src/adapter/queue-claims.js';
 import { ConnectionSlots } from '../../src/adapter/slots.js';
@@ -117,5 +117,37 @@ describe('RunningClaims', () => {
     expect(running.conflicts(claimIds({ namespace: 'other', writes: true }))).toBe(false);
     running.remove(read);
     expect(running.conflicts(claimIds({ writes: true }))).toBe(false);
+  });
+});
+
+describe('ConnectionSlots', () => {
+  it('lets calls join a statement only while it waits, not once it has started', async () => {
+    const slots = new ConnectionSlots(1, 5000);
+    let releaseFirst: () => void = () => undefined;
+    const first = slots.run(
+      () =>
+        new Promise<void>((resolve) => {
+          releaseFirst = resolve;
+        }),
+    );
+    let releaseSecond: () => void = () => undefined;
+    let secondStarted = false;
+    const second = slots.run(
+      () =>
+        new Promise<void>((resolve) => {
+          secondStarted = true;
+          releaseSecond = resolve;
+        }),
+      { namespace: 'ns', keys: ['a'], writes: false },
+    );
+    const position = slots.lastQueued;
+    const read = { namespace: 'ns', keys: ['b'], writes: false };
+    expect(slots.mayJoin(position, read)).toBe(true);
+    releaseFirst();
+    await first;
+    await vi.waitFor(() => expect(secondStarted).toBe(true));
+    expect(slots.mayJoin(position, read)).toBe(false);
+    releaseSecond();
+    await second;
   });
 });
