@@ -78,7 +78,8 @@ export function createPostgresCacheManager(options: PostgresCacheManagerOptions 
 }
 
 function assertDefaultMs(value: unknown, name: 'ttl' | 'refreshThreshold'): void {
-  if (value === undefined || (typeof value === 'number' && Number.isFinite(value) && value >= 0)) return;
+  // Infinity is no expiry, as a ttl given per call.
+  if (value === undefined || (typeof value === 'number' && value >= 0)) return;
   throw new InvalidOptionError(`${name} must be a non-negative number of ms; got ${textOf(value)}`);
 }
 

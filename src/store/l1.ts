@@ -53,16 +53,17 @@ export function assertL1Options(options: unknown): void {
 export class L1 {
   private readonly lru: LRUCache<string, L1Entry>;
   private readonly ttlCap: number | undefined;
+  private readonly maxBytes: number;
 
   constructor(options: L1Options = {}) {
     this.ttlCap = options.ttl;
+    this.maxBytes = options.maxBytes ?? 50 * 1024 * 1024;
     const max = options.max ?? 10_000;
     this.lru = new LRUCache<string, L1Entry>({
       // lru-cache preallocates `max` slots; with no count bound it grows as needed.
       ...(max > 0 ? { max } : {}),
-      maxSize: options.maxBytes ?? 50 * 1024 * 1024,
-      sizeCalculation: (entry, id) =>
-        (entry.value.length + id.length) * 2 + ENTRY_OVERHEAD_BYTES + (entry.decodedBytes ?? 0),
+      maxSize: this.maxBytes,
+      sizeCalculation: (entry, id) => entrySize(entry, id) + (entry.decodedBytes ?? 0),
       // lru-cache checks expiry lazily on read; no timers.
       ttlAutopurge: false,
       // A clock read on every check: lru-cache's default caches it until a timer clears it, which a caller that
@@ -109,6 +110,8 @@ export class L1 {
    */
   keepDecoded(id: string, held: L1Entry, decoded: unknown, decodedBytes: number): void {
     if (this.lru.peek(id) !== held) return;
+    // Too large to keep decoded: the entry stays as text (lru-cache would drop it altogether).
+    if (entrySize(held, id) + decodedBytes > this.maxBytes) return;
     this.lru.set(id, { ...held, decoded, decodedBytes }, { noUpdateTTL: true });
   }
 
@@ -147,6 +150,11 @@ export class L1 {
     this.lru.clear();
     return removed;
   }
+}
+
+/** An entry's bytes as L1 counts them, without a decoded value. */
+function entrySize(entry: L1Entry, id: string): number {
+  return (entry.value.length + id.length) * 2 + ENTRY_OVERHEAD_BYTES;
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {

@@ -53,6 +53,17 @@ export interface PostgresCacheEvents {
  * deleted from this process's L1 at once, as `delete()` does, before their call returns. Not exported
  * from the package.
  */
+/** Clears held while the other half (event or answer) is awaited, at most: most clears are not our own. */
+const MAX_CLEARS_AWAITED = 1000;
+
+function remember(clears: Set<string>, clear: string) {
+  clears.add(clear);
+  if (clears.size > MAX_CLEARS_AWAITED) {
+    const oldest = clears.values().next().value;
+    if (oldest !== undefined) clears.delete(oldest);
+  }
+}
+
 export const forgetDeletedRows = Symbol('forgetDeletedRows');
 
 /**
@@ -73,8 +84,12 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private readonly triggerCheckInterval: number;
   /** Callers waiting for the next change event of an entry (the waiters of a cluster-wide fill). */
   private readonly changeWaiters = new Map<string, Set<() => void>>();
-  /** Per namespace, the version of the latest clear this cache has applied to L1. */
-  private readonly clearsHandled = new Map<string, number>();
+  /**
+   * A clear is applied to L1 once, whichever comes first: its change event, or (for our own) its answer. Each
+   * set holds clears (namespace and version) of which one has come and the other is awaited; oldest first.
+   */
+  private readonly clearsAnswered = new Set<string>();
+  private readonly clearsNotified = new Set<string>();
   /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
   private l1Trusted: boolean;
   private closed = false;
@@ -347,9 +362,13 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private async clearIn(namespace: string): Promise<void> {
     const version = await this.adapter.clearNamespace(namespace);
-    // Our own clear: void fills in flight now rather than waiting for the event to come back.
+    // Our own clear: void fills in flight now rather than waiting for the event to come back, and let that
+    // event, when it comes, evict nothing more (what entered L1 since is newer than the clear).
     this.guard.reset();
-    this.evictNamespace(namespace, version);
+    const clear = `${namespace}\u0000${version}`;
+    if (this.clearsNotified.delete(clear)) return;
+    this.evictNamespace(namespace);
+    if (this.lease) remember(this.clearsAnswered, clear);
   }
 
   async has(key: string): Promise<boolean> {
@@ -795,7 +814,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       this.flush('flush');
     } else if (change.op === 'clear') {
       this.guard.observeClear(change.namespace, change.version);
-      this.evictNamespace(change.namespace, change.version);
+      const clear = `${change.namespace}\u0000${change.version}`;
+      if (!this.clearsAnswered.delete(clear)) {
+        this.evictNamespace(change.namespace);
+        remember(this.clearsNotified, clear);
+      }
     } else {
       const id =
         change.key === undefined
@@ -817,10 +840,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     }
   }
 
-  /** Once per clear: our own is handled as it returns, and again when its event comes back would be twice. */
-  private evictNamespace(namespace: string, version: number) {
-    if ((this.clearsHandled.get(namespace) ?? -1) >= version) return;
-    this.clearsHandled.set(namespace, version);
+  private evictNamespace(namespace: string) {
     this.wakeWaiters((id) => id.startsWith(`${namespace}\u0000`));
     const removed = this.l1?.deleteNamespace(namespace) ?? 0;
     this.counters.evictions.clear += removed;
@@ -828,6 +848,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private flush(reason: 'flush' | 'disconnected') {
+    // Events may be lost while the listener is down: one awaited may never come.
+    this.clearsAnswered.clear();
+    this.clearsNotified.clear();
     this.wakeWaiters(() => true);
     this.guard.reset();
     this.counters.evictions.flush += this.l1?.clear() ?? 0;

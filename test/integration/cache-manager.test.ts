@@ -201,6 +201,13 @@ describe('createPostgresCacheManager()', () => {
     expect(await closed.get('kept')).toBeUndefined();
   });
 
+  it('takes Infinity as its default ttl: no expiry, as per call', async () => {
+    const manager = newManager({ namespace: 'factory-infinity', ttl: Number.POSITIVE_INFINITY });
+    await manager.set('k', 1);
+    expect(await manager.get('k')).toBe(1);
+    expect(await manager.ttl('k')).toBeUndefined();
+  });
+
   it('refuses a default ttl or refreshThreshold that is not a number of ms', () => {
     for (const options of [{ ttl: Number.NaN }, { ttl: '60s' }, { refreshThreshold: -1 }]) {
       expect(() => createPostgresCacheManager({ ...base(), ...(options as object) })).toThrow(

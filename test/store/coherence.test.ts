@@ -220,6 +220,19 @@ describe('change events', () => {
     });
   });
 
+  it("another process's clear evicts, whatever the version of a clear seen before (a sequence restarted)", async () => {
+    const mine = newCache({ namespace: 'restarted' });
+    const theirs = newCache({ namespace: 'restarted' });
+    await Promise.all([mine.init(), theirs.init()]);
+    await mine.clearNamespace('restarted');
+    await pool.query(`ALTER SEQUENCE "${schema}".pgcache_version_seq RESTART WITH 1`);
+    await mine.set('restarted:k', 'old');
+    expect(await mine.get('restarted:k')).toBe('old');
+    await theirs.clearNamespace('restarted');
+    expect(await eventually(() => mine.stats.l1.size === 0)).toBe(true);
+    expect(await mine.get('restarted:k')).toBeUndefined();
+  });
+
   it('count each call once: a cold wrap(), a has() that goes to PostgreSQL, an own clear', async () => {
     const cache = newCache({ namespace: 'counted' });
     const other = newCache({ namespace: 'counted' });
@@ -232,17 +245,18 @@ describe('change events', () => {
       const { l1, postgres } = cache.stats;
       return { l1: [l1.hits, l1.misses], postgres: [postgres.hits, postgres.misses] };
     };
-    await cache.wrap('cold', async () => 1);
-    expect(stats()).toEqual({ l1: [0, 1], postgres: [0, 1] });
+    // Five callers, one fill: each looked in L1, one looked in PostgreSQL and loaded.
+    await Promise.all(Array.from({ length: 5 }, () => cache.wrap('cold', async () => 1)));
+    expect(stats()).toEqual({ l1: [0, 5], postgres: [0, 1] });
     await other.wrap('elsewhere', async () => 2);
     await cache.wrap('elsewhere', async () => 3);
-    expect(stats()).toEqual({ l1: [0, 2], postgres: [1, 1] });
+    expect(stats()).toEqual({ l1: [0, 6], postgres: [1, 1] });
     await other.set('counted:direct', 'x');
     expect(await cache.has('nothing')).toBe(false);
     expect(await cache.has('counted:direct')).toBe(true);
     // 'cold' is in L1 since its wrap() wrote it; 'none' is looked up in PostgreSQL.
     expect(await cache.hasMany(['none', 'counted:cold'])).toEqual([false, true]);
-    expect(stats()).toEqual({ l1: [1, 5], postgres: [2, 3] });
+    expect(stats()).toEqual({ l1: [1, 9], postgres: [2, 3] });
     expect(seen).toEqual(['miss', 'hit:postgres', 'miss', 'hit:postgres', 'hit:l1', 'miss']);
     seen.length = 0;
     await cache.clearNamespace('counted');

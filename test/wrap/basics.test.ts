@@ -114,6 +114,17 @@ describe('wrap() call shapes', () => {
     expect(tight.stats.l1.size).toBeLessThan(10);
   });
 
+  it('keeps a value too large to hold decoded as text, still in L1', async () => {
+    // 8 000 empty objects: 48 KB of text, counted at about 96 KB, and far more decoded.
+    const cache = newCache({ namespace: 'too-large-decoded', l1: { max: 0, maxBytes: 200_000 } });
+    await cache.init();
+    const value = Array.from({ length: 8000 }, () => ({}));
+    await cache.wrap('big', async () => value);
+    for (let i = 0; i < 5; i++) expect(await cache.wrap('big', async () => [])).toHaveLength(8000);
+    expect(cache.stats.l1).toMatchObject({ hits: 5, size: 1 });
+    expect(cache.stats.postgres.hits).toBe(0);
+  });
+
   it('shares one loader run among concurrent callers in the process', async () => {
     const cache = newCache({ namespace: 'concurrent' });
     let release: () => void = () => undefined;

@@ -82,9 +82,11 @@ export class ClusterWrap {
     // A fill started inside a loader skips the holder-permit queue, so it must not join one that waits
     // there (its own caller may hold the permit that fill waits for): it gets a flight of its own.
     const flight = `${namespace}\u0000${storedKey}${insideLoader.getStore() ? '\u0000nested' : ''}`;
+    // Counted once per fill: callers that joined one running here made no lookup and no load of their own.
+    const joined = this.fills.has(flight);
     const shared = this.fills.run(flight, () => this.fill(key, namespace, storedKey, loader, options));
     const filled = await unlessAborted(shared, options.signal);
-    this.host.missedL1(storedKey, !filled.loaded);
+    if (!joined) this.host.missedL1(storedKey, !filled.loaded);
     if (!filled.loaded && options.refreshThreshold !== undefined) {
       this.refreshAhead(key, namespace, storedKey, filled.entry, loader, options.refreshThreshold, options);
     }

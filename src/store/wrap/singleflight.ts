@@ -5,6 +5,11 @@
 export class SingleFlight<T> {
   private readonly inFlight = new Map<string, Promise<T>>();
 
+  /** Whether a task for the key runs now (a `run()` would join it). */
+  has(key: string): boolean {
+    return this.inFlight.has(key);
+  }
+
   run(key: string, task: () => Promise<T>): Promise<T> {
     const running = this.inFlight.get(key);
     if (running !== undefined) return running;
