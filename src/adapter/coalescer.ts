@@ -79,12 +79,19 @@ export class Coalescer<Input, Output> {
     };
     const { slots } = this.options;
     // Each call waits at most its own connection timeout, counted from when it joined, not from the batch's start.
-    const shed = (now: number): number | undefined => {
+    const { keyOf, writes } = this.options;
+    const shed = (now: number) => {
       const late = batch.items.filter((item) => item.deadline <= now);
       batch.items = batch.items.filter((item) => item.deadline > now);
       for (const item of late) item.reject(slots.timeoutError());
-      if (batch.items.length === 0) close();
-      return batch.items[0]?.deadline;
+      const [first] = batch.items;
+      if (first === undefined) {
+        close();
+        return undefined;
+      }
+      batch.keys.clear();
+      for (const item of batch.items) batch.keys.add(keyOf(item.input));
+      return { deadline: first.deadline, claims: [{ namespace, keys: [...batch.keys], writes }] };
     };
     slots
       .run(

@@ -280,6 +280,8 @@ export class PostgresAdapter extends EventEmitter {
         this.statements.iterate,
         [ns, after, this.options.iterationBatchSize],
         'iterator',
+        undefined,
+        { namespace: ns, writes: false },
       );
       for (const row of rows) yield [row.key, row.value];
       const last = rows.at(-1);
@@ -299,11 +301,10 @@ export class PostgresAdapter extends EventEmitter {
     this.closed = true;
     await this.sweeper.stop();
     await this.ready?.catch(() => undefined);
-    if (!this.ownsPool) return;
-    // Statements already past the closed check may be waiting for a pool connection: pg's end() would leave
-    // them waiting until connectionTimeout. They finish (or fail) first; anything later is refused at once.
+    // Calls made before disconnect() finish (or fail) first, on a supplied pool too: its owner may end it as
+    // soon as this returns. Anything later is refused at once.
     await this.slots.idle();
-    await this.pool.end();
+    if (this.ownsPool) await this.pool.end();
   }
 
   // ---- Entry-level API (explicit namespace, versions) --------------------------------------

@@ -1,6 +1,7 @@
 /**
- * What a statement reads or writes: some keys of a namespace, all of a namespace (no keys: a clear), or
- * rows of any namespace (no namespace: a tag eviction, whose keys are only known once it has run).
+ * What a statement reads or writes: some keys of a namespace; all of a namespace (no keys: a clear when it
+ * writes, a page of `iterator()` when it reads); or rows of any namespace (no namespace: a tag eviction,
+ * whose keys are only known once it has run).
  */
 export interface Claim {
   namespace?: string | undefined;
@@ -8,40 +9,52 @@ export interface Claim {
   writes: boolean;
 }
 
-// Keys and namespaces hold no NUL, so the ids cannot collide.
+// Ids: a kind, NUL, the namespace, and for keys NUL and the key. Keys and namespaces hold no NUL, so ids
+// cannot collide. Kinds: r/w a key read/written, n a namespace cleared, m a namespace read, t the table.
 const keyId = (writes: boolean, namespace: string, key: string) =>
   `${writes ? 'w' : 'r'}\u0000${namespace}\u0000${key}`;
 const namespaceId = (namespace: string) => `n\u0000${namespace}`;
+const namespaceReadId = (namespace: string) => `m\u0000${namespace}`;
 const TABLE_ID = 't';
 
 /** A claim as ids: one per key read or written, one for a whole namespace, or one for the whole table. */
 export function claimIds({ namespace, keys, writes }: Claim): string[] {
   if (namespace === undefined) return writes ? [TABLE_ID] : [];
-  if (keys === undefined) return writes ? [namespaceId(namespace)] : [];
+  if (keys === undefined) return [writes ? namespaceId(namespace) : namespaceReadId(namespace)];
   return keys.map((key) => keyId(writes, namespace, key));
 }
 
-/** The namespace of a key id (`r`/`w`, NUL, namespace, NUL, key). */
-const namespaceOfKeyId = (id: string) => id.slice(2, id.indexOf('\u0000', 2));
+/** The namespace of an id other than the table's. */
+const namespaceOf = (id: string) => {
+  const end = id.indexOf('\u0000', 2);
+  return end === -1 ? id.slice(2) : id.slice(2, end);
+};
 
-/** The ids of claims that may not run beside (nor be overtaken by) one holding `id`. */
+/**
+ * The ids that may not run beside (nor be overtaken by) one holding `id`, as far as single ids tell; what
+ * conflicts with a whole namespace's keys is counted per namespace (see `Claims.conflicts`).
+ */
 function conflictsOf(id: string): string[] {
   if (id === TABLE_ID) return [];
-  if (id[0] === 'n') return [id, TABLE_ID];
+  const kind = id[0];
+  const namespace = namespaceOf(id);
+  if (kind === 'n' || kind === 'm') return [namespaceId(namespace), TABLE_ID];
   const rest = id.slice(1);
-  const ids = [`w${rest}`, namespaceId(namespaceOfKeyId(id)), TABLE_ID];
-  if (id[0] === 'w') ids.push(`r${rest}`);
+  const ids = [`w${rest}`, namespaceId(namespace), TABLE_ID];
+  if (kind === 'w') ids.push(`r${rest}`, namespaceReadId(namespace));
   return ids;
 }
 
 /**
- * The claims of the statements running now, so that a statement on the same key as one in flight waits for
- * it: on different connections, two statements sent in order may commit in either order.
+ * A multiset of claims and the question whether another conflicts with any of them: two statements conflict
+ * when one writes what the other reads or writes (on different connections, two statements sent in order
+ * may commit in either order). The relation is symmetric.
  */
-export class RunningClaims {
+export class Claims {
   private readonly held = new Map<string, number>();
-  /** Per namespace, how many running keyed claims it has (what a clear of it must wait for). */
-  private readonly perNamespace = new Map<string, number>();
+  /** Per namespace: how many key claims it holds, and how many of those write. */
+  private readonly keyed = new Map<string, number>();
+  private readonly written = new Map<string, number>();
   private total = 0;
 
   add(ids: readonly string[]): void {
@@ -52,12 +65,18 @@ export class RunningClaims {
     for (const id of ids) this.count(id, -1);
   }
 
-  /** Whether a statement holding `ids` would conflict with one running. */
+  /** Whether a statement holding `ids` conflicts with one held here. */
   conflicts(ids: readonly string[]): boolean {
     if (this.total === 0) return false;
     for (const id of ids) {
       if (id === TABLE_ID) return true;
-      if (id[0] === 'n' && (this.perNamespace.get(id.slice(2)) ?? 0) > 0) return true;
+      const kind = id[0];
+      if (
+        kind === 'n' &&
+        ((this.keyed.get(namespaceOf(id)) ?? 0) > 0 || this.held.has(namespaceReadId(namespaceOf(id))))
+      )
+        return true;
+      if (kind === 'm' && (this.written.get(namespaceOf(id)) ?? 0) > 0) return true;
       for (const other of conflictsOf(id)) if (this.held.has(other)) return true;
     }
     return false;
@@ -66,7 +85,11 @@ export class RunningClaims {
   private count(id: string, by: number): void {
     bump(this.held, id, by);
     this.total += by;
-    if (id !== TABLE_ID && id[0] !== 'n') bump(this.perNamespace, namespaceOfKeyId(id), by);
+    const kind = id[0];
+    if (kind !== 'r' && kind !== 'w') return;
+    const namespace = namespaceOf(id);
+    bump(this.keyed, namespace, by);
+    if (kind === 'w') bump(this.written, namespace, by);
   }
 }
 
@@ -82,28 +105,33 @@ function bump<K>(counts: Map<K, number>, key: K, by: number): void {
  * its statement leaves the queue, so what is held stays bounded by what waits.
  */
 export class QueueClaims {
-  /** Per claim: the latest queue position that holds it. */
+  /** Per claim: the latest queue position that holds it, and how many positions do. */
   private readonly latest = new Map<string, number>();
+  private readonly holders = new Map<string, number>();
   /** Per queue position still waiting: the claims it made. */
-  private readonly byPosition = new Map<number, string[]>();
+  private readonly byPosition = new Map<number, Set<string>>();
 
   /** Records what the statement waiting at `position` reads or writes (a merged one claims as calls join it). */
   add(position: number, ids: readonly string[]): void {
     let held = this.byPosition.get(position);
     if (held === undefined) {
-      held = [];
+      held = new Set();
       this.byPosition.set(position, held);
     }
     for (const id of ids) {
+      if (!held.has(id)) {
+        bump(this.holders, id, 1);
+        held.add(id);
+      }
       // A call joining an older statement must not hide a newer one's claim.
       if ((this.latest.get(id) ?? 0) < position) this.latest.set(id, position);
-      held.push(id);
     }
   }
 
   /**
    * Whether a call holding `ids` may join the statement at `position`: not when a statement queued after it
-   * writes the call's keys, clears their namespace or evicts across the table, nor, for a write, reads them.
+   * writes the call's keys, clears or reads their whole namespace, or evicts across the table, nor, for a
+   * write, reads them.
    */
   mayJoin(position: number, ids: readonly string[]): boolean {
     for (const id of ids) {
@@ -116,21 +144,29 @@ export class QueueClaims {
   release(position: number): void {
     const ids = this.byPosition.get(position);
     if (ids === undefined) return;
-    // Positions are added in order, so the first one held is the oldest still waiting.
-    const oldest = this.byPosition.keys().next().value === position;
     this.byPosition.delete(position);
+    this.forget(position, ids);
+  }
+
+  /** The statement at `position` now claims only `ids` (calls merged into it gave up waiting). */
+  replace(position: number, ids: readonly string[]): void {
+    this.release(position);
+    if (ids.length > 0) this.add(position, ids);
+  }
+
+  private forget(position: number, ids: Iterable<string>): void {
     for (const id of ids) {
+      bump(this.holders, id, -1);
       if (this.latest.get(id) !== position) continue;
       // Statements leave in order but for one that gave up waiting: an older one may hold the same claim.
-      const older = oldest ? undefined : this.latestHolder(id);
-      if (older === undefined) this.latest.delete(id);
-      else this.latest.set(id, older);
+      if (this.holders.has(id)) this.latest.set(id, this.latestHolder(id));
+      else this.latest.delete(id);
     }
   }
 
-  private latestHolder(id: string): number | undefined {
-    let found: number | undefined;
-    for (const [position, ids] of this.byPosition) if (ids.includes(id)) found = position;
+  private latestHolder(id: string): number {
+    let found = 0;
+    for (const [position, ids] of this.byPosition) if (position > found && ids.has(id)) found = position;
     return found;
   }
 

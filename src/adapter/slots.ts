@@ -1,11 +1,12 @@
 import { ConnectionError } from '../errors.js';
-import { type Claim, claimIds, QueueClaims, RunningClaims } from './queue-claims.js';
+import { type Claim, Claims, claimIds, QueueClaims } from './queue-claims.js';
 
 /**
  * Called when a waiting statement's time is up; a merged statement fails the calls whose own wait is over
- * and answers when the next of the others runs out, or undefined when none is left.
+ * and answers when the next of the others runs out, and what those still claim; or undefined when none is
+ * left.
  */
-export type Shed = (now: number) => number | undefined;
+export type Shed = (now: number) => { deadline: number; claims: Claim[] } | undefined;
 
 interface SlotStatement {
   position: number;
@@ -26,9 +27,9 @@ interface Waiter {
  * they were made. Work beyond that waits here, in order, rather than in the pool, so that waiting reads and
  * writes can be merged into one statement.
  *
- * Each statement claims what it reads or writes. One that conflicts with a statement running waits for it,
- * and the statements behind it wait too (they start in order); a call merged into a statement queued earlier
- * never overtakes a later-queued one on the same key.
+ * Each statement claims what it reads or writes. One that conflicts with a statement running, or with one
+ * waiting ahead of it, waits; others start as slots free, in order. A call merged into a statement queued
+ * earlier never overtakes a later-queued one on the same key.
  */
 export class ConnectionSlots {
   private busy = 0;
@@ -36,11 +37,12 @@ export class ConnectionSlots {
   private readonly whenIdle: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
+  private startScheduled = false;
   /** Position of the newest statement; positions only grow. */
   private newest = 0;
   private newestQueued = 0;
   private readonly statements = new Map<number, SlotStatement>();
-  private readonly running = new RunningClaims();
+  private readonly running = new Claims();
   readonly claims = new QueueClaims();
 
   /** @param waitTimeout longest a statement waits for a slot, in ms, before failing with a ConnectionError. */
@@ -74,6 +76,9 @@ export class ConnectionSlots {
     else {
       this.newestQueued = statement.position;
       if (statement.ids.length > 0) this.claims.add(statement.position, statement.ids);
+      // A slot is free but others wait: this one may start past them. Looked at once the caller has added
+      // what else the statement claims (calls merged into it), which it does as soon as run() returns.
+      if (this.busy < this.size) this.startSoon();
       await this.wait(statement, shed);
     }
     try {
@@ -94,17 +99,22 @@ export class ConnectionSlots {
 
   /**
    * Whether a call holding `claim` may join the statement at `position`: only while it waits (once started it
-   * may run beside a statement the call must follow), and not past a later-queued conflict (see QueueClaims).
+   * may run beside a statement the call must follow), not past a later-queued conflict (see QueueClaims), and
+   * not when the statement, or the call, waits for one running (an unrelated call would wait with them).
    */
   mayJoin(position: number, claim: Claim): boolean {
     const statement = this.statements.get(position);
     if (!statement || statement.running) return false;
-    return this.claims.mayJoin(position, claimIds(claim));
+    const ids = claimIds(claim);
+    if (this.running.conflicts(ids) || this.running.conflicts(statement.ids)) return false;
+    return this.claims.mayJoin(position, ids);
   }
 
   /** The error of a statement that waited `waitTimeout` in vain. */
   timeoutError(): ConnectionError {
-    return new ConnectionError(`no pool connection became free within ${this.waitTimeout} ms`);
+    return new ConnectionError(
+      `waited ${this.waitTimeout} ms in vain for a pool connection (all busy) or for an earlier call on the same key`,
+    );
   }
 
   /** Resolves once no statement runs or waits for a slot. */
@@ -136,16 +146,46 @@ export class ConnectionSlots {
       for (const resolve of this.whenIdle.splice(0)) resolve();
   }
 
-  /** Starts waiting statements in order while slots are free, up to the first that conflicts with one running. */
+  /**
+   * Starts waiting statements while slots are free: in order, but past one that must wait (it conflicts with
+   * a statement running) to those that conflict neither with a running one nor with any waiting ahead.
+   */
   private startWaiting(): void {
+    // The common case: the oldest may start.
     while (this.busy < this.size) {
       const next = this.waiting[0];
-      if (!next || this.running.conflicts(next.statement.ids)) return;
+      if (!next || this.running.conflicts(next.statement.ids)) break;
       this.waiting.shift();
-      this.claims.release(next.statement.position);
-      this.begin(next.statement);
-      next.start();
+      this.startNow(next);
     }
+    if (this.busy >= this.size || this.waiting.length < 2) return;
+    const ahead = new Claims();
+    for (let index = 0; index < this.waiting.length && this.busy < this.size; ) {
+      const waiter = this.waiting[index] as Waiter;
+      const { ids } = waiter.statement;
+      if (this.running.conflicts(ids) || ahead.conflicts(ids)) {
+        ahead.add(ids);
+        index++;
+        continue;
+      }
+      this.waiting.splice(index, 1);
+      this.startNow(waiter);
+    }
+  }
+
+  private startSoon(): void {
+    if (this.startScheduled) return;
+    this.startScheduled = true;
+    queueMicrotask(() => {
+      this.startScheduled = false;
+      this.startWaiting();
+    });
+  }
+
+  private startNow(waiter: Waiter): void {
+    this.claims.release(waiter.statement.position);
+    this.begin(waiter.statement);
+    waiter.start();
   }
 
   private schedule(deadline: number): void {
@@ -161,9 +201,17 @@ export class ConnectionSlots {
     const now = Date.now();
     const still: Waiter[] = [];
     for (const waiter of this.waiting) {
-      const later = waiter.deadline <= now ? waiter.shed?.(now) : waiter.deadline;
-      if (later !== undefined && later > now) {
-        waiter.deadline = later;
+      if (waiter.deadline > now) {
+        still.push(waiter);
+        continue;
+      }
+      const rest = waiter.shed?.(now);
+      if (rest !== undefined && rest.deadline > now) {
+        waiter.deadline = rest.deadline;
+        // What the calls that gave up claimed no longer holds anything back.
+        const { statement } = waiter;
+        statement.ids = rest.claims.flatMap(claimIds);
+        this.claims.replace(statement.position, statement.ids);
         still.push(waiter);
         continue;
       }

@@ -27,6 +27,7 @@ import {
   type WrapOptions,
 } from './wrap/options.js';
 import { type KeyvData, keyvDataOf } from './wrap/serialization.js';
+import { WritesInFlight } from './writes-in-flight.js';
 
 export type InvalidationReason = 'event' | 'clear' | 'flush' | 'disconnected';
 
@@ -84,6 +85,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private readonly triggerCheckInterval: number;
   /** Callers waiting for the next change event of an entry (the waiters of a cluster-wide fill). */
   private readonly changeWaiters = new Map<string, Set<() => void>>();
+  private readonly writing = new WritesInFlight();
   /**
    * A clear is applied to L1 once, whichever comes first: its change event, or (for our own) its answer. Each
    * set holds clears (namespace and version) of which one has come and the other is awaited; oldest first.
@@ -264,7 +266,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const ticket = this.beginFill(namespace, key);
     let version: number;
     try {
-      version = await this.adapter.writeEntry(namespace, key, value, ttl);
+      version = await this.writing.around({ ids: [entryId(namespace, key)] }, () =>
+        this.adapter.writeEntry(namespace, key, value, ttl),
+      );
     } catch (error) {
       this.abandonFill(ticket);
       throw error;
@@ -287,9 +291,13 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     );
     let versions: number[];
     try {
-      versions = await this.adapter.writeEntries(
-        namespace,
-        entries.map(({ key, value, ttl }) => ({ key, value: value as string, ttl })),
+      versions = await this.writing.around(
+        { ids: entries.map((entry) => entryId(namespace, entry.key)) },
+        () =>
+          this.adapter.writeEntries(
+            namespace,
+            entries.map(({ key, value, ttl }) => ({ key, value: value as string, ttl })),
+          ),
       );
     } catch (error) {
       for (const ticket of tickets) this.abandonFill(ticket);
@@ -305,7 +313,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   async delete(key: string): Promise<boolean> {
     const namespace = this.namespaceOf(key);
-    const removed = await this.adapter.removeEntry(namespace, key);
+    const removed = await this.writing.around({ ids: [entryId(namespace, key)] }, () =>
+      this.adapter.removeEntry(namespace, key),
+    );
     this.forgetOwn(namespace, key, removed?.version);
     this.announce('delete', { key });
     return removed?.live === true;
@@ -336,7 +346,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private async deleteIn(namespace: string, keys: string[]): Promise<boolean> {
-    const removed = await this.adapter.removeEntries(namespace, keys);
+    const ids = keys.map((key) => entryId(namespace, key));
+    const removed = await this.writing.around({ ids }, () => this.adapter.removeEntries(namespace, keys));
     const versions = new Map(removed.map((entry) => [entry.key, entry.version]));
     for (const key of keys) {
       this.forgetOwn(namespace, key, versions.get(key));
@@ -361,7 +372,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private async clearIn(namespace: string): Promise<void> {
-    const version = await this.adapter.clearNamespace(namespace);
+    const version = await this.writing.around({ namespace }, () => this.adapter.clearNamespace(namespace));
     // Our own clear: void fills in flight now rather than waiting for the event to come back, and let that
     // event, when it comes, evict nothing more (what entered L1 since is newer than the clear).
     this.guard.reset();
@@ -618,15 +629,18 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return this.l1EntryOf(namespace, key)?.value;
   }
 
-  /** What L1 holds while it is trusted, counted nowhere. */
+  /** What L1 holds while it is trusted and no own write of it is in flight, counted nowhere. */
   private l1TrustedEntry(namespace: string, key: string): L1Entry | undefined {
-    return this.l1 && this.l1Trusted ? this.l1.get(entryId(namespace, key)) : undefined;
+    if (!this.l1 || !this.l1Trusted) return undefined;
+    const id = entryId(namespace, key);
+    return this.writing.covers(namespace, id) ? undefined : this.l1.get(id);
   }
 
   /** The L1 entry itself, with what wrap() decoded from it if anything. */
   private l1EntryOf(namespace: string, key: string): L1Entry | undefined {
     if (!this.l1 || !this.l1Trusted) return undefined;
-    const entry = this.l1.get(entryId(namespace, key));
+    const id = entryId(namespace, key);
+    const entry = this.writing.covers(namespace, id) ? undefined : this.l1.get(id);
     if (entry === undefined) {
       this.counters.l1.misses++;
       return undefined;

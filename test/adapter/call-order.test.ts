@@ -78,6 +78,55 @@ describe('calls on one key take effect in the order they were made', () => {
   });
 });
 
+describe('a call that must wait for an earlier one on its key', () => {
+  it('holds back no call on another key, while connections are free', async () => {
+    const adapter = new PostgresAdapter({
+      connectionString: databaseUrl(),
+      schema,
+      sweepInterval: 0,
+      poolSize: 4,
+      connectionTimeout: 1000,
+    });
+    adapter.namespace = 'blocked';
+    await adapter.set('blocked:k', 'v0');
+    await adapter.set('blocked:j', 'J');
+    // Another session holds k's row: the set of k waits for it, and the get and delete of k after it wait too.
+    const holder = new pg.Client({ connectionString: databaseUrl() });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM "${schema}".pgcache_entries WHERE key = 'blocked:k' FOR UPDATE`);
+    const onK = [adapter.set('blocked:k', 'v1'), adapter.get('blocked:k'), adapter.delete('blocked:k')];
+    const started = performance.now();
+    const others: Array<string | undefined> = [];
+    for (let i = 0; i < 8; i++) others.push(await adapter.get('blocked:j'));
+    const tookMs = performance.now() - started;
+    await holder.query('COMMIT');
+    await holder.end();
+    expect(others).toEqual(Array(8).fill('J'));
+    expect(tookMs).toBeLessThan(900);
+    expect(await Promise.all(onK)).toEqual([true, 'v1', true]);
+    await adapter.disconnect();
+  });
+
+  it('an iterator sees a set made before it', async () => {
+    const adapter = new PostgresAdapter({
+      connectionString: databaseUrl(),
+      schema,
+      sweepInterval: 0,
+      poolSize: 4,
+    });
+    adapter.namespace = 'iterated';
+    await adapter.init();
+    for (let round = 0; round < 20; round++) {
+      void adapter.set(`iterated:k${round}`, 'v');
+      const keys: string[] = [];
+      for await (const [key] of adapter.iterator('iterated')) keys.push(key);
+      expect(keys).toContain(`iterated:k${round}`);
+    }
+    await adapter.disconnect();
+  });
+});
+
 describe('waiting for a connection', () => {
   it("counts a write's ttl from the call, also while the pool's connections are held outside the adapter", async () => {
     const pool = supplied(1);
@@ -127,6 +176,21 @@ describe('waiting for a connection', () => {
     expect(await queued).toBe(true);
     const reader = new PostgresAdapter({ connectionString: databaseUrl(), schema, sweepInterval: 0 });
     expect(await reader.get('before-disconnect')).toBe('kept');
+    await reader.disconnect();
+  });
+
+  it('disconnect() on a supplied pool lets queued calls finish before its owner ends the pool', async () => {
+    const pool = supplied(1);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    await adapter.init();
+    const busy = adapter.execute('SELECT pg_sleep(0.2)', [], 'busy');
+    const queued = adapter.set('supplied-before-disconnect', 'kept');
+    await adapter.disconnect();
+    await pool.end();
+    await busy;
+    expect(await queued).toBe(true);
+    const reader = new PostgresAdapter({ connectionString: databaseUrl(), schema, sweepInterval: 0 });
+    expect(await reader.get('supplied-before-disconnect')).toBe('kept');
     await reader.disconnect();
   });
 

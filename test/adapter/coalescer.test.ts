@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Coalescer } from '../../src/adapter/coalescer.js';
-import { claimIds, QueueClaims, RunningClaims } from '../../src/adapter/queue-claims.js';
+import { Claims, claimIds, QueueClaims } from '../../src/adapter/queue-claims.js';
 import { ConnectionSlots } from '../../src/adapter/slots.js';
+import { ConnectionError } from '../../src/errors.js';
 
 // The merging itself, without a database: which inputs share a statement.
 describe('Coalescer', () => {
@@ -100,9 +101,9 @@ describe('QueueClaims', () => {
   });
 });
 
-describe('RunningClaims', () => {
+describe('Claims (running statements)', () => {
   it('holds back what conflicts with a running statement, and only that', () => {
-    const running = new RunningClaims();
+    const running = new Claims();
     const write = claimIds({ namespace: 'ns', keys: ['k'], writes: true });
     running.add(write);
     expect(running.conflicts(claimIds({ namespace: 'ns', keys: ['k'], writes: false }))).toBe(true);
@@ -149,5 +150,45 @@ describe('ConnectionSlots', () => {
     expect(slots.mayJoin(position, read)).toBe(false);
     releaseSecond();
     await second;
+  });
+});
+
+describe('a merged statement whose calls give up waiting', () => {
+  it('claims only what its remaining calls read, so it is no longer held back by the others', async () => {
+    const slots = new ConnectionSlots(2, 200);
+    const held = () => {
+      let release: () => void = () => undefined;
+      const done = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return { done, release };
+    };
+    const reads = new Coalescer<string, string>({
+      slots,
+      maxBatch: 100,
+      keyOf: (key) => key,
+      writes: false,
+      one: async (_namespace, key) => key,
+      many: async (_namespace, keys) => keys,
+    });
+    const first = held();
+    const second = held();
+    const write = held();
+    const busy = [slots.run(() => first.done), slots.run(() => second.done)];
+    // Queued in this order: a write of k, then one statement reading k and (joining it later) j.
+    const writing = slots.run(() => write.done, { namespace: 'ns', keys: ['k'], writes: true });
+    const readK = reads.submit('ns', 'k').catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const readJ = reads.submit('ns', 'j');
+    // The write starts and blocks the read of k; a slot is free, but the merged read waits behind the write.
+    first.release();
+    second.release();
+    await Promise.all(busy);
+    // At 200 ms the read of k gives up; what is left reads only j and starts.
+    expect(await readK).toBeInstanceOf(ConnectionError);
+    expect(await readJ).toBe('j');
+    write.release();
+    await writing;
+    await slots.idle();
   });
 });

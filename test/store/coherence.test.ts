@@ -220,6 +220,28 @@ describe('change events', () => {
     });
   });
 
+  it('a read made after an own write, delete or clear, without awaiting it, sees it (L1 is not read meanwhile)', async () => {
+    const cache = newCache({ namespace: 'unawaited' });
+    await cache.init();
+    const results: unknown[] = [];
+    for (let round = 0; round < 10; round++) {
+      const key = `unawaited:k${round}`;
+      await cache.set(key, 'old');
+      expect(await cache.get(key)).toBe('old');
+      const [, afterSet] = await Promise.all([cache.set(key, 'new'), cache.get(key)]);
+      const [, afterDelete, hasAfterDelete] = await Promise.all([
+        cache.delete(key),
+        cache.get(key),
+        cache.has(key),
+      ]);
+      await cache.set(key, 'old');
+      expect(await cache.get(key)).toBe('old');
+      const [, afterClear] = await Promise.all([cache.clearNamespace('unawaited'), cache.get(key)]);
+      results.push([afterSet, afterDelete, hasAfterDelete, afterClear]);
+    }
+    expect(results).toEqual(Array(10).fill(['new', undefined, false, undefined]));
+  });
+
   it("another process's clear evicts, whatever the version of a clear seen before (a sequence restarted)", async () => {
     const mine = newCache({ namespace: 'restarted' });
     const theirs = newCache({ namespace: 'restarted' });

@@ -1,0 +1,37 @@
+/**
+ * This cache's own writes, deletes and clears while they are in flight. L1 is not read for what they touch
+ * meanwhile: a read made after a write must see it, and what L1 holds is the state before the write. Such a
+ * read goes to the adapter, which runs it after the write (calls on one key keep their order there).
+ */
+export class WritesInFlight {
+  private readonly entries = new Map<string, number>();
+  private readonly namespaces = new Map<string, number>();
+
+  /** Whether an own write of the entry, or an own clear of its namespace, is in flight. */
+  covers(namespace: string, id: string): boolean {
+    if (this.entries.size === 0 && this.namespaces.size === 0) return false;
+    return this.entries.has(id) || this.namespaces.has(namespace);
+  }
+
+  /** Runs a write of the entries `ids`, or a clear of `namespace`, marked in flight until it settles. */
+  async around<T>(
+    marks: { ids?: readonly string[]; namespace?: string },
+    write: () => Promise<T>,
+  ): Promise<T> {
+    const { ids = [], namespace } = marks;
+    for (const id of ids) bump(this.entries, id, 1);
+    if (namespace !== undefined) bump(this.namespaces, namespace, 1);
+    try {
+      return await write();
+    } finally {
+      for (const id of ids) bump(this.entries, id, -1);
+      if (namespace !== undefined) bump(this.namespaces, namespace, -1);
+    }
+  }
+}
+
+function bump(counts: Map<string, number>, key: string, by: number): void {
+  const next = (counts.get(key) ?? 0) + by;
+  if (next === 0) counts.delete(key);
+  else counts.set(key, next);
+}
