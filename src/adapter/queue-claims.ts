@@ -45,54 +45,6 @@ function conflictsOf(id: string): string[] {
   return ids;
 }
 
-/**
- * A multiset of claims and the question whether another conflicts with any of them: two statements conflict
- * when one writes what the other reads or writes (on different connections, two statements sent in order
- * may commit in either order). The relation is symmetric.
- */
-export class Claims {
-  private readonly held = new Map<string, number>();
-  /** Per namespace: how many key claims it holds, and how many of those write. */
-  private readonly keyed = new Map<string, number>();
-  private readonly written = new Map<string, number>();
-  private total = 0;
-
-  add(ids: readonly string[]): void {
-    for (const id of ids) this.count(id, 1);
-  }
-
-  remove(ids: readonly string[]): void {
-    for (const id of ids) this.count(id, -1);
-  }
-
-  /** Whether a statement holding `ids` conflicts with one held here. */
-  conflicts(ids: readonly string[]): boolean {
-    if (this.total === 0) return false;
-    for (const id of ids) {
-      if (id === TABLE_ID) return true;
-      const kind = id[0];
-      if (
-        kind === 'n' &&
-        ((this.keyed.get(namespaceOf(id)) ?? 0) > 0 || this.held.has(namespaceReadId(namespaceOf(id))))
-      )
-        return true;
-      if (kind === 'm' && (this.written.get(namespaceOf(id)) ?? 0) > 0) return true;
-      for (const other of conflictsOf(id)) if (this.held.has(other)) return true;
-    }
-    return false;
-  }
-
-  private count(id: string, by: number): void {
-    bump(this.held, id, by);
-    this.total += by;
-    const kind = id[0];
-    if (kind !== 'r' && kind !== 'w') return;
-    const namespace = namespaceOf(id);
-    bump(this.keyed, namespace, by);
-    if (kind === 'w') bump(this.written, namespace, by);
-  }
-}
-
 function bump<K>(counts: Map<K, number>, key: K, by: number): void {
   const next = (counts.get(key) ?? 0) + by;
   if (next === 0) counts.delete(key);

@@ -1,5 +1,6 @@
 import { ConnectionError } from '../errors.js';
-import { type Claim, Claims, claimIds, QueueClaims } from './queue-claims.js';
+import { Claims } from './claims.js';
+import { type Claim, claimIds, QueueClaims } from './queue-claims.js';
 
 /**
  * Called when a waiting statement's time is up; a merged statement fails the calls whose own wait is over
@@ -10,7 +11,7 @@ export type Shed = (now: number) => { deadline: number; claims: Claim[] } | unde
 
 interface SlotStatement {
   position: number;
-  ids: string[];
+  claims: Claim[];
   running: boolean;
 }
 
@@ -68,14 +69,14 @@ export class ConnectionSlots {
   async run<T>(task: () => Promise<T>, claim?: Claim, shed?: Shed): Promise<T> {
     const statement: SlotStatement = {
       position: ++this.newest,
-      ids: claim ? claimIds(claim) : [],
+      claims: claim ? [claim] : [],
       running: false,
     };
     this.statements.set(statement.position, statement);
-    if (this.free && !this.running.conflicts(statement.ids)) this.begin(statement);
+    if (this.free && !this.running.conflicts(statement.claims)) this.begin(statement);
     else {
       this.newestQueued = statement.position;
-      if (statement.ids.length > 0) this.claims.add(statement.position, statement.ids);
+      if (claim) this.claims.add(statement.position, claimIds(claim));
       // A slot is free but others wait: this one may start past them. Looked at once the caller has added
       // what else the statement claims (calls merged into it), which it does as soon as run() returns.
       if (this.busy < this.size) this.startSoon();
@@ -92,9 +93,8 @@ export class ConnectionSlots {
   claim(position: number, claim: Claim): void {
     const statement = this.statements.get(position);
     if (!statement || statement.running) return;
-    const ids = claimIds(claim);
-    statement.ids.push(...ids);
-    this.claims.add(position, ids);
+    statement.claims.push(claim);
+    this.claims.add(position, claimIds(claim));
   }
 
   /**
@@ -105,9 +105,8 @@ export class ConnectionSlots {
   mayJoin(position: number, claim: Claim): boolean {
     const statement = this.statements.get(position);
     if (!statement || statement.running) return false;
-    const ids = claimIds(claim);
-    if (this.running.conflicts(ids) || this.running.conflicts(statement.ids)) return false;
-    return this.claims.mayJoin(position, ids);
+    if (this.running.conflicts([claim]) || this.running.conflicts(statement.claims)) return false;
+    return this.claims.mayJoin(position, claimIds(claim));
   }
 
   /** The error of a statement that waited `waitTimeout` in vain. */
@@ -134,12 +133,12 @@ export class ConnectionSlots {
   private begin(statement: SlotStatement): void {
     this.busy++;
     statement.running = true;
-    this.running.add(statement.ids);
+    this.running.add(statement.claims);
   }
 
   private finish(statement: SlotStatement): void {
     this.busy--;
-    this.running.remove(statement.ids);
+    this.running.remove(statement.claims);
     this.statements.delete(statement.position);
     this.startWaiting();
     if (this.busy === 0 && this.waiting.length === 0)
@@ -154,7 +153,7 @@ export class ConnectionSlots {
     // The common case: the oldest may start.
     while (this.busy < this.size) {
       const next = this.waiting[0];
-      if (!next || this.running.conflicts(next.statement.ids)) break;
+      if (!next || this.running.conflicts(next.statement.claims)) break;
       this.waiting.shift();
       this.startNow(next);
     }
@@ -162,9 +161,9 @@ export class ConnectionSlots {
     const ahead = new Claims();
     for (let index = 0; index < this.waiting.length && this.busy < this.size; ) {
       const waiter = this.waiting[index] as Waiter;
-      const { ids } = waiter.statement;
-      if (this.running.conflicts(ids) || ahead.conflicts(ids)) {
-        ahead.add(ids);
+      const { claims } = waiter.statement;
+      if (this.running.conflicts(claims) || ahead.conflicts(claims)) {
+        ahead.add(claims);
         index++;
         continue;
       }
@@ -210,8 +209,8 @@ export class ConnectionSlots {
         waiter.deadline = rest.deadline;
         // What the calls that gave up claimed no longer holds anything back.
         const { statement } = waiter;
-        statement.ids = rest.claims.flatMap(claimIds);
-        this.claims.replace(statement.position, statement.ids);
+        statement.claims = rest.claims;
+        this.claims.replace(statement.position, rest.claims.flatMap(claimIds));
         still.push(waiter);
         continue;
       }

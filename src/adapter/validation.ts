@@ -15,9 +15,17 @@ export function assertStorableKey(key: unknown): asserts key is string {
   if (fault) throw new InvalidKeyError(fault);
 }
 
-/** An array of storable keys: anything else is refused with a typed error before its first key is read. */
+/**
+ * An array, of keys: anything else is refused with a typed error before its first key is read. The keys
+ * themselves are checked where they are used (`assertStorableKey`).
+ */
 export function assertKeyList(keys: unknown): asserts keys is string[] {
   if (!Array.isArray(keys)) throw new InvalidKeyError(`keys must be an array of strings; got ${typeof keys}`);
+}
+
+/** An array of storable keys. */
+export function assertKeys(keys: unknown): asserts keys is string[] {
+  assertKeyList(keys);
   keys.forEach(assertStorableKey);
 }
 

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { NamespaceTracker } from '../adapter/namespaces.js';
 import { flag } from '../adapter/options.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
-import { assertEntryList, assertKeyList, normalizeTtl, notAStringKey } from '../adapter/validation.js';
+import { assertEntryList, assertKeys, normalizeTtl, notAStringKey } from '../adapter/validation.js';
 import { ConnectionError, type PostgresCacheError, SchemaError, toCacheError } from '../errors.js';
 import { type CacheChange, decodeChannelMessage } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
@@ -232,7 +232,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** The signature Keyv's store type declares, so that `new Keyv(cache)` type-checks. */
   getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>>;
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
-    assertKeyList(keys);
+    assertKeys(keys);
     const namespace = this.namespaceOf(keys[0]);
     const result: Array<string | undefined> = new Array(keys.length).fill(undefined);
     const missing: number[] = [];
@@ -323,7 +323,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** Whether every key was there; true for no keys, as Keyv answers over a store without deleteMany. */
   async deleteMany(keys: string[]): Promise<boolean> {
-    assertKeyList(keys);
+    assertKeys(keys);
     return this.deleteIn(this.namespaceOf(keys[0]), keys);
   }
 
@@ -332,7 +332,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
    * every process. `deleteMany` takes the keys as a Keyv store does; this takes them as `wrap()` does.
    */
   async deleteWrapped(keys: string[]): Promise<boolean> {
-    assertKeyList(keys);
+    assertKeys(keys);
     const namespace = this.wrapNamespace();
     return this.deleteIn(
       namespace,
@@ -391,7 +391,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async hasMany(keys: string[]): Promise<boolean[]> {
-    assertKeyList(keys);
+    assertKeys(keys);
     const namespace = this.namespaceOf(keys[0]);
     const inL1 = keys.map((key) => this.fromL1(namespace, key) !== undefined);
     const rest = keys.filter((_, index) => !inL1[index]);

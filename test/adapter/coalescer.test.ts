@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
+import { Claims } from '../../src/adapter/claims.js';
 import { Coalescer } from '../../src/adapter/coalescer.js';
-import { Claims, claimIds, QueueClaims } from '../../src/adapter/queue-claims.js';
+import { type Claim, claimIds, QueueClaims } from '../../src/adapter/queue-claims.js';
 import { ConnectionSlots } from '../../src/adapter/slots.js';
 import { ConnectionError } from '../../src/errors.js';
 
@@ -102,22 +103,48 @@ describe('QueueClaims', () => {
 });
 
 describe('Claims (running statements)', () => {
-  it('holds back what conflicts with a running statement, and only that', () => {
-    const running = new Claims();
-    const write = claimIds({ namespace: 'ns', keys: ['k'], writes: true });
-    running.add(write);
-    expect(running.conflicts(claimIds({ namespace: 'ns', keys: ['k'], writes: false }))).toBe(true);
-    expect(running.conflicts(claimIds({ namespace: 'ns', keys: ['j'], writes: true }))).toBe(false);
-    expect(running.conflicts(claimIds({ namespace: 'other', keys: ['k'], writes: true }))).toBe(false);
-    expect(running.conflicts(claimIds({ namespace: 'ns', writes: true }))).toBe(true);
-    expect(running.conflicts(claimIds({ writes: true }))).toBe(true);
-    running.remove(write);
-    const read = claimIds({ namespace: 'ns', keys: ['k'], writes: false });
-    running.add(read);
-    expect(running.conflicts(read)).toBe(false);
-    expect(running.conflicts(claimIds({ namespace: 'other', writes: true }))).toBe(false);
-    running.remove(read);
-    expect(running.conflicts(claimIds({ writes: true }))).toBe(false);
+  const key = (k: string, writes: boolean, namespace = 'ns'): Claim[] => [{ namespace, keys: [k], writes }];
+  const all = (namespace: string | undefined, writes: boolean): Claim[] => [{ namespace, writes }];
+
+  it('holds back what conflicts with a claim held, and only that; the relation goes both ways', () => {
+    const cases: Array<[Claim[], Claim[], boolean]> = [
+      [key('k', true), key('k', false), true],
+      [key('k', true), key('k', true), true],
+      [key('k', false), key('k', false), false],
+      [key('k', true), key('j', true), false],
+      [key('k', true), key('k', true, 'other'), false],
+      [key('k', false), all('ns', true), true],
+      [key('k', true), all('ns', false), true],
+      [key('k', false), all('ns', false), false],
+      [all('ns', true), all('ns', false), true],
+      [all('ns', true), all('other', true), false],
+      [key('k', false), all(undefined, true), true],
+      [all('ns', false), all(undefined, true), true],
+      [key('k', true), all(undefined, false), false],
+    ];
+    for (const [held, asked, expected] of cases) {
+      for (const [first, second] of [
+        [held, asked],
+        [asked, held],
+      ] as const) {
+        const claims = new Claims();
+        claims.add(first);
+        expect(claims.conflicts(second), JSON.stringify([first, second])).toBe(expected);
+        claims.remove(first);
+        expect(claims.conflicts(second)).toBe(false);
+      }
+    }
+  });
+
+  it('counts claims held twice, and forgets each as it is removed', () => {
+    const claims = new Claims();
+    claims.add(key('k', true));
+    claims.add(key('k', true));
+    claims.remove(key('k', true));
+    expect(claims.conflicts(key('k', false))).toBe(true);
+    claims.remove(key('k', true));
+    expect(claims.conflicts(key('k', false))).toBe(false);
+    expect(claims.conflicts(all(undefined, true))).toBe(false);
   });
 });
 
