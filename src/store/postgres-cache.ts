@@ -12,6 +12,7 @@ import { assertListenerOptions } from '../notify/listener-options.js';
 import { type ListenerLease, leaseListener } from '../notify/shared-listener.js';
 import { reportError } from '../report-error.js';
 import { ChannelCheck } from './channel-check.js';
+import { ClearsSeen } from './clears-seen.js';
 import { digestEntryId, entryId } from './entry-id.js';
 import { FillGuard, type FillTicket } from './fill-guard.js';
 import { heapBytesOf } from './heap-size.js';
@@ -54,17 +55,6 @@ export interface PostgresCacheEvents {
  * deleted from this process's L1 at once, as `delete()` does, before their call returns. Not exported
  * from the package.
  */
-/** Clears held while the other half (event or answer) is awaited, at most: most clears are not our own. */
-const MAX_CLEARS_AWAITED = 1000;
-
-function remember(clears: Set<string>, clear: string) {
-  clears.add(clear);
-  if (clears.size > MAX_CLEARS_AWAITED) {
-    const oldest = clears.values().next().value;
-    if (oldest !== undefined) clears.delete(oldest);
-  }
-}
-
 export const forgetDeletedRows = Symbol('forgetDeletedRows');
 
 /**
@@ -86,12 +76,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** Callers waiting for the next change event of an entry (the waiters of a cluster-wide fill). */
   private readonly changeWaiters = new Map<string, Set<() => void>>();
   private readonly writing = new WritesInFlight();
-  /**
-   * A clear is applied to L1 once, whichever comes first: its change event, or (for our own) its answer. Each
-   * set holds clears (namespace and version) of which one has come and the other is awaited; oldest first.
-   */
-  private readonly clearsAnswered = new Set<string>();
-  private readonly clearsNotified = new Set<string>();
+  private readonly clears = new ClearsSeen();
   /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
   private l1Trusted: boolean;
   private closed = false;
@@ -376,10 +361,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     // Our own clear: void fills in flight now rather than waiting for the event to come back, and let that
     // event, when it comes, evict nothing more (what entered L1 since is newer than the clear).
     this.guard.reset();
-    const clear = `${namespace}\u0000${version}`;
-    if (this.clearsNotified.delete(clear)) return;
-    this.evictNamespace(namespace);
-    if (this.lease) remember(this.clearsAnswered, clear);
+    if (this.clears.answer(namespace, version)) this.evictNamespace(namespace);
   }
 
   async has(key: string): Promise<boolean> {
@@ -828,11 +810,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       this.flush('flush');
     } else if (change.op === 'clear') {
       this.guard.observeClear(change.namespace, change.version);
-      const clear = `${change.namespace}\u0000${change.version}`;
-      if (!this.clearsAnswered.delete(clear)) {
-        this.evictNamespace(change.namespace);
-        remember(this.clearsNotified, clear);
-      }
+      if (this.clears.notify(change.namespace, change.version)) this.evictNamespace(change.namespace);
     } else {
       const id =
         change.key === undefined
@@ -862,9 +840,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private flush(reason: 'flush' | 'disconnected') {
-    // Events may be lost while the listener is down: one awaited may never come.
-    this.clearsAnswered.clear();
-    this.clearsNotified.clear();
+    this.clears.forget();
     this.wakeWaiters(() => true);
     this.guard.reset();
     this.counters.evictions.flush += this.l1?.clear() ?? 0;

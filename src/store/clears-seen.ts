@@ -1,0 +1,41 @@
+/** Clears held while their other half (event or answer) is awaited, at most: most clears are not our own. */
+const MAX_AWAITED = 1000;
+
+/**
+ * Lets each clear empty L1 once: by its change event or, for this cache's own, by its answer, whichever
+ * comes first. A clear is known by its namespace and version, and matched only exactly.
+ */
+export class ClearsSeen {
+  private readonly answered = new Set<string>();
+  private readonly notified = new Set<string>();
+
+  /** Our own clear has its answer: true unless its event came first (and emptied L1 for it already). */
+  answer(namespace: string, version: number): boolean {
+    const clear = `${namespace}\u0000${version}`;
+    if (this.notified.delete(clear)) return false;
+    remember(this.answered, clear);
+    return true;
+  }
+
+  /** A clear's event came: true unless it is our own and its answer came first. */
+  notify(namespace: string, version: number): boolean {
+    const clear = `${namespace}\u0000${version}`;
+    if (this.answered.delete(clear)) return false;
+    remember(this.notified, clear);
+    return true;
+  }
+
+  /** Events may have been lost (the listener was down): a half awaited may never come. */
+  forget(): void {
+    this.answered.clear();
+    this.notified.clear();
+  }
+}
+
+function remember(clears: Set<string>, clear: string) {
+  clears.add(clear);
+  if (clears.size > MAX_AWAITED) {
+    const oldest = clears.values().next().value;
+    if (oldest !== undefined) clears.delete(oldest);
+  }
+}
