@@ -110,6 +110,8 @@ export class PostgresAdapter extends EventEmitter {
   private ready: Promise<void> | undefined;
   /** Set once the tables are known to be ready, so the hot path skips awaiting `ready`. */
   private prepared = false;
+  /** Calls waiting for the preparation that have not reached the queue yet. */
+  private onTheirWay = 0;
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -237,8 +239,9 @@ export class PostgresAdapter extends EventEmitter {
   // biome-ignore lint/suspicious/noConfusingVoidType: compatible with both signatures above
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
     assertEntryList(entries);
+    const written = entries.map(() => true);
     await this.writeEntries(this.namespaceOf(entries[0]?.key), entries as EntryToWrite[]);
-    return entries.map(() => true);
+    return written;
   }
 
   async delete(key: string): Promise<boolean> {
@@ -248,8 +251,9 @@ export class PostgresAdapter extends EventEmitter {
   /** Whether every key was there; true for no keys, as Keyv answers over a store without deleteMany. */
   async deleteMany(keys: string[]): Promise<boolean> {
     assertKeyList(keys);
+    const asked = keys.length;
     const removed = await this.removeEntries(this.namespaceOf(keys[0]), keys);
-    return removed.filter((entry) => entry.live).length === keys.length;
+    return removed.filter((entry) => entry.live).length === asked;
   }
 
   /** Clears the namespace of the Keyv on this adapter; every namespace it was given when several share it. */
@@ -321,8 +325,11 @@ export class PostgresAdapter extends EventEmitter {
     return rows[0] ? toEntry(rows[0]) : undefined;
   }
 
-  async readEntries(namespace: string, keys: string[]): Promise<Array<StoredEntry | undefined>> {
+  async readEntries(namespace: string, given: string[]): Promise<Array<StoredEntry | undefined>> {
     assertNamespace(namespace);
+    // A copy: the caller may reuse its array while the statement waits (the claim and the values hold it).
+    assertKeyList(given);
+    const keys = [...given];
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
     await this.usable();
@@ -336,8 +343,10 @@ export class PostgresAdapter extends EventEmitter {
     return (await this.run(this.statements.has, [namespace, key], 'has', undefined, claim)).length > 0;
   }
 
-  async hasEntries(namespace: string, keys: string[]): Promise<boolean[]> {
+  async hasEntries(namespace: string, given: string[]): Promise<boolean[]> {
     assertNamespace(namespace);
+    assertKeyList(given);
+    const keys = [...given];
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
     const claim = { namespace, keys, writes: false };
@@ -430,8 +439,10 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   /** Deletes the keys; returns the rows removed. */
-  async removeEntries(namespace: string, keys: string[]): Promise<RemovedEntry[]> {
+  async removeEntries(namespace: string, given: string[]): Promise<RemovedEntry[]> {
     assertNamespace(namespace);
+    assertKeyList(given);
+    const keys = [...given];
     keys.forEach(assertStorableKey);
     if (keys.length === 0) return [];
     const claim = { namespace, keys, writes: true };
@@ -571,8 +582,15 @@ export class PostgresAdapter extends EventEmitter {
   /** Throws once disconnected; prepares the tables on first use. */
   private async usable(): Promise<void> {
     if (this.closed) throw new DisconnectedError();
-    if (this.prepared) return;
-    await this.init();
+    // While calls made during the preparation are still on their way to the queue, later ones take the same
+    // way, so that they reach it after them (calls on one key keep their order).
+    if (this.prepared && this.onTheirWay === 0) return;
+    this.onTheirWay++;
+    try {
+      await this.init();
+    } finally {
+      this.onTheirWay--;
+    }
     // disconnect() came while the tables were being prepared: it does not wait for calls not yet queued.
     if (this.closed) throw new DisconnectedError();
   }

@@ -58,6 +58,12 @@ export interface PostgresCacheEvents {
 export const forgetDeletedRows = Symbol('forgetDeletedRows');
 
 /**
+ * For the same modules: runs a write of their own as the cache runs its own (see `WritesInFlight.around`):
+ * L1 is not read for what it touches (with no ids, any entry) until it has answered and `settle` has run.
+ */
+export const ownWrite = Symbol('ownWrite');
+
+/**
  * A Keyv storage adapter with an in-process L1 in front of PostgreSQL, kept coherent across processes
  * by the change events the cache table's trigger sends. Use it wherever a Keyv store goes:
  * `new Keyv({ store: cache })`, cache-manager, NestJS.
@@ -249,16 +255,16 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const namespace = this.namespaceOf(key);
     const ticket = this.beginFill(namespace, key);
-    let version: number;
     try {
-      version = await this.writing.around({ ids: [entryId(namespace, key)] }, () =>
-        this.adapter.writeEntry(namespace, key, value, ttl),
+      await this.writing.around(
+        { ids: [entryId(namespace, key)] },
+        () => this.adapter.writeEntry(namespace, key, value, ttl),
+        (version) => this.fill(ticket, value as string, version, normalizeTtl(ttl) ?? undefined),
       );
     } catch (error) {
       this.abandonFill(ticket);
       throw error;
     }
-    this.fill(ticket, value as string, version, normalizeTtl(ttl) ?? undefined);
     this.announce('set', { key });
     return true;
   }
@@ -267,41 +273,44 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** What Keyv's store type declares; Keyv's setMany() returns the booleans all the same. */
   setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void>;
   // biome-ignore lint/suspicious/noConfusingVoidType: compatible with both signatures above
-  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
-    assertEntryList(entries);
+  async setMany(given: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
+    assertEntryList(given);
+    // A copy: it is read again once the write has answered, and the caller may have reused its array.
+    const entries = [...given];
     const namespace = this.namespaceOf(entries[0]?.key);
     const tickets = this.beginFills(
       namespace,
       entries.map((entry) => entry.key),
     );
-    let versions: number[];
     try {
-      versions = await this.writing.around(
+      await this.writing.around(
         { ids: entries.map((entry) => entryId(namespace, entry.key)) },
         () =>
           this.adapter.writeEntries(
             namespace,
             entries.map(({ key, value, ttl }) => ({ key, value: value as string, ttl })),
           ),
+        (versions) =>
+          entries.forEach((entry, index) => {
+            const ttlLeft = normalizeTtl(entry.ttl) ?? undefined;
+            this.fill(tickets[index], entry.value as string, versions[index] as number, ttlLeft);
+          }),
       );
     } catch (error) {
       for (const ticket of tickets) this.abandonFill(ticket);
       throw error;
     }
-    entries.forEach((entry, index) => {
-      const ttlLeft = normalizeTtl(entry.ttl) ?? undefined;
-      this.fill(tickets[index], entry.value as string, versions[index] as number, ttlLeft);
-      this.announce('set', { key: entry.key });
-    });
+    for (const entry of entries) this.announce('set', { key: entry.key });
     return entries.map(() => true);
   }
 
   async delete(key: string): Promise<boolean> {
     const namespace = this.namespaceOf(key);
-    const removed = await this.writing.around({ ids: [entryId(namespace, key)] }, () =>
-      this.adapter.removeEntry(namespace, key),
+    const removed = await this.writing.around(
+      { ids: [entryId(namespace, key)] },
+      () => this.adapter.removeEntry(namespace, key),
+      (row) => this.forgetOwn(namespace, key, row?.version),
     );
-    this.forgetOwn(namespace, key, removed?.version);
     this.announce('delete', { key });
     return removed?.live === true;
   }
@@ -309,7 +318,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** Whether every key was there; true for no keys, as Keyv answers over a store without deleteMany. */
   async deleteMany(keys: string[]): Promise<boolean> {
     assertKeys(keys);
-    return this.deleteIn(this.namespaceOf(keys[0]), keys);
+    // A copy: it is read again once the delete has answered, and the caller may have reused its array.
+    return this.deleteIn(this.namespaceOf(keys[0]), [...keys]);
   }
 
   /**
@@ -332,12 +342,15 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private async deleteIn(namespace: string, keys: string[]): Promise<boolean> {
     const ids = keys.map((key) => entryId(namespace, key));
-    const removed = await this.writing.around({ ids }, () => this.adapter.removeEntries(namespace, keys));
-    const versions = new Map(removed.map((entry) => [entry.key, entry.version]));
-    for (const key of keys) {
-      this.forgetOwn(namespace, key, versions.get(key));
-      this.announce('delete', { key });
-    }
+    const removed = await this.writing.around(
+      { ids },
+      () => this.adapter.removeEntries(namespace, keys),
+      (rows) => {
+        const versions = new Map(rows.map((entry) => [entry.key, entry.version]));
+        for (const key of keys) this.forgetOwn(namespace, key, versions.get(key));
+      },
+    );
+    for (const key of keys) this.announce('delete', { key });
     return removed.filter((entry) => entry.live).length === keys.length;
   }
 
@@ -357,11 +370,16 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private async clearIn(namespace: string): Promise<void> {
-    const version = await this.writing.around({ namespace }, () => this.adapter.clearNamespace(namespace));
-    // Our own clear: void fills in flight now rather than waiting for the event to come back, and let that
-    // event, when it comes, evict nothing more (what entered L1 since is newer than the clear).
-    this.guard.reset();
-    if (this.clears.answer(namespace, version)) this.evictNamespace(namespace);
+    await this.writing.around(
+      { namespace },
+      () => this.adapter.clearNamespace(namespace),
+      (version) => {
+        // Our own clear: void fills in flight now rather than waiting for the event to come back, and let that
+        // event, when it comes, evict nothing more (what entered L1 since is newer than the clear).
+        this.guard.reset();
+        if (this.clears.answer(namespace, version)) this.evictNamespace(namespace);
+      },
+    );
   }
 
   async has(key: string): Promise<boolean> {
@@ -679,6 +697,18 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   [forgetDeletedRows](rows: ReadonlyArray<{ namespace: string; key: string; version: number }>): void {
     for (const row of rows) this.forgetOwn(row.namespace, row.key, row.version);
+  }
+
+  [ownWrite]<T>(
+    entries: ReadonlyArray<{ namespace: string; key: string }>,
+    write: () => Promise<T>,
+    settle: (answer: T) => void,
+  ): Promise<T> {
+    return this.writing.around(
+      { ids: entries.map((entry) => entryId(entry.namespace, entry.key)) },
+      write,
+      settle,
+    );
   }
 
   /** After our own delete: drop the entry, and refuse any read in flight that returns the deleted row. */

@@ -10,7 +10,7 @@ import {
 import { ttlAtRun } from '../adapter/writes.js';
 import { InvalidKeyError, toCacheError } from '../errors.js';
 import { reportError } from '../report-error.js';
-import { forgetDeletedRows, type PostgresCache } from './postgres-cache.js';
+import { forgetDeletedRows, ownWrite, type PostgresCache } from './postgres-cache.js';
 
 /** A btree row holds about 2.7 KB; tags are index keys, so they are held well below that. */
 const MAX_TAG_BYTES = 1024;
@@ -50,8 +50,13 @@ export class CacheTags {
     const issuedAt = performance.now();
     const namespace = options.namespace ?? this.cache.namespace ?? this.cache.options.namespace ?? '';
     const { names } = this.cache.adapter;
-    await this.run(
-      `WITH tagged AS (
+    const written = { namespace, key };
+    // Our own L1 forgets the entry (read-your-writes); other processes' through its change event.
+    await this.cache[ownWrite](
+      [written],
+      () =>
+        this.run(
+          `WITH tagged AS (
          INSERT INTO ${names.tags} (tag, namespace, key_hash, expires_at)
          SELECT t.tag, $1, ${keyDigest('$2')}, ${NOW_MS} + $4::bigint FROM unnest($5::text[]) AS t(tag)
          ON CONFLICT (tag, namespace, key_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at)
@@ -59,10 +64,16 @@ export class CacheTags {
        VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${names.nextVersion}())
        ON CONFLICT (namespace, key_hash)
        DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
-         version = ${names.nextVersion}()`,
-      () => [namespace, key, value, ttlAtRun({ key, value, ttl, issuedAt }), tags],
-      'tagged set',
-      { namespace, keys: [key], writes: true },
+         version = ${names.nextVersion}()
+       RETURNING version`,
+          () => [namespace, key, value, ttlAtRun({ key, value, ttl, issuedAt }), tags],
+          'tagged set',
+          { namespace, keys: [key], writes: true },
+        ),
+      (rows) => {
+        const version = Number((rows as Array<{ version: string }>)[0]?.version);
+        this.cache[forgetDeletedRows]([{ ...written, version }]);
+      },
     );
     this.pruneNowAndThen();
   }
@@ -72,18 +83,28 @@ export class CacheTags {
     const unique = uniqueTags(tags);
     if (unique.length === 0) return 0;
     const { names } = this.cache.adapter;
-    const rows = (await this.run(
-      `DELETE FROM ${names.entries} e
-        USING (SELECT DISTINCT namespace, key_hash FROM ${names.tags} WHERE tag = ANY($1::text[])) t
-        WHERE e.namespace = t.namespace AND e.key_hash = t.key_hash
-        RETURNING e.namespace, e.key, e.version`,
-      [unique],
-      'evicting tags',
-      // Which rows it deletes is known only once it has run: it goes in order with every keyed call.
-      { writes: true },
-    )) as Array<{ namespace: string; key: string; version: string }>;
-    // Our own L1 at once (read-your-writes); other processes' through the delete events.
-    this.cache[forgetDeletedRows](rows.map((row) => ({ ...row, version: Number(row.version) })));
+    // Which rows it deletes is known only once it has run: it goes in order with every keyed call, and our
+    // own L1 is not read until it has answered and forgotten them (other processes' through delete events).
+    const rows = (await this.cache[ownWrite](
+      [],
+      () =>
+        this.run(
+          `DELETE FROM ${names.entries} e
+            USING (SELECT DISTINCT namespace, key_hash FROM ${names.tags} WHERE tag = ANY($1::text[])) t
+            WHERE e.namespace = t.namespace AND e.key_hash = t.key_hash
+            RETURNING e.namespace, e.key, e.version`,
+          [unique],
+          'evicting tags',
+          { writes: true },
+        ),
+      (deleted) =>
+        this.cache[forgetDeletedRows](
+          (deleted as Array<{ namespace: string; key: string; version: string }>).map((row) => ({
+            ...row,
+            version: Number(row.version),
+          })),
+        ),
+    )) as unknown[];
     return rows.length;
   }
 

@@ -6,26 +6,38 @@
 export class WritesInFlight {
   private readonly entries = new Map<string, number>();
   private readonly namespaces = new Map<string, number>();
+  /** Writes whose rows are known only once they have run (an eviction by tag): they touch every entry. */
+  private everywhere = 0;
 
   /** Whether an own write of the entry, or an own clear of its namespace, is in flight. */
   covers(namespace: string, id: string): boolean {
+    if (this.everywhere > 0) return true;
     if (this.entries.size === 0 && this.namespaces.size === 0) return false;
     return this.entries.has(id) || this.namespaces.has(namespace);
   }
 
-  /** Runs a write of the entries `ids`, or a clear of `namespace`, marked in flight until it settles. */
+  /**
+   * Runs a write of the entries `ids`, a clear of `namespace`, or (with neither) a write that may touch any
+   * entry, marked in flight until it has answered and `settle` has brought L1 up to date with the answer.
+   */
   async around<T>(
     marks: { ids?: readonly string[]; namespace?: string },
     write: () => Promise<T>,
+    settle: (answer: T) => void,
   ): Promise<T> {
     const { ids = [], namespace } = marks;
+    const anywhere = ids.length === 0 && namespace === undefined;
     for (const id of ids) bump(this.entries, id, 1);
     if (namespace !== undefined) bump(this.namespaces, namespace, 1);
+    if (anywhere) this.everywhere++;
     try {
-      return await write();
+      const answer = await write();
+      settle(answer);
+      return answer;
     } finally {
       for (const id of ids) bump(this.entries, id, -1);
       if (namespace !== undefined) bump(this.namespaces, namespace, -1);
+      if (anywhere) this.everywhere--;
     }
   }
 }

@@ -108,6 +108,54 @@ describe('a call that must wait for an earlier one on its key', () => {
     await adapter.disconnect();
   });
 
+  it('keeps the order of calls made while the tables are being prepared, and right after', async () => {
+    for (let round = 0; round < 5; round++) {
+      const adapter = new PostgresAdapter({
+        connectionString: databaseUrl(),
+        schema,
+        sweepInterval: 0,
+        poolSize: 2,
+      });
+      const key = `preparing:k${round}`;
+      const ready = adapter.init();
+      let late: Promise<unknown> | undefined;
+      // Made once the preparation has ended, yet after the set made during it.
+      void ready.then(() => {
+        late = adapter.set(key, 'late');
+      });
+      await adapter.set(key, 'early');
+      await ready;
+      await late;
+      expect(await adapter.get(key)).toBe('late');
+      await adapter.disconnect();
+    }
+  });
+
+  it('takes the keys a call was given, whatever the caller then does with its array', async () => {
+    const adapter = new PostgresAdapter({
+      connectionString: databaseUrl(),
+      schema,
+      sweepInterval: 0,
+      poolSize: 1,
+      connectionTimeout: 1000,
+    });
+    await adapter.setMany([
+      { key: 'reused:a', value: '1' },
+      { key: 'reused:b', value: '2' },
+    ]);
+    const busy = adapter.execute('SELECT pg_sleep(0.1)', [], 'busy');
+    const keys = ['reused:a', 'reused:b'];
+    const deleting = adapter.deleteMany(keys);
+    keys.length = 0;
+    keys.push('reused:elsewhere');
+    await busy;
+    expect(await deleting).toBe(true);
+    expect(await adapter.getMany(['reused:a', 'reused:b'])).toEqual([undefined, undefined]);
+    // Nothing it claimed is left behind to hold later calls on those keys back.
+    expect(await adapter.set('reused:a', 'again')).toBe(true);
+    await adapter.disconnect();
+  });
+
   it('an iterator sees a set made before it', async () => {
     const adapter = new PostgresAdapter({
       connectionString: databaseUrl(),

@@ -242,6 +242,45 @@ describe('change events', () => {
     expect(results).toEqual(Array(10).fill(['new', undefined, false, undefined]));
   });
 
+  it('a read made after an own write, once a write merged with it has answered, sees it', async () => {
+    const cache = newCache({ namespace: 'merged-window', poolSize: 2, maxInFlight: 1 });
+    await cache.init();
+    for (const op of ['set', 'delete'] as const) {
+      await cache.set('merged-window:k', 'v1');
+      expect(await cache.get('merged-window:k')).toBe('v1');
+      // The only slot is held: the write below and another one go as one statement.
+      const busy = cache.adapter.execute('SELECT pg_sleep(0.1)', [], 'busy');
+      const write = op === 'set' ? cache.set('merged-window:k', 'v2') : cache.delete('merged-window:k');
+      let seen: unknown = 'not read';
+      const other = cache.adapter.writeEntry('merged-window', 'merged-window:j', 'x').then(async () => {
+        seen = await cache.get('merged-window:k');
+      });
+      await Promise.all([busy, write, other]);
+      expect(seen).toBe(op === 'set' ? 'v2' : undefined);
+    }
+  });
+
+  it('a read made after a tagged set or an eviction by tag, awaited or not, sees it', async () => {
+    const { CacheTags } = await import('../../src/index.js');
+    const cache = newCache({ namespace: 'tagged' });
+    await cache.init();
+    const tags = new CacheTags(cache);
+    await cache.set('tagged:k', 'v1');
+    expect(await cache.get('tagged:k')).toBe('v1');
+    await tags.set('tagged:k', 'v2', { tags: ['t'] });
+    expect(await cache.get('tagged:k')).toBe('v2');
+    expect(await cache.get('tagged:k')).toBe('v2');
+    const [, afterSet] = await Promise.all([
+      tags.set('tagged:k', 'v3', { tags: ['t'] }),
+      cache.get('tagged:k'),
+    ]);
+    expect(afterSet).toBe('v3');
+    expect(await cache.get('tagged:k')).toBe('v3');
+    const [evicted, afterEvict] = await Promise.all([tags.evict(['t']), cache.get('tagged:k')]);
+    expect(evicted).toBe(1);
+    expect(afterEvict).toBeUndefined();
+  });
+
   it("another process's clear evicts, whatever the version of a clear seen before (a sequence restarted)", async () => {
     const mine = newCache({ namespace: 'restarted' });
     const theirs = newCache({ namespace: 'restarted' });
