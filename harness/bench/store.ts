@@ -143,8 +143,8 @@ try {
       rows.push(row(setScenario, name, result));
     }
     for (const child of listeners) {
-      child.send({ cmd: 'arrivals' });
-      await nextMessage(child, (m: { arrivals?: unknown }) => m.arrivals !== undefined);
+      child.send({ cmd: 'record' });
+      await nextMessage(child, (m: { recording?: boolean }) => m.recording === true);
     }
 
     // ---- propagation: write on this process, change event in the four others --------------
