@@ -36,7 +36,7 @@ export function buildStatements(n: SchemaNames) {
     get: named(`SELECT value, version, ${TTL_LEFT} AS ttl_left FROM ${n.entries}
       WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`),
     getMany: named(`SELECT e.key, e.value, e.version, e.ttl_left FROM unnest($2::text[]) AS k(key),
-      ${probe('key, value, version, ' + TTL_LEFT + ' AS ttl_left')} e`),
+      ${probe(`key, value, version, ${TTL_LEFT} AS ttl_left`)} e`),
     has: named(
       `SELECT 1 FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`,
     ),

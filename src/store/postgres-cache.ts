@@ -396,7 +396,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const inL1 = keys.map((key) => this.fromL1(namespace, key) !== undefined);
     const rest = keys.filter((_, index) => !inL1[index]);
     const found = await this.adapter.hasEntries(namespace, rest);
-    rest.forEach((key, index) => this.countPostgresRead(key, found[index] === true));
+    rest.forEach((key, index) => {
+      this.countPostgresRead(key, found[index] === true);
+    });
     let next = 0;
     return inL1.map((hit) => hit || (found[next++] ?? false));
   }
