@@ -98,6 +98,7 @@ describe('wrap() call shapes', () => {
     // 2 000 empty objects: 6 KB of text, several times that decoded.
     const value = () => Array.from({ length: 2000 }, () => ({}));
     const roomy = newCache({ namespace: 'decoded-bytes', l1: { max: 0, maxBytes: 10 * 1024 * 1024 } });
+    await roomy.init();
     for (let i = 0; i < 10; i++) await roomy.wrap(`k${i}`, async () => value());
     const textOnly = roomy.stats.l1.bytes;
     for (let i = 0; i < 10; i++) expect(await roomy.wrap(`k${i}`, async () => [])).toHaveLength(2000);
@@ -106,6 +107,7 @@ describe('wrap() call shapes', () => {
 
     const maxBytes = 2 * textOnly;
     const tight = newCache({ namespace: 'decoded-bytes', l1: { max: 0, maxBytes } });
+    await tight.init();
     // Ten fit as text; decoded, fewer than ten do.
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < 10; i++) expect(await tight.wrap(`k${i}`, async () => [])).toHaveLength(2000);
