@@ -1,5 +1,7 @@
 /** Clears held while their other half (event or answer) is awaited, at most: most clears are not our own. */
 const MAX_AWAITED = 1000;
+/** Characters of a namespace whose clear event surely fits a NOTIFY payload (8 000 bytes, JSON-escaped). */
+const MAX_CLEAR_EVENT_NAMESPACE = 1300;
 
 /**
  * Lets each clear empty L1 once: by its change event or, for this cache's own, by its answer, whichever
@@ -9,11 +11,15 @@ export class ClearsSeen {
   private readonly answered = new Set<string>();
   private readonly notified = new Set<string>();
 
-  /** Our own clear has its answer: true unless its event came first (and emptied L1 for it already). */
-  answer(namespace: string, version: number): boolean {
+  /**
+   * Our own clear has its answer: true unless its event came first (and emptied L1 for it already).
+   * @param eventExpected false without a listener: then nothing is held for an event that never comes.
+   */
+  answer(namespace: string, version: number, eventExpected: boolean): boolean {
     const clear = `${namespace}\u0000${version}`;
     if (this.notified.delete(clear)) return false;
-    remember(this.answered, clear);
+    // A namespace too long for a clear event is announced as a flush, which forgets everything held anyway.
+    if (eventExpected && namespace.length <= MAX_CLEAR_EVENT_NAMESPACE) remember(this.answered, clear);
     return true;
   }
 

@@ -81,7 +81,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private readonly triggerCheckInterval: number;
   /** Callers waiting for the next change event of an entry (the waiters of a cluster-wide fill). */
   private readonly changeWaiters = new Map<string, Set<() => void>>();
-  private readonly writing = new WritesInFlight();
+  private readonly writing = new WritesInFlight((error) =>
+    this.reportError(toCacheError(error, 'updating L1 after a write')),
+  );
   private readonly clears = new ClearsSeen();
   /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
   private l1Trusted: boolean;
@@ -276,7 +278,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   async setMany(given: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
     assertEntryList(given);
     // A copy: it is read again once the write has answered, and the caller may have reused its array.
-    const entries = [...given];
+    const entries = given.map(({ key, value, ttl }) => ({ key, value, ttl }));
     const namespace = this.namespaceOf(entries[0]?.key);
     const tickets = this.beginFills(
       namespace,
@@ -377,7 +379,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
         // Our own clear: void fills in flight now rather than waiting for the event to come back, and let that
         // event, when it comes, evict nothing more (what entered L1 since is newer than the clear).
         this.guard.reset();
-        if (this.clears.answer(namespace, version)) this.evictNamespace(namespace);
+        if (this.clears.answer(namespace, version, this.lease !== undefined)) this.evictNamespace(namespace);
       },
     );
   }
@@ -702,15 +704,15 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   [ownWrite]<T>(
-    entries: ReadonlyArray<{ namespace: string; key: string }>,
+    entries: ReadonlyArray<{ namespace: string; key: string }> | 'everything',
     write: () => Promise<T>,
     settle: (answer: T) => void,
   ): Promise<T> {
-    return this.writing.around(
-      { ids: entries.map((entry) => entryId(entry.namespace, entry.key)) },
-      write,
-      settle,
-    );
+    const marks =
+      entries === 'everything'
+        ? ({ everything: true } as const)
+        : { ids: entries.map((entry) => entryId(entry.namespace, entry.key)) };
+    return this.writing.around(marks, write, settle);
   }
 
   /** After our own delete: drop the entry, and refuse any read in flight that returns the deleted row. */

@@ -86,7 +86,7 @@ export class CacheTags {
     // Which rows it deletes is known only once it has run: it goes in order with every keyed call, and our
     // own L1 is not read until it has answered and forgotten them (other processes' through delete events).
     const rows = (await this.cache[ownWrite](
-      [],
+      'everything',
       () =>
         this.run(
           `DELETE FROM ${names.entries} e

@@ -1,3 +1,6 @@
+/** What an own write touches: some entries, a namespace (a clear), or any entry (its rows known only once it ran). */
+export type WriteMarks = { ids: readonly string[] } | { namespace: string } | { everything: true };
+
 /**
  * This cache's own writes, deletes and clears while they are in flight. L1 is not read for what they touch
  * meanwhile: a read made after a write must see it, and what L1 holds is the state before the write. Such a
@@ -9,6 +12,9 @@ export class WritesInFlight {
   /** Writes whose rows are known only once they have run (an eviction by tag): they touch every entry. */
   private everywhere = 0;
 
+  /** @param onSettleError where an error of bringing L1 up to date goes: the write itself was made. */
+  constructor(private readonly onSettleError: (error: unknown) => void) {}
+
   /** Whether an own write of the entry, or an own clear of its namespace, is in flight. */
   covers(namespace: string, id: string): boolean {
     if (this.everywhere > 0) return true;
@@ -17,28 +23,28 @@ export class WritesInFlight {
   }
 
   /**
-   * Runs a write of the entries `ids`, a clear of `namespace`, or (with neither) a write that may touch any
-   * entry, marked in flight until it has answered and `settle` has brought L1 up to date with the answer.
+   * Runs a write marked in flight until it has answered and `settle` has brought L1 up to date with the
+   * answer. `settle` runs only if the write succeeded; an error of its own is reported, not the write's.
    */
-  async around<T>(
-    marks: { ids?: readonly string[]; namespace?: string },
-    write: () => Promise<T>,
-    settle: (answer: T) => void,
-  ): Promise<T> {
-    const { ids = [], namespace } = marks;
-    const anywhere = ids.length === 0 && namespace === undefined;
-    for (const id of ids) bump(this.entries, id, 1);
-    if (namespace !== undefined) bump(this.namespaces, namespace, 1);
-    if (anywhere) this.everywhere++;
+  async around<T>(marks: WriteMarks, write: () => Promise<T>, settle: (answer: T) => void): Promise<T> {
+    this.mark(marks, 1);
     try {
       const answer = await write();
-      settle(answer);
+      try {
+        settle(answer);
+      } catch (error) {
+        this.onSettleError(error);
+      }
       return answer;
     } finally {
-      for (const id of ids) bump(this.entries, id, -1);
-      if (namespace !== undefined) bump(this.namespaces, namespace, -1);
-      if (anywhere) this.everywhere--;
+      this.mark(marks, -1);
     }
+  }
+
+  private mark(marks: WriteMarks, by: number): void {
+    if ('ids' in marks) for (const id of marks.ids) bump(this.entries, id, by);
+    else if ('namespace' in marks) bump(this.namespaces, marks.namespace, by);
+    else this.everywhere += by;
   }
 }
 

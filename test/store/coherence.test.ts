@@ -260,6 +260,19 @@ describe('change events', () => {
     }
   });
 
+  it('holds in L1 what setMany wrote, whatever the caller then does with its entries', async () => {
+    const cache = newCache({ namespace: 'entries-reused' });
+    await cache.init();
+    const entry = { key: 'entries-reused:k', value: 'A', ttl: 200 as number | undefined };
+    const writing = cache.setMany([entry]);
+    entry.value = 'B';
+    entry.ttl = undefined;
+    await writing;
+    expect(await cache.get('entries-reused:k')).toBe('A');
+    await sleep(300);
+    expect(await cache.get('entries-reused:k')).toBeUndefined();
+  });
+
   it('a read made after a tagged set or an eviction by tag, awaited or not, sees it', async () => {
     const { CacheTags } = await import('../../src/index.js');
     const cache = newCache({ namespace: 'tagged' });
