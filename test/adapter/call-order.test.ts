@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionError, PostgresAdapter } from '../../src/index.js';
+import { ConnectionError, PostgresAdapter, type PostgresAdapterOptions } from '../../src/index.js';
 import { databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
 
 const schema = uniqueSchema('call_order');
@@ -12,6 +12,10 @@ function supplied(max: number): pg.Pool {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** An adapter on its own pool, on this file's schema. */
+const ownAdapter = (options: PostgresAdapterOptions = {}) =>
+  new PostgresAdapter({ connectionString: databaseUrl(), schema, sweepInterval: 0, ...options });
 
 beforeAll(() => PostgresAdapter.initDb({ connectionString: databaseUrl(), schema }));
 afterAll(() => dropSchema(schema));
@@ -61,12 +65,7 @@ describe('calls on one key take effect in the order they were made', () => {
   });
 
   it('clear() of an adapter several Keyv namespaces share lands before a set made after it', async () => {
-    const adapter = new PostgresAdapter({
-      connectionString: databaseUrl(),
-      schema,
-      sweepInterval: 0,
-      poolSize: 1,
-    });
+    const adapter = ownAdapter({ poolSize: 1 });
     adapter.namespace = 'shared-a';
     await adapter.set('shared-a:k', 'old');
     adapter.namespace = 'shared-b';
@@ -80,13 +79,7 @@ describe('calls on one key take effect in the order they were made', () => {
 
 describe('a call that must wait for an earlier one on its key', () => {
   it('holds back no call on another key, while connections are free', async () => {
-    const adapter = new PostgresAdapter({
-      connectionString: databaseUrl(),
-      schema,
-      sweepInterval: 0,
-      poolSize: 4,
-      connectionTimeout: 1000,
-    });
+    const adapter = ownAdapter({ poolSize: 4, connectionTimeout: 1000 });
     adapter.namespace = 'blocked';
     await adapter.set('blocked:k', 'v0');
     await adapter.set('blocked:j', 'J');
@@ -110,12 +103,7 @@ describe('a call that must wait for an earlier one on its key', () => {
 
   it('keeps the order of calls made while the tables are being prepared, and right after', async () => {
     for (let round = 0; round < 5; round++) {
-      const adapter = new PostgresAdapter({
-        connectionString: databaseUrl(),
-        schema,
-        sweepInterval: 0,
-        poolSize: 2,
-      });
+      const adapter = ownAdapter({ poolSize: 2 });
       const key = `preparing:k${round}`;
       const ready = adapter.init();
       let late: Promise<unknown> | undefined;
@@ -132,13 +120,7 @@ describe('a call that must wait for an earlier one on its key', () => {
   });
 
   it('takes the keys a call was given, whatever the caller then does with its array', async () => {
-    const adapter = new PostgresAdapter({
-      connectionString: databaseUrl(),
-      schema,
-      sweepInterval: 0,
-      poolSize: 1,
-      connectionTimeout: 1000,
-    });
+    const adapter = ownAdapter({ poolSize: 1, connectionTimeout: 1000 });
     await adapter.setMany([
       { key: 'reused:a', value: '1' },
       { key: 'reused:b', value: '2' },
@@ -157,12 +139,7 @@ describe('a call that must wait for an earlier one on its key', () => {
   });
 
   it('an iterator sees a set made before it', async () => {
-    const adapter = new PostgresAdapter({
-      connectionString: databaseUrl(),
-      schema,
-      sweepInterval: 0,
-      poolSize: 4,
-    });
+    const adapter = ownAdapter({ poolSize: 4 });
     adapter.namespace = 'iterated';
     await adapter.init();
     for (let round = 0; round < 20; round++) {
@@ -189,13 +166,7 @@ describe('waiting for a connection', () => {
   });
 
   it('gives a call merged into a waiting statement its own connectionTimeout, not what that statement has left', async () => {
-    const adapter = new PostgresAdapter({
-      connectionString: databaseUrl(),
-      schema,
-      sweepInterval: 0,
-      poolSize: 1,
-      connectionTimeout: 600,
-    });
+    const adapter = ownAdapter({ poolSize: 1, connectionTimeout: 600 });
     await adapter.set('deadline:a', 'A');
     await adapter.set('deadline:b', 'B');
     const busy = adapter.execute('SELECT pg_sleep(0.9)', [], 'busy');
@@ -209,38 +180,27 @@ describe('waiting for a connection', () => {
     await adapter.disconnect();
   });
 
-  it('disconnect() lets the calls made before it that wait for a connection finish', async () => {
-    const adapter = new PostgresAdapter({
-      connectionString: databaseUrl(),
-      schema,
-      sweepInterval: 0,
-      poolSize: 1,
-    });
-    await adapter.init();
-    const busy = adapter.execute('SELECT pg_sleep(0.2)', [], 'busy');
-    const queued = adapter.set('before-disconnect', 'kept');
-    await adapter.disconnect();
-    await busy;
-    expect(await queued).toBe(true);
-    const reader = new PostgresAdapter({ connectionString: databaseUrl(), schema, sweepInterval: 0 });
-    expect(await reader.get('before-disconnect')).toBe('kept');
-    await reader.disconnect();
-  });
-
-  it('disconnect() on a supplied pool lets queued calls finish before its owner ends the pool', async () => {
-    const pool = supplied(1);
-    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
-    await adapter.init();
-    const busy = adapter.execute('SELECT pg_sleep(0.2)', [], 'busy');
-    const queued = adapter.set('supplied-before-disconnect', 'kept');
-    await adapter.disconnect();
-    await pool.end();
-    await busy;
-    expect(await queued).toBe(true);
-    const reader = new PostgresAdapter({ connectionString: databaseUrl(), schema, sweepInterval: 0 });
-    expect(await reader.get('supplied-before-disconnect')).toBe('kept');
-    await reader.disconnect();
-  });
+  it.each(['its own pool', 'a supplied pool'])(
+    'disconnect() lets the calls made before it that wait for a connection finish, on %s',
+    async (which) => {
+      const pool = which === 'a supplied pool' ? supplied(1) : undefined;
+      const adapter = pool
+        ? new PostgresAdapter({ pool, schema, sweepInterval: 0 })
+        : ownAdapter({ poolSize: 1 });
+      const key = `before-disconnect:${which}`;
+      await adapter.init();
+      const busy = adapter.execute('SELECT pg_sleep(0.2)', [], 'busy');
+      const queued = adapter.set(key, 'kept');
+      await adapter.disconnect();
+      // A supplied pool's owner may end it as soon as disconnect() returns.
+      await pool?.end();
+      await busy;
+      expect(await queued).toBe(true);
+      const reader = ownAdapter();
+      expect(await reader.get(key)).toBe('kept');
+      await reader.disconnect();
+    },
+  );
 
   it('merges no more key text into one read than into one write', async () => {
     const pool = supplied(1);
