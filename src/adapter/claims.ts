@@ -1,3 +1,4 @@
+import { addToCount } from '../counts.js';
 import type { Claim } from './queue-claims.js';
 
 /**
@@ -72,7 +73,7 @@ export class Claims {
       if (writes) space.clears += by;
       else space.scans += by;
     } else if (writes) {
-      for (const key of keys) bump(space.writes, key, by);
+      for (const key of keys) addToCount(space.writes, key, by);
     } else if (by > 0) {
       space.reads.push(keys);
     } else {
@@ -84,10 +85,4 @@ export class Claims {
       this.spaces.delete(namespace);
     }
   }
-}
-
-function bump(counts: Map<string, number>, key: string, by: number): void {
-  const next = (counts.get(key) ?? 0) + by;
-  if (next === 0) counts.delete(key);
-  else counts.set(key, next);
 }

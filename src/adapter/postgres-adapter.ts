@@ -25,6 +25,7 @@ import {
   assertStorableKey,
   assertStorableValue,
   normalizeTtl,
+  storableKeys,
 } from './validation.js';
 import { bySize, type IssuedWrite, MAX_STATEMENT_CHARS, ttlAtRun, writeSize } from './writes.js';
 
@@ -327,10 +328,7 @@ export class PostgresAdapter extends EventEmitter {
 
   async readEntries(namespace: string, given: string[]): Promise<Array<StoredEntry | undefined>> {
     assertNamespace(namespace);
-    // A copy: the caller may reuse its array while the statement waits (the claim and the values hold it).
-    assertKeyList(given);
-    const keys = [...given];
-    keys.forEach(assertStorableKey);
+    const keys = storableKeys(given);
     if (keys.length === 0) return [];
     await this.usable();
     return this.slots.run(() => this.selectEntries(namespace, keys), { namespace, keys, writes: false });
@@ -345,9 +343,7 @@ export class PostgresAdapter extends EventEmitter {
 
   async hasEntries(namespace: string, given: string[]): Promise<boolean[]> {
     assertNamespace(namespace);
-    assertKeyList(given);
-    const keys = [...given];
-    keys.forEach(assertStorableKey);
+    const keys = storableKeys(given);
     if (keys.length === 0) return [];
     const claim = { namespace, keys, writes: false };
     const rows = await this.run<{ key: string }>(
@@ -441,9 +437,7 @@ export class PostgresAdapter extends EventEmitter {
   /** Deletes the keys; returns the rows removed. */
   async removeEntries(namespace: string, given: string[]): Promise<RemovedEntry[]> {
     assertNamespace(namespace);
-    assertKeyList(given);
-    const keys = [...given];
-    keys.forEach(assertStorableKey);
+    const keys = storableKeys(given);
     if (keys.length === 0) return [];
     const claim = { namespace, keys, writes: true };
     const rows = await this.run<RemovedRow>(

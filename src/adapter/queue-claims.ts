@@ -1,3 +1,5 @@
+import { addToCount } from '../counts.js';
+
 /**
  * What a statement reads or writes: some keys of a namespace; all of a namespace (no keys: a clear when it
  * writes, a page of `iterator()` when it reads); or rows of any namespace (no namespace: a tag eviction,
@@ -45,12 +47,6 @@ function conflictsOf(id: string): string[] {
   return ids;
 }
 
-function bump<K>(counts: Map<K, number>, key: K, by: number): void {
-  const next = (counts.get(key) ?? 0) + by;
-  if (next === 0) counts.delete(key);
-  else counts.set(key, next);
-}
-
 /**
  * What the statements waiting for a connection read and write, by their place in the queue, so that a call
  * merged into an earlier-queued statement never overtakes a later-queued one on its key. A claim lasts until
@@ -72,7 +68,7 @@ export class QueueClaims {
     }
     for (const id of ids) {
       if (!held.has(id)) {
-        bump(this.holders, id, 1);
+        addToCount(this.holders, id, 1);
         held.add(id);
       }
       // A call joining an older statement must not hide a newer one's claim.
@@ -108,7 +104,7 @@ export class QueueClaims {
 
   private forget(position: number, ids: Iterable<string>): void {
     for (const id of ids) {
-      bump(this.holders, id, -1);
+      addToCount(this.holders, id, -1);
       if (this.latest.get(id) !== position) continue;
       // Statements leave in order but for one that gave up waiting: an older one may hold the same claim.
       if (this.holders.has(id)) this.latest.set(id, this.latestHolder(id));

@@ -29,6 +29,17 @@ export function assertKeys(keys: unknown): asserts keys is string[] {
   keys.forEach(assertStorableKey);
 }
 
+/**
+ * A copy of an array of storable keys: a call holds on to its keys while it waits, and the caller may reuse
+ * its own array meanwhile.
+ */
+export function storableKeys(keys: unknown): string[] {
+  assertKeyList(keys);
+  const copy = [...keys];
+  copy.forEach(assertStorableKey);
+  return copy;
+}
+
 /** An array of `{ key, value, ttl? }` entries (the values and ttls are checked where they are written). */
 export function assertEntryList(entries: unknown): asserts entries is Array<{ key: string }> {
   const shape = 'entries must be an array of { key, value, ttl? } objects';

@@ -4,7 +4,13 @@ import type pg from 'pg';
 import { NamespaceTracker } from '../adapter/namespaces.js';
 import { flag } from '../adapter/options.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
-import { assertEntryList, assertKeys, normalizeTtl, notAStringKey } from '../adapter/validation.js';
+import {
+  assertEntryList,
+  assertKeys,
+  normalizeTtl,
+  notAStringKey,
+  storableKeys,
+} from '../adapter/validation.js';
 import { ConnectionError, type PostgresCacheError, SchemaError, toCacheError } from '../errors.js';
 import { type CacheChange, decodeChannelMessage } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
@@ -319,9 +325,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** Whether every key was there; true for no keys, as Keyv answers over a store without deleteMany. */
   async deleteMany(keys: string[]): Promise<boolean> {
-    assertKeys(keys);
     // A copy: it is read again once the delete has answered, and the caller may have reused its array.
-    return this.deleteIn(this.namespaceOf(keys[0]), [...keys]);
+    const own = storableKeys(keys);
+    return this.deleteIn(this.namespaceOf(own[0]), own);
   }
 
   /**
@@ -643,8 +649,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** The L1 entry itself, with what wrap() decoded from it if anything. */
   private l1EntryOf(namespace: string, key: string): L1Entry | undefined {
     if (!this.l1 || !this.l1Trusted) return undefined;
-    const id = entryId(namespace, key);
-    const entry = this.writing.covers(namespace, id) ? undefined : this.l1.get(id);
+    const entry = this.l1TrustedEntry(namespace, key);
     if (entry === undefined) {
       this.counters.l1.misses++;
       return undefined;

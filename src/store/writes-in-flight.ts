@@ -1,3 +1,5 @@
+import { addToCount } from '../counts.js';
+
 /** What an own write touches: some entries, a namespace (a clear), or any entry (its rows known only once it ran). */
 export type WriteMarks = { ids: readonly string[] } | { namespace: string } | { everything: true };
 
@@ -42,14 +44,8 @@ export class WritesInFlight {
   }
 
   private mark(marks: WriteMarks, by: number): void {
-    if ('ids' in marks) for (const id of marks.ids) bump(this.entries, id, by);
-    else if ('namespace' in marks) bump(this.namespaces, marks.namespace, by);
+    if ('ids' in marks) for (const id of marks.ids) addToCount(this.entries, id, by);
+    else if ('namespace' in marks) addToCount(this.namespaces, marks.namespace, by);
     else this.everywhere += by;
   }
-}
-
-function bump(counts: Map<string, number>, key: string, by: number): void {
-  const next = (counts.get(key) ?? 0) + by;
-  if (next === 0) counts.delete(key);
-  else counts.set(key, next);
 }

@@ -5,6 +5,15 @@ import { type Claim, claimIds, QueueClaims } from '../../src/adapter/queue-claim
 import { ConnectionSlots } from '../../src/adapter/slots.js';
 import { ConnectionError } from '../../src/errors.js';
 
+/** A task's promise that settles when the test says so: a statement that holds its slot until then. */
+function held() {
+  let release: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { done, release };
+}
+
 // The merging itself, without a database: which inputs share a statement.
 describe('Coalescer', () => {
   it('never merges past maxBatchSize: an input that would take a statement past it starts another', async () => {
@@ -26,16 +35,11 @@ describe('Coalescer', () => {
         return inputs.map((input) => input.toUpperCase());
       },
     });
-    let release: () => void = () => undefined;
-    const busy = slots.run(
-      () =>
-        new Promise<void>((resolve) => {
-          release = resolve;
-        }),
-    );
+    const gate = held();
+    const busy = slots.run(() => gate.done);
     const inputs = ['aaaa', 'bbbb', 'cccc', 'dddddddddddd', 'ee'];
     const results = Promise.all(inputs.map((input) => coalescer.submit('ns', input)));
-    release();
+    gate.release();
     await busy;
     expect(await results).toEqual(inputs.map((input) => input.toUpperCase()));
     expect(statements).toEqual([['aaaa', 'bbbb'], ['cccc'], ['dddddddddddd'], ['ee']]);
@@ -55,13 +59,8 @@ describe('Coalescer', () => {
         return keys;
       },
     });
-    let release: () => void = () => undefined;
-    const busy = slots.run(
-      () =>
-        new Promise<void>((resolve) => {
-          release = resolve;
-        }),
-    );
+    const gate = held();
+    const busy = slots.run(() => gate.done);
     // Six callers, two per statement: two statements always wait behind the one running.
     let next = 0;
     const caller = async () => {
@@ -71,7 +70,7 @@ describe('Coalescer', () => {
       }
     };
     const callers = Array.from({ length: 6 }, caller);
-    release();
+    gate.release();
     await busy;
     await Promise.all(callers);
     expect(mostClaims).toBeGreaterThan(0);
@@ -151,31 +150,25 @@ describe('Claims (running statements)', () => {
 describe('ConnectionSlots', () => {
   it('lets calls join a statement only while it waits, not once it has started', async () => {
     const slots = new ConnectionSlots(1, 5000);
-    let releaseFirst: () => void = () => undefined;
-    const first = slots.run(
-      () =>
-        new Promise<void>((resolve) => {
-          releaseFirst = resolve;
-        }),
-    );
-    let releaseSecond: () => void = () => undefined;
+    const firstGate = held();
+    const first = slots.run(() => firstGate.done);
+    const secondGate = held();
     let secondStarted = false;
     const second = slots.run(
-      () =>
-        new Promise<void>((resolve) => {
-          secondStarted = true;
-          releaseSecond = resolve;
-        }),
+      () => {
+        secondStarted = true;
+        return secondGate.done;
+      },
       { namespace: 'ns', keys: ['a'], writes: false },
     );
     const position = slots.lastQueued;
     const read = { namespace: 'ns', keys: ['b'], writes: false };
     expect(slots.mayJoin(position, read)).toBe(true);
-    releaseFirst();
+    firstGate.release();
     await first;
     await vi.waitFor(() => expect(secondStarted).toBe(true));
     expect(slots.mayJoin(position, read)).toBe(false);
-    releaseSecond();
+    secondGate.release();
     await second;
   });
 });
@@ -183,13 +176,6 @@ describe('ConnectionSlots', () => {
 describe('a merged statement whose calls give up waiting', () => {
   it('claims only what its remaining calls read, so it is no longer held back by the others', async () => {
     const slots = new ConnectionSlots(2, 200);
-    const held = () => {
-      let release: () => void = () => undefined;
-      const done = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      return { done, release };
-    };
     const reads = new Coalescer<string, string>({
       slots,
       maxBatch: 100,
