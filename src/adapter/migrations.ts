@@ -188,7 +188,37 @@ const MIGRATIONS: Migration[] = [
        END $do$`,
     ],
   },
+  {
+    version: 9,
+    // deleteMany by primary-key probes, locking in digest order. As one statement, `key_hash = ANY(...)`, a
+    // table without statistics (a new one, until autovacuum analyzes it) was planned as a scan of the whole
+    // namespace, which also locked the rows in the order they lie in: it could deadlock with a setMany, which
+    // locks them in digest order. A single statement that probes cannot delete a row changed since it began.
+    statements: ({ names: n }) => [deleteKeys(n)],
+  },
 ];
+
+/**
+ * `delete_keys` as of migration 9: the rows deleted, with whether each was live (not expired, not cleared).
+ * First one statement locks the rows, probing the primary key once per key (LIMIT 1 keeps each probe one),
+ * in digest order; then a second deletes them by row address. The second sees the rows as locked, even
+ * those another writer changed in between: in a function, each statement takes a new snapshot.
+ */
+function deleteKeys(n: SchemaNames): string {
+  return `CREATE OR REPLACE FUNCTION ${n.deleteKeys}(ns text, keys text[])
+    RETURNS TABLE (key text, version bigint, live boolean) LANGUAGE plpgsql AS $fn$
+    #variable_conflict use_column
+    DECLARE
+      locked tid[] := ARRAY(
+        SELECT r.ctid FROM (SELECT DISTINCT ${keyDigest('k')} AS digest FROM unnest(keys) AS k ORDER BY 1) d,
+        LATERAL (SELECT ctid FROM ${n.entries} WHERE namespace = ns AND key_hash = d.digest LIMIT 1 FOR UPDATE) r);
+      cleared bigint := COALESCE((SELECT m.version FROM ${n.entries} m
+                                  WHERE m.namespace = ns AND m.key_hash = ${CLEAR_MARKER}), 0);
+    BEGIN
+      RETURN QUERY DELETE FROM ${n.entries} e WHERE e.ctid = ANY (locked)
+        RETURNING e.key, e.version, ${LIVE} AND e.version > cleared;
+    END $fn$`;
+}
 
 /**
  * `clear_namespace` as of migration 6 (its event to the trigger's channel since 5; re-arms a settled marker; leaves

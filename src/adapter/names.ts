@@ -16,6 +16,7 @@ export interface SchemaNames {
   changePayload: string;
   clearNamespace: string;
   sweepExpired: string;
+  deleteKeys: string;
   versionTrigger: string;
   versionUpdateTrigger: string;
   notifyTrigger: string;
@@ -47,6 +48,7 @@ export function schemaNames(schema: string, prefix: string): SchemaNames {
     changePayload: `${s}.${q('change_payload')}`,
     clearNamespace: `${s}.${q('clear_namespace')}`,
     sweepExpired: `${s}.${q('sweep_expired')}`,
+    deleteKeys: `${s}.${q('delete_keys')}`,
     versionTrigger: q('version_trigger'),
     versionUpdateTrigger: q('version_update_trigger'),
     notifyTrigger: q('notify_trigger'),

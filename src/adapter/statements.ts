@@ -17,7 +17,6 @@ export type Statements = ReturnType<typeof buildStatements>;
 
 /** Every statement the adapter runs against one cache table. $1 is always the namespace. */
 export function buildStatements(n: SchemaNames) {
-  const digests = (keys: string) => `ARRAY(SELECT ${keyDigest('k')} FROM unnest(${keys}::text[]) AS k)`;
   // Rows of namespace $1 written before its last clear are gone, whether or not swept yet.
   const visible = (alias = '') =>
     `${LIVE} AND ${alias}version > COALESCE((SELECT m.version FROM ${n.entries} m
@@ -53,8 +52,7 @@ export function buildStatements(n: SchemaNames) {
       ${upsertTail} RETURNING key, version`),
     delete: named(`DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}
       RETURNING key, version, (${visible()}) AS live`),
-    deleteMany: named(`DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ANY (${digests('$2')})
-      RETURNING key, version, (${visible()}) AS live`),
+    deleteMany: named(`SELECT key, version, live FROM ${n.deleteKeys}($1, $2::text[])`),
     clear: named(`SELECT ${n.clearNamespace}($1, $2) AS version`),
     iterate: named(`SELECT key, value, key_hash FROM ${n.entries}
       WHERE namespace = $1 AND key_hash > $2 AND ${visible()}

@@ -30,7 +30,7 @@ describe('migrations', () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => runScript('init-db.ts', [schema])));
     expect(results.map((result) => result.stdout.trim())).toEqual(Array(8).fill('ok'));
     const { rows } = await pool.query(`SELECT name, value FROM "${schema}".pgcache_meta`);
-    expect(rows).toEqual([{ name: 'schema_version', value: '8' }]);
+    expect(rows).toEqual([{ name: 'schema_version', value: '9' }]);
   }, 60_000);
 
   it('caches with different table prefixes may create their new schema at once', async () => {

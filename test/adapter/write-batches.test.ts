@@ -60,13 +60,28 @@ describe('a write merged with others', () => {
   });
 });
 
+/** Two keys of `namespace`, in the order of their digests: the order statements on many rows lock them in. */
+function keysInLockOrder(namespace: string): [string, string] {
+  const digest = (key: string) => createHash('sha256').update(`${namespace}:${key}`).digest();
+  const [low, high] = ['a', 'b'].sort((x, y) => Buffer.compare(digest(x), digest(y)));
+  return [`${namespace}:${low}`, `${namespace}:${high}`];
+}
+
+/** Resolves once a statement on this file's schema waits for a lock. */
+async function waitsForALock(): Promise<boolean> {
+  return eventually(async () => {
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0`,
+      [schema],
+    );
+    return rows[0].n > 0;
+  });
+}
+
 describe('writing many rows in one statement', () => {
   it('locks them in one order, so it waits for another writer instead of deadlocking with it', async () => {
     const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
-    // Two keys, named in the order opposite to their digests (the order setMany now locks them in).
-    const digest = (key: string) => createHash('sha256').update(`lockorder:${key}`).digest();
-    const [low, high] = ['a', 'b'].sort((x, y) => Buffer.compare(digest(x), digest(y)));
-    const [first, second] = [`lockorder:${low}`, `lockorder:${high}`];
+    const [first, second] = keysInLockOrder('lockorder');
     await adapter.writeEntries('lockorder', [
       { key: first, value: '0' },
       { key: second, value: '0' },
@@ -81,19 +96,40 @@ describe('writing many rows in one statement', () => {
         { key: second, value: 'batch' },
         { key: first, value: 'batch' },
       ]);
-      const waiting = await eventually(async () => {
-        const { rows } = await pool.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%unnest%'`,
-        );
-        return rows[0].n > 0;
-      });
-      expect(waiting).toBe(true);
+      expect(await waitsForALock()).toBe(true);
       // The other writer now needs `second`: a deadlock if the batch holds it.
       await other.query(`UPDATE ${table} SET value = 'other' WHERE key = $1`, [second]);
       await other.query('COMMIT');
       expect((await batch).every(Number.isSafeInteger)).toBe(true);
       const stored = await adapter.readEntries('lockorder', [first, second]);
       expect(stored.map((entry) => entry?.value)).toEqual(['batch', 'batch']);
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      other.release();
+      await adapter.disconnect();
+    }
+  });
+});
+
+describe('deleting many rows in one statement', () => {
+  it('locks them in the order writers do, whatever order the rows lie in, so it cannot deadlock with one', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    const [first, second] = keysInLockOrder('deleteorder');
+    // Written one at a time, `second` first: a scan of the table meets it before `first`.
+    await adapter.writeEntries('deleteorder', [{ key: second, value: '0' }]);
+    await adapter.writeEntries('deleteorder', [{ key: first, value: '0' }]);
+    const other = await pool.connect();
+    const table = `"${schema}".pgcache_entries`;
+    try {
+      await other.query('BEGIN');
+      await other.query(`UPDATE ${table} SET value = 'other' WHERE key = $1`, [first]);
+      const removal = adapter.removeEntries('deleteorder', [second, first]);
+      expect(await waitsForALock()).toBe(true);
+      // The other writer now needs `second`: a deadlock if the deletion holds it.
+      await other.query(`UPDATE ${table} SET value = 'other' WHERE key = $1`, [second]);
+      await other.query('COMMIT');
+      expect((await removal).map((entry) => entry.key).sort()).toEqual([first, second].sort());
+      expect(await adapter.readEntries('deleteorder', [first, second])).toEqual([undefined, undefined]);
     } finally {
       await other.query('ROLLBACK').catch(() => undefined);
       other.release();
