@@ -194,9 +194,31 @@ const MIGRATIONS: Migration[] = [
     // table without statistics (a new one, until autovacuum analyzes it) was planned as a scan of the whole
     // namespace, which also locked the rows in the order they lie in: it could deadlock with a setMany, which
     // locks them in digest order. A single statement that probes cannot delete a row changed since it began.
-    statements: ({ names: n }) => [deleteKeys(n)],
+    statements: ({ names: n }) => [
+      deleteKeys(n),
+      sameExecuteGrants(n.clearNamespace, 'text, text', n.deleteKeys, 'text, text[]'),
+    ],
   },
 ];
+
+/**
+ * Grants EXECUTE on a new function to whoever may execute an existing one: a site that revoked it from PUBLIC
+ * and granted it to its runtime role must not find a call of the new function refused after an upgrade.
+ */
+function sameExecuteGrants(from: string, fromArgs: string, to: string, toArgs: string): string {
+  return `DO $do$
+    DECLARE
+      grantee oid;
+    BEGIN
+      FOR grantee IN
+        SELECT a.grantee FROM pg_proc p, aclexplode(p.proacl) a
+        WHERE p.oid = '${from}(${fromArgs})'::regprocedure AND a.privilege_type = 'EXECUTE'
+      LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION ${to}(${toArgs}) TO %s',
+          CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE grantee::regrole::text END);
+      END LOOP;
+    END $do$`;
+}
 
 /**
  * `delete_keys` as of migration 9: the rows deleted, with whether each was live (not expired, not cleared).
@@ -206,7 +228,7 @@ const MIGRATIONS: Migration[] = [
  */
 function deleteKeys(n: SchemaNames): string {
   return `CREATE OR REPLACE FUNCTION ${n.deleteKeys}(ns text, keys text[])
-    RETURNS TABLE (key text, version bigint, live boolean) LANGUAGE plpgsql AS $fn$
+    RETURNS TABLE (key text, version bigint, live boolean) LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
     #variable_conflict use_column
     DECLARE
       locked tid[] := ARRAY(
@@ -215,6 +237,8 @@ function deleteKeys(n: SchemaNames): string {
       cleared bigint := COALESCE((SELECT m.version FROM ${n.entries} m
                                   WHERE m.namespace = ns AND m.key_hash = ${CLEAR_MARKER}), 0);
     BEGIN
+      -- Without enable_seqscan = off, PostgreSQL reads the whole table instead once the rows are a sizeable
+      -- share of it (its cost model prices a fetch by address as a read from disk; a cache's rows are in memory).
       RETURN QUERY DELETE FROM ${n.entries} e WHERE e.ctid = ANY (locked)
         RETURNING e.key, e.version, ${LIVE} AND e.version > cleared;
     END $fn$`;

@@ -96,6 +96,7 @@ describe('writing many rows in one statement', () => {
         { key: second, value: 'batch' },
         { key: first, value: 'batch' },
       ]);
+      batch.catch(() => undefined); // awaited below; a failure must not also surface as unhandled
       expect(await waitsForALock()).toBe(true);
       // The other writer now needs `second`: a deadlock if the batch holds it.
       await other.query(`UPDATE ${table} SET value = 'other' WHERE key = $1`, [second]);
@@ -124,6 +125,7 @@ describe('deleting many rows in one statement', () => {
       await other.query('BEGIN');
       await other.query(`UPDATE ${table} SET value = 'other' WHERE key = $1`, [first]);
       const removal = adapter.removeEntries('deleteorder', [second, first]);
+      removal.catch(() => undefined); // awaited below; a failure must not also surface as unhandled
       expect(await waitsForALock()).toBe(true);
       // The other writer now needs `second`: a deadlock if the deletion holds it.
       await other.query(`UPDATE ${table} SET value = 'other' WHERE key = $1`, [second]);
