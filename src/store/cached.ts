@@ -282,13 +282,26 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
   });
 }
 
-/** The default key: the arguments as JSON. Arguments JSON cannot hold (a BigInt, a cycle) need `options.key`. */
+/**
+ * The default key: the arguments as JSON. Arguments JSON cannot hold (a BigInt, a cycle), or would hold as
+ * something else (every Map and Set as `{}`, a function or symbol as nothing, NaN as null: calls that differ
+ * would share one result), need `options.key`.
+ */
 function argumentsAsJson(...args: unknown[]): string {
   try {
-    return JSON.stringify(args);
+    return JSON.stringify(args, faithfulJson);
   } catch (error) {
     throw new InvalidKeyError(
       `cached(): the default key is the arguments as JSON, which these cannot be (${textOf(error)}); give options.key`,
     );
   }
+}
+
+function faithfulJson(_key: string, value: unknown): unknown {
+  if (typeof value === 'function' || typeof value === 'symbol') throw new TypeError(`a ${typeof value}`);
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`the number ${value}`);
+  if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) {
+    throw new TypeError(`a ${value.constructor.name}, which JSON writes as {}`);
+  }
+  return value;
 }

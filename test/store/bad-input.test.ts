@@ -43,4 +43,30 @@ describe('PostgresCache refuses bad input with a typed error', () => {
     expect(runs).toBe(0);
     await square.close();
   });
+
+  it("cached()'s default key refuses arguments JSON would write as something else, so no two calls share a result", async () => {
+    const cache = newCache();
+    let runs = 0;
+    const size = cached(
+      async (items: unknown) => {
+        runs++;
+        return items instanceof Set || items instanceof Map ? items.size : -1;
+      },
+      { cache, name: 'size' },
+    );
+    // JSON writes both as {}: the second would be answered with the first's result.
+    await expect(size(new Set([1, 2]))).rejects.toThrow(/Set, which JSON writes as \{\}.*options\.key/);
+    await expect(size(new Map())).rejects.toBeInstanceOf(InvalidKeyError);
+    for (const argument of [
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      () => 1,
+      Symbol('s'),
+      { nested: [new Set()] },
+    ]) {
+      await expect(size(argument)).rejects.toBeInstanceOf(InvalidKeyError);
+    }
+    expect(runs).toBe(0);
+    await size.close();
+  });
 });
