@@ -5,6 +5,7 @@ import { InvalidOptionError, textOf } from '../errors.js';
 import type { PostgresCacheOptions } from './options.js';
 import { PostgresCache } from './postgres-cache.js';
 import type { ValueDependent, WrapOptions } from './wrap/options.js';
+import { encodeEntry, type KeyvEntry } from './wrap/serialization.js';
 
 export interface PostgresCacheManagerOptions extends PostgresCacheOptions {
   /** Default time to live of `set`, `mset` and `wrap`, in ms (cache-manager's `ttl`). Default: none. */
@@ -27,8 +28,8 @@ export type PostgresCacheManager = Omit<Cache, 'wrap'> & {
  * shapes as cache-manager's (`ttl` and `refreshThreshold` as numbers or functions of the value, `raw`),
  * plus `lockTimeout`, `onLockTimeout`, `lockMode` and `signal`. Everything else is cache-manager's own.
  * Its background refreshes are reported as `refresh` events, as cache-manager's are; a value it loads
- * emits no `set` event. `disconnect()` closes the PostgresCache. `decodeL1Hits` is on unless set: this
- * factory's own Keyv is one it suits.
+ * emits no `set` event. `mdel()` deletes its keys in one statement. `disconnect()` closes the PostgresCache.
+ * `decodeL1Hits` is on unless set: this factory's own Keyv is one it suits.
  *
  * A write, delete or clear the cache refuses or cannot make rejects, as over cache-manager's own stores; a
  * read that fails resolves `undefined`, and cache-manager reports the error on its `get` event.
@@ -40,22 +41,41 @@ export function createPostgresCacheManager(options: PostgresCacheManagerOptions 
   // The Keyv below has Keyv's default serializer and no compression: L1 hits can reach it decoded.
   const postgres = new PostgresCache({ decodeL1Hits: true, ...cacheOptions });
   // Without throwOnErrors, Keyv 5.6 resolves a failed set as if it had been made (cache-manager cannot tell).
+  // The serializer is Keyv's own, text for text, but refuses a value JSON cannot hold with an
+  // InvalidValueError (Keyv's throws a bare TypeError or RangeError, or drops a function).
   const keyv = new Keyv({
     store: postgres,
     namespace: cacheOptions.namespace ?? 'keyv',
     throwOnErrors: true,
+    serialize: (data) => encodeEntry(data as KeyvEntry),
   });
   const manager = createCache({ stores: [keyv], ttl, refreshThreshold, cacheId });
-  // cache-manager cannot be told of refreshes it did not run: they get an emitter of their own.
-  const refreshes = new EventEmitter();
-  postgres.on('refresh', (event) => refreshes.emit('refresh', event));
+  // cache-manager cannot be told of refreshes it did not run, nor of deletions made by the mdel below:
+  // their events get an emitter of their own.
+  const ownEvents = new EventEmitter();
+  // 'mdel' is one though cache-manager's Events type leaves it out.
+  const ours = (event: string) => event === 'refresh' || event === 'mdel';
+  postgres.on('refresh', (event) => ownEvents.emit('refresh', event));
   // cache-manager's own, kept before they are replaced below (calling the replacements would recurse).
   const managerOn = manager.on.bind(manager);
   const managerOff = manager.off.bind(manager);
   const on = <E extends keyof Events>(event: E, listener: Events[E]) =>
-    event === 'refresh' ? refreshes.on(event, listener) : managerOn(event, listener);
+    ours(event) ? ownEvents.on(event, listener) : managerOn(event, listener);
   const off = <E extends keyof Events>(event: E, listener: Events[E]) =>
-    event === 'refresh' ? refreshes.off(event, listener) : managerOff(event, listener);
+    ours(event) ? ownEvents.off(event, listener) : managerOff(event, listener);
+
+  // One statement for all the keys: cache-manager's own mdel deletes them one call at a time, and many
+  // thousands of calls queue past connectionTimeout, leaving some keys deleted and the rest not.
+  async function mdel(keys: string[]): Promise<boolean> {
+    try {
+      await keyv.deleteMany(keys);
+    } catch (error) {
+      ownEvents.emit('mdel', { keys, error });
+      throw error;
+    }
+    ownEvents.emit('mdel', { keys });
+    return true;
+  }
 
   function wrap<T>(
     key: string,
@@ -74,7 +94,7 @@ export function createPostgresCacheManager(options: PostgresCacheManagerOptions 
     });
   }
 
-  return Object.assign(manager, { wrap: wrap as PostgresCache['wrap'], on, off, postgres });
+  return Object.assign(manager, { wrap: wrap as PostgresCache['wrap'], mdel, on, off, postgres });
 }
 
 function assertDefaultMs(value: unknown, name: 'ttl' | 'refreshThreshold'): void {

@@ -201,6 +201,40 @@ describe('createPostgresCacheManager()', () => {
     expect(await closed.get('kept')).toBeUndefined();
   });
 
+  it('refuses a value JSON cannot hold with an InvalidValueError, and keeps what was stored', async () => {
+    const manager = newManager({ namespace: 'factory-values' });
+    await manager.set('kept', 'before');
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    for (const value of [10n, cycle, () => 1, { nested: 1n }]) {
+      await expect(manager.set('kept', value)).rejects.toMatchObject({ code: 'ERR_PGCACHE_INVALID_VALUE' });
+    }
+    await expect(
+      manager.mset([
+        { key: 'other', value: 1 },
+        { key: 'kept', value: 2n },
+      ]),
+    ).rejects.toMatchObject({ code: 'ERR_PGCACHE_INVALID_VALUE' });
+    expect(await manager.get('kept')).toBe('before');
+    expect(await manager.get('other')).toBeUndefined();
+  });
+
+  it('deletes the keys of one mdel() in one statement: thousands of them, within a short connectionTimeout', async () => {
+    const manager = newManager({ namespace: 'factory-mdel', poolSize: 1, connectionTimeout: 100 });
+    const keys = Array.from({ length: 5000 }, (_, i) => `k${i}`);
+    await manager.mset(keys.map((key) => ({ key, value: 1 })));
+    const events: unknown[] = [];
+    (manager.on as (event: string, listener: (data: unknown) => void) => void)('mdel', (event) =>
+      events.push(event),
+    );
+    expect(await manager.mdel(keys)).toBe(true);
+    expect(events).toEqual([{ keys }]);
+    expect((await manager.mget(keys)).every((value) => value === undefined)).toBe(true);
+    await manager.disconnect();
+    await expect(manager.mdel(['k1'])).rejects.toMatchObject({ code: 'ERR_PGCACHE_DISCONNECTED' });
+    expect(events).toEqual([{ keys }, { keys: ['k1'], error: expect.anything() }]);
+  });
+
   it('takes Infinity as its default ttl: no expiry, as per call', async () => {
     const manager = newManager({ namespace: 'factory-infinity', ttl: Number.POSITIVE_INFINITY });
     await manager.set('k', 1);

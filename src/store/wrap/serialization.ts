@@ -25,7 +25,8 @@ export function encodeEntry(entry: KeyvEntry): string {
     // Reading it back proves it is JSON, whatever else the serializer lets through.
     JSON.parse(text);
   } catch (error) {
-    const reason = error instanceof RangeError ? 'it contains a cycle' : describe(error);
+    const reason =
+      error instanceof RangeError ? 'it contains a cycle or is nested too deeply' : describe(error);
     throw new InvalidValueError(`the value cannot be cached as JSON: ${reason}`, { cause: error });
   }
   return text;
