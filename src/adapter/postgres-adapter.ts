@@ -326,6 +326,22 @@ export class PostgresAdapter extends EventEmitter {
     return rows[0] ? toEntry(rows[0]) : undefined;
   }
 
+  /**
+   * A text that changes when, and only when, the key is written, deleted or its namespace cleared; an expiry
+   * leaves it as it was. Read on `client` (a lock holder's connection).
+   */
+  async changeStamp(namespace: string, key: string, client: pg.ClientBase): Promise<string> {
+    assertNamespace(namespace);
+    assertStorableKey(key);
+    const rows = await this.run<{ version: string | null; cleared: string | null }>(
+      this.statements.changeStamp,
+      [namespace, key],
+      'changeStamp',
+      client,
+    );
+    return `${rows[0]?.version ?? '-'}/${rows[0]?.cleared ?? '-'}`;
+  }
+
   async readEntries(namespace: string, given: string[]): Promise<Array<StoredEntry | undefined>> {
     assertNamespace(namespace);
     const keys = storableKeys(given);

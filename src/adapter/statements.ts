@@ -36,6 +36,11 @@ export function buildStatements(n: SchemaNames) {
       WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`),
     getMany: named(`SELECT e.key, e.value, e.version, e.ttl_left FROM unnest($2::text[]) AS k(key),
       ${probe(`key, value, version, ${TTL_LEFT} AS ttl_left`)} e`),
+    // The row's version whether or not it has expired, and the namespace's last clear: what changes when, and
+    // only when, the key is written, deleted or cleared.
+    changeStamp: named(`SELECT
+      (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}) AS version,
+      (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${CLEAR_MARKER}) AS cleared`),
     has: named(
       `SELECT 1 FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`,
     ),

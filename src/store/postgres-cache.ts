@@ -531,6 +531,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
         if (held !== undefined) return held.value;
         return this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key, client), true);
       },
+      changeStamp: (namespace, key, client) => this.adapter.changeStamp(namespace, key, client),
       missedL1: (key, found) => this.countPostgresRead(key, found),
       write: async (namespace, key, text, ttl, client) => {
         const ticket = this.beginFill(namespace, key);

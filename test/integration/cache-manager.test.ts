@@ -211,8 +211,8 @@ describe('createPostgresCacheManager()', () => {
     }
     await expect(
       manager.mset([
-        { key: 'other', value: 1 },
-        { key: 'kept', value: 2n },
+        { key: 'other', value: 1 as unknown },
+        { key: 'kept', value: 2n as unknown },
       ]),
     ).rejects.toMatchObject({ code: 'ERR_PGCACHE_INVALID_VALUE' });
     expect(await manager.get('kept')).toBe('before');

@@ -260,13 +260,14 @@ export class ClusterWrap {
         // Another process is filling or refreshing it.
         if (lock === undefined) return;
         const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
-          const before = await this.host.read(namespace, storedKey, lock.client);
-          const current = decodeEntry(before);
+          const current = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
           const stillDue = current?.expires !== undefined && current.expires - Date.now() < threshold;
           if (!stillDue) return { result: undefined };
+          const before = await this.host.changeStamp(namespace, storedKey, lock.client);
           const fresh = await load(loader, options);
-          // Sets and deletes take no lock: one that landed while the loader ran is newer than what it loaded.
-          if ((await this.host.read(namespace, storedKey, lock.client)) !== before)
+          // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
+          // loaded. The entry merely expiring meanwhile is no such change: the refresh is stored all the same.
+          if ((await this.host.changeStamp(namespace, storedKey, lock.client)) !== before)
             return { result: undefined };
           const publish = fresh.stored
             ? await this.host.write(namespace, storedKey, fresh.stored.text, fresh.stored.ttl, lock.client)

@@ -25,6 +25,8 @@ export interface WrapHost {
    * Counted in no stats: a call is counted as it looks in L1 (`peek`) and, if it missed, as it ends (`missedL1`).
    */
   read(namespace: string, storedKey: string, client?: pg.ClientBase): Promise<string | undefined>;
+  /** See `PostgresAdapter.changeStamp`: changes with every write, delete or clear of the key, not with its expiry. */
+  changeStamp(namespace: string, storedKey: string, client: pg.ClientBase): Promise<string>;
   /** A call that missed L1 ended: with a value found in PostgreSQL, or with its loader run (`found` false). */
   missedL1(storedKey: string, found: boolean): void;
   /** Writes through `client` or the pool; call the returned `Publish` once the write is committed or not. */
