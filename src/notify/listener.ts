@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { assertIdentifier } from '../adapter/identifiers.js';
 import { ConnectionError, toCacheError } from '../errors.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, DEFAULT_MAX_DELAY } from './backoff.js';
 import { assertListenerOptions, type ListenerOptions } from './listener-options.js';
 
 export type { ListenerOptions } from './listener-options.js';
@@ -40,6 +40,9 @@ export class PgListener extends EventEmitter<ListenerEvents> {
   private closed = false;
   private closing: Promise<void> | undefined;
   private everConnected = false;
+  /** When the current connection was adopted, and how many in a row were lost soon after (see `lose`). */
+  private connectedAt = 0;
+  private quickLosses = 0;
   /** Per connection: its statements not yet answered, and the last one queued. */
   private readonly lines = new WeakMap<pg.Client, { unanswered: number; last: Promise<unknown> }>();
   /** How many times the connection was lost and re-established. */
@@ -132,9 +135,16 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     if (client) await endQuietly(client);
   }
 
-  /** Connects until it works or the listener is closed; returns the client it adopted, if any. */
+  /**
+   * Connects until it works or the listener is closed; returns the client it adopted, if any. After a lost
+   * connection even the first attempt waits, with jitter, so that the processes that lost theirs together
+   * (a restarted server) do not all come back at once; and the wait grows while connections keep being
+   * lost soon after they were made, as it does while attempts fail.
+   */
   private async connectUntilDone(): Promise<pg.Client | undefined> {
-    for (let attempt = 0; !this.closed; attempt++) {
+    let attempt = this.quickLosses;
+    if (this.everConnected) await this.pause(backoffDelay(attempt++, this.options.reconnect));
+    for (; !this.closed; attempt++) {
       try {
         return await this.connectOnce();
       } catch (error) {
@@ -201,6 +211,7 @@ export class PgListener extends EventEmitter<ListenerEvents> {
     }
     // Everything settled before anyone hears of it.
     this.client = client;
+    this.connectedAt = Date.now();
     if (this.everConnected) this.reconnects++;
     this.everConnected = true;
     this.startHeartbeat(client);
@@ -260,6 +271,10 @@ export class PgListener extends EventEmitter<ListenerEvents> {
   private lose(client: pg.Client | undefined, error: Error | undefined): void {
     if (!client || client !== this.client) return;
     this.client = undefined;
+    // One that lived longer than the longest wait between attempts was not lost "soon after".
+    const lived = Date.now() - this.connectedAt;
+    this.quickLosses =
+      lived < (this.options.reconnect?.maxDelay ?? DEFAULT_MAX_DELAY) ? this.quickLosses + 1 : 0;
     clearInterval(this.heartbeat);
     // A half-open socket may never finish a polite end(); destroy it.
     socketOf(client)?.destroy();

@@ -4,15 +4,16 @@ const MAX_AWAITED = 1000;
 const MAX_CLEAR_EVENT_NAMESPACE = 1300;
 
 /**
- * Lets each clear empty L1 once: by its change event or, for this cache's own, by its answer, whichever
- * comes first. A clear is known by its namespace and version, and matched only exactly.
+ * Tells which half of a clear comes first: its change event or, for this cache's own, its answer. Both evict
+ * what the clear hides; the first is announced. A clear is known by its namespace and version, and matched
+ * only exactly.
  */
 export class ClearsSeen {
   private readonly answered = new Set<string>();
   private readonly notified = new Set<string>();
 
   /**
-   * Our own clear has its answer: true unless its event came first (and emptied L1 for it already).
+   * Our own clear has its answer: true unless its event came first.
    * @param eventExpected false without a listener: then nothing is held for an event that never comes.
    */
   answer(namespace: string, version: number, eventExpected: boolean): boolean {

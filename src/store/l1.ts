@@ -135,12 +135,12 @@ export class L1 {
     return this.lru.delete(id);
   }
 
-  /** Evicts every entry of a namespace; returns how many. */
-  deleteNamespace(namespace: string): number {
+  /** Evicts the entries of a namespace older than `version` (what a clear of that version hides); returns how many. */
+  deleteNamespace(namespace: string, version: number): number {
     const prefix = `${namespace}\u0000`;
     let removed = 0;
     for (const id of [...this.lru.keys()]) {
-      if (id.startsWith(prefix) && this.lru.delete(id)) removed++;
+      if (id.startsWith(prefix) && this.evictOlderThan(id, version)) removed++;
     }
     return removed;
   }

@@ -382,10 +382,13 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       { namespace },
       () => this.adapter.clearNamespace(namespace),
       (version) => {
-        // Our own clear: void fills in flight now rather than waiting for the event to come back, and let that
-        // event, when it comes, evict nothing more (what entered L1 since is newer than the clear).
+        // Our own clear: void fills in flight now rather than waiting for the event to come back.
         this.guard.reset();
-        if (this.clears.answer(namespace, version, this.lease !== undefined)) this.evictNamespace(namespace);
+        this.evictCleared(
+          namespace,
+          version,
+          this.clears.answer(namespace, version, this.lease !== undefined),
+        );
       },
     );
   }
@@ -850,7 +853,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       this.flush('flush');
     } else if (change.op === 'clear') {
       this.guard.observeClear(change.namespace, change.version);
-      if (this.clears.notify(change.namespace, change.version)) this.evictNamespace(change.namespace);
+      this.evictCleared(
+        change.namespace,
+        change.version,
+        this.clears.notify(change.namespace, change.version),
+      );
     } else {
       const id =
         change.key === undefined
@@ -872,11 +879,16 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     }
   }
 
-  private evictNamespace(namespace: string) {
-    this.wakeWaiters((id) => id.startsWith(`${namespace}\u0000`));
-    const removed = this.l1?.deleteNamespace(namespace) ?? 0;
+  /**
+   * Evicts what a clear hides, the namespace's entries older than it, on its answer (our own) and on its event
+   * alike: what entered L1 since is newer and stays, and an event forged with its version cannot stand in for
+   * the answer. `first`: the first of the two to come, which is announced (the second only if it evicted).
+   */
+  private evictCleared(namespace: string, version: number, first: boolean) {
+    if (first) this.wakeWaiters((id) => id.startsWith(`${namespace}\u0000`));
+    const removed = this.l1?.deleteNamespace(namespace, version) ?? 0;
     this.counters.evictions.clear += removed;
-    this.announce('invalidate', { namespace, reason: 'clear' });
+    if (first || removed > 0) this.announce('invalidate', { namespace, reason: 'clear' });
   }
 
   private flush(reason: 'flush' | 'disconnected') {

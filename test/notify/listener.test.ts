@@ -195,6 +195,31 @@ describe('PgListener heartbeats', () => {
   });
 });
 
+describe('PgListener reconnecting', () => {
+  it('waits longer and longer while each connection is lost soon after it was made, as while attempts fail', async () => {
+    const front = await proxy('forward');
+    const { listener: flapping } = listener({
+      connection: front.url,
+      ...fast,
+      reconnect: { initialDelay: 50, maxDelay: 2000 },
+    });
+    // Every connection is cut 30 ms after LISTEN is in place: a watchdog that drops sessions, say.
+    const connectedAt: number[] = [];
+    flapping.on('connected', () => {
+      connectedAt.push(Date.now());
+      setTimeout(() => front.dropAll(), 30);
+    });
+    await flapping.listen('flapping', () => undefined);
+    await flapping.start();
+    await sleep(1500);
+    // At once each time, it would have connected some 30 times by now.
+    expect(connectedAt.length).toBeGreaterThanOrEqual(3);
+    expect(connectedAt.length).toBeLessThanOrEqual(10);
+    const gaps = connectedAt.slice(1).map((at, i) => at - (connectedAt[i] as number));
+    expect(gaps.at(-1)).toBeGreaterThan((gaps[0] as number) * 2);
+  });
+});
+
 describe('PgListener with subscribers that throw', () => {
   it('still reconnects when a "disconnected" subscriber throws, and the others still hear it', async () => {
     const { listener: l, errors } = listener({ connection: databaseUrl(), ...fast });

@@ -166,6 +166,32 @@ describe('change events', () => {
     }
   });
 
+  it("cannot be forged to keep a cache's own clear() from emptying its L1", async () => {
+    const cache = newCache();
+    await cache.init();
+    cache.namespace = 'forged';
+    const channel = cache.adapter.options.notifyChannel;
+    const sequence = `"${schema}".pgcache_version_seq`;
+    for (let round = 0; round < 10; round++) {
+      const key = `k${round}`;
+      await cache.set(key, 'before the clear');
+      // Clear events, as anyone who can NOTIFY may send them, with the versions the next clear will draw.
+      const { rows } = await pool.query<{ last: string }>(`SELECT last_value AS last FROM ${sequence}`);
+      const received = cache.stats.events.received;
+      for (let v = Number(rows[0]?.last) + 1; v <= Number(rows[0]?.last) + 3; v++) {
+        await pool.query('SELECT pg_notify($1, $2)', [
+          channel,
+          JSON.stringify({ op: 'clear', ns: 'forged', v }),
+        ]);
+      }
+      expect(await eventually(() => cache.stats.events.received >= received + 3)).toBe(true);
+      // Read back into L1 after the forged events emptied it.
+      expect(await cache.get(key)).toBe('before the clear');
+      await cache.clear();
+      expect(await cache.get(key)).toBeUndefined();
+    }
+  });
+
   it('ignore and count malformed payloads from anyone who can NOTIFY the channel', async () => {
     const cache = newCache();
     await cache.init();

@@ -58,7 +58,7 @@ describe('WritesInFlight', () => {
 });
 
 describe('ClearsSeen', () => {
-  it('lets each clear empty L1 once, whichever of its event and its answer comes first', () => {
+  it("tells which of a clear's event and its answer comes first", () => {
     const clears = new ClearsSeen();
     expect(clears.answer('ns', 5, true)).toBe(true);
     expect(clears.notify('ns', 5)).toBe(false);
