@@ -767,6 +767,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       retry: this.options.reconnect,
     });
     const ask = () => {
+      // A handler of the flush before it may have disconnected the cache: a check started now would retry forever.
+      if (this.closed) return;
       asked = true;
       check.start();
     };
@@ -818,7 +820,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** Events reach us and the trigger sends them to our channel: L1 is used again, from empty. */
   private trust() {
     this.flush('flush');
-    if (this.l1Trusted) return;
+    // A handler of that flush may have disconnected the cache.
+    if (this.l1Trusted || this.closed) return;
     this.l1Trusted = true;
     this.announce('connected');
   }

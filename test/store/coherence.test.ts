@@ -369,6 +369,35 @@ describe('change events', () => {
 });
 
 describe('when the listener is down', () => {
+  for (const [which, flushes] of [
+    ['the first', 1],
+    ['the second', 2],
+  ] as const) {
+    it(`a handler that disconnects the cache on ${which} flush after a reconnect leaves nothing running, nor L1 trusted`, async () => {
+      const cache = newCache({ reconnect: { initialDelay: 20, maxDelay: 100 } });
+      await cache.init();
+      const errors: unknown[] = [];
+      cache.on('error', (error) => errors.push(error));
+      let closing: Promise<void> | undefined;
+      let connectedAfterClosing = 0;
+      let seen = 0;
+      cache.on('connected', () => {
+        if (closing) connectedAfterClosing++;
+      });
+      cache.on('invalidate', ({ reason }) => {
+        if (reason === 'flush' && ++seen === flushes) closing = cache.disconnect();
+      });
+      await pool.query('SELECT pg_terminate_backend($1)', [cache.stats.listener.backendPid]);
+      expect(await eventually(() => closing !== undefined)).toBe(true);
+      await closing;
+      const errorsAtClose = errors.length;
+      await sleep(500);
+      expect(errors.length).toBe(errorsAtClose);
+      expect(connectedAfterClosing).toBe(0);
+      expect(cache.coherent).toBe(false);
+    });
+  }
+
   it('L1 is bypassed and flushed at once, and trusted again only after LISTEN is back', async () => {
     const cache = newCache({ reconnect: { initialDelay: 300, maxDelay: 300 } });
     await cache.init();
