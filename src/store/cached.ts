@@ -132,7 +132,11 @@ export function cached<A extends unknown[], R>(
     }
   }
   const counters: CachedStats = { calls: 0, hits: 0, loads: 0, bypassed: 0, refusedWrites: 0, errors: 0 };
-  const flights = new Map<string, Promise<R>>();
+  /** Runs in progress, by key, with the log token each began with and the tags of its result. */
+  const flights = new Map<
+    string,
+    { result: Promise<R>; token: number; tags: readonly string[] | undefined }
+  >();
   const absorb = (error: unknown, doing: string) => {
     counters.errors++;
     try {
@@ -187,17 +191,16 @@ export function cached<A extends unknown[], R>(
     }
   }
 
-  async function run(key: string, args: A): Promise<R> {
-    if (trusted()) {
-      const hit = await read(key);
-      if (hit) {
-        counters.hits++;
-        return hit.value;
-      }
-    } else counters.bypassed++;
-    const tags = tagsOf?.(...args);
-    const token = invalidation?.log.begin() ?? 0;
+  /** `token` is the log's, taken as the run began (before its read): ended here. */
+  async function run(key: string, args: A, tags: readonly string[] | undefined, token: number): Promise<R> {
     try {
+      if (trusted()) {
+        const hit = await read(key);
+        if (hit) {
+          counters.hits++;
+          return hit.value;
+        }
+      } else counters.bypassed++;
       counters.loads++;
       const value = await fn(...args);
       await write(key, tags, value, token);
@@ -211,24 +214,30 @@ export function cached<A extends unknown[], R>(
     counters.calls++;
     if (signal?.aborted) return Promise.reject(signal.reason);
     let key: string;
+    let tags: readonly string[] | undefined;
     try {
       key = keyOf(...args);
       // A key the cache cannot store is the caller's mistake: say so rather than run uncached.
       assertStorableKey(key);
+      tags = tagsOf?.(...args);
     } catch (error) {
       return Promise.reject(error);
     }
     let flight = flights.get(key);
+    // A run that a change made since it began may answer with what the change replaced: a call made after
+    // the change was heard must not join it (the run's result is not stored either, see write()).
+    if (flight && invalidation?.log.changedSince(flight.token, key, flight.tags)) flight = undefined;
     if (!flight) {
-      const started = run(key, args);
+      const token = invalidation?.log.begin() ?? 0;
+      const started = { result: run(key, args, tags, token), token, tags };
       flight = started;
       flights.set(key, started);
       const forget = () => {
         if (flights.get(key) === started) flights.delete(key);
       };
-      started.then(forget, forget);
+      started.result.then(forget, forget);
     }
-    return untilAborted(flight, signal);
+    return untilAborted(flight.result, signal);
   }
 
   const call = (...args: A) => invoke(args);
