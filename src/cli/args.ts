@@ -89,11 +89,47 @@ function parseWatchOptions(args: string[]) {
   });
 }
 
-/** `schema.table` names its schema; a bare name takes `--schema` (default public). */
+/**
+ * `schema.table` names its schema; a bare name takes `--schema` (default public). Either part may be quoted
+ * as in SQL, `"a.b"` or `"my schema"."a.b"` (a doubled quote inside stands for one), for names with a dot.
+ * Unquoted names are taken as written, not folded to lower case.
+ */
 function splitTable(name: string, defaultSchema: string): { schema: string; table: string } {
-  const dot = name.indexOf('.');
-  if (dot <= 0 || dot === name.length - 1) return { schema: defaultSchema, table: name };
-  return { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+  const parts = nameParts(name);
+  if (parts.length === 1) return { schema: defaultSchema, table: parts[0] as string };
+  if (parts.length === 2) return { schema: parts[0] as string, table: parts[1] as string };
+  throw new UsageError(`${JSON.stringify(name)} is not a table name: write table or schema.table`);
+}
+
+function nameParts(name: string): string[] {
+  const parts: string[] = [];
+  let at = 0;
+  for (;;) {
+    let part = '';
+    if (name[at] === '"') {
+      at++;
+      for (;;) {
+        if (at >= name.length) throw new UsageError(`${JSON.stringify(name)} has a quote that is not closed`);
+        if (name[at] === '"' && name[at + 1] === '"') {
+          part += '"';
+          at += 2;
+        } else if (name[at] === '"') {
+          at++;
+          break;
+        } else part += name[at++];
+      }
+    } else {
+      const dot = name.indexOf('.', at);
+      const end = dot === -1 ? name.length : dot;
+      part = name.slice(at, end);
+      at = end;
+    }
+    if (part === '') throw new UsageError(`${JSON.stringify(name)} has an empty name in it`);
+    parts.push(part);
+    if (at === name.length) return parts;
+    if (name[at] !== '.') throw new UsageError(`${JSON.stringify(name)}: a quoted name must end at a dot`);
+    at++;
+  }
 }
 
 function parseMs(text: string): number {
@@ -125,7 +161,8 @@ Nothing changes without --apply: the SQL is printed for review (pipe it to psql 
 
 Options:
   --url URL            PostgreSQL URL (default: DATABASE_URL)
-  --schema NAME        schema of tables given without one (default: public); or write schema.table
+  --schema NAME        schema of tables given without one (default: public); or write schema.table,
+                       quoting names with a dot as in SQL: '"a.b"' or 'app."a.b"'
   --key COL,COL        columns events carry (default: the primary key; '' for none)
   --channel NAME       channel to notify on (default: <cache-schema>_<prefix>table_changes)
   --cache-schema NAME  schema of the cache, where the shared trigger function lives (default: public)

@@ -32,6 +32,9 @@ export async function runWatch(args: WatchArgs, output: Output): Promise<void> {
       output.out(args.json ? `${JSON.stringify(watches, null, 2)}\n` : formatList(watches));
       return;
     }
+    // Every table planned first, changing nothing: one that does not exist, or cannot be watched, must stop
+    // the command before it changes any of the others.
+    if (args.apply) await planEach(pool, args, location);
     for (const { schema, table } of args.tables) {
       const name = `${JSON.stringify(schema)}.${JSON.stringify(table)}`;
       if (args.action === 'install') {
@@ -63,6 +66,21 @@ export async function runWatch(args: WatchArgs, output: Output): Promise<void> {
     }
   } finally {
     await pool.end();
+  }
+}
+
+async function planEach(
+  pool: pg.Pool,
+  args: WatchArgs,
+  location: { cacheSchema: string | undefined; tablePrefix: string | undefined },
+): Promise<void> {
+  for (const { schema, table } of args.tables) {
+    const target = { ...location, schema, table, lockTimeout: args.lockTimeout, dryRun: true };
+    if (args.action === 'install') {
+      await installTableWatch(pool, { ...target, keyColumns: args.keyColumns, channel: args.channel });
+    } else {
+      await uninstallTableWatch(pool, target);
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCommand, UsageError } from '../../src/cli/args.js';
 import { listTableWatches } from '../../src/index.js';
 import { finished } from '../support/child.js';
 import { adminPool, databaseUrl, dropSchema, uniqueSchema } from '../support/database.js';
@@ -29,11 +30,36 @@ beforeAll(async () => {
   await pool.query(`CREATE SCHEMA ${q(schema)}`);
   await pool.query(`CREATE TABLE ${q(schema)}.users (id int PRIMARY KEY, email text)`);
   await pool.query(`CREATE TABLE ${q(schema)}.orders (id int PRIMARY KEY)`);
+  await pool.query(`CREATE TABLE ${q(schema)}."a.b" (id int PRIMARY KEY)`);
 });
 
 afterAll(async () => {
   await dropSchema(schema);
   await pool.end();
+});
+
+describe('table names on the command line', () => {
+  const tablesOf = (...names: string[]) => {
+    const command = parseCommand(['watch', 'install', ...names, '--schema', 'app'], {});
+    return command.name === 'watch' ? command.args.tables : [];
+  };
+
+  it('takes schema.table, a bare name in --schema, and SQL quoting for names with a dot', () => {
+    expect(tablesOf('users', 'other.users', '"a.b"', 'other."a.b"', '"my schema"."x""y"', 'Mixed')).toEqual([
+      { schema: 'app', table: 'users' },
+      { schema: 'other', table: 'users' },
+      { schema: 'app', table: 'a.b' },
+      { schema: 'other', table: 'a.b' },
+      { schema: 'my schema', table: 'x"y' },
+      { schema: 'app', table: 'Mixed' },
+    ]);
+  });
+
+  it('refuses names it cannot read as a usage error', () => {
+    for (const name of ['"open', 'a.b.c', '.t', 's.', '"a"x', '']) {
+      expect(() => tablesOf(name)).toThrow(UsageError);
+    }
+  });
 });
 
 describe('postgres-cache watch', () => {
@@ -120,6 +146,19 @@ describe('postgres-cache watch', () => {
     expect(uninstall.code).toBe(0);
     expect(await watched()).toEqual([]);
     expect((await run(['watch', 'list', ...url], {})).stdout).toBe('no tables are watched\n');
+  }, 120_000);
+
+  it('--apply plans every table first: one that does not exist changes none of the others', async () => {
+    const where = ['--schema', schema, '--cache-schema', schema];
+    const failed = await run(['watch', 'install', 'users', 'missing', '--apply', ...where]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/missing/);
+    expect(await watched()).toEqual([]);
+    const dotted = await run(['watch', 'install', '"a.b"', '--apply', ...where]);
+    expect(dotted.code).toBe(0);
+    expect(await watched()).toEqual(['a.b']);
+    expect((await run(['watch', 'uninstall', '"a.b"', '--apply', ...where])).code).toBe(0);
+    expect(await watched()).toEqual([]);
   }, 120_000);
 
   it('called wrongly: exit code 2 and the usage; failing: exit code 1 and the typed error', async () => {

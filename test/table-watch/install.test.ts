@@ -434,6 +434,51 @@ describe('uninstallTableWatch and other caches', () => {
     }
   });
 
+  it('a role watching its own table uses the shared function another role created', async () => {
+    const cacheSchema = `${schema}_roles`;
+    const suffix = Math.random().toString(36).slice(2, 8);
+    const [first, second] = [`tw_owner_a_${suffix}`, `tw_owner_b_${suffix}`];
+    const asRole = (role: string) => {
+      const url = new URL(databaseUrl());
+      url.username = role;
+      return new pg.Pool({ connectionString: url.toString(), max: 1 });
+    };
+    try {
+      for (const [role, table] of [
+        [first, 'owned_a'],
+        [second, 'owned_b'],
+      ]) {
+        await pool.query(`CREATE ROLE ${role} LOGIN`);
+        await pool.query(`GRANT USAGE ON SCHEMA ${q(schema)} TO ${role}`);
+        await pool.query(`CREATE TABLE ${q(schema)}.${table} (id int PRIMARY KEY)`);
+        await pool.query(`ALTER TABLE ${q(schema)}.${table} OWNER TO ${role}`);
+      }
+      await pool.query(`CREATE SCHEMA ${q(cacheSchema)}`);
+      await pool.query(`GRANT CREATE, USAGE ON SCHEMA ${q(cacheSchema)} TO ${first}, ${second}`);
+      for (const [role, table] of [
+        [first, 'owned_a'],
+        [second, 'owned_b'],
+      ]) {
+        const own = asRole(role as string);
+        try {
+          const plan = await installTableWatch(own, { schema, table: table as string, cacheSchema });
+          expect(plan.applied).toBe(true);
+        } finally {
+          await own.end();
+        }
+      }
+      const watched = (await listTableWatches(pool, { cacheSchema })).map((watch) => watch.table);
+      expect(watched.sort()).toEqual(['owned_a', 'owned_b']);
+    } finally {
+      await pool.query(`DROP TABLE IF EXISTS ${q(schema)}.owned_a, ${q(schema)}.owned_b`);
+      await dropSchema(cacheSchema);
+      for (const role of [first, second]) {
+        await pool.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+        await pool.query(`DROP ROLE IF EXISTS ${role}`);
+      }
+    }
+  });
+
   it('many processes installing at once all succeed (the shared function is created under a lock)', async () => {
     const tables = Array.from({ length: 6 }, (_, index) => `race_${index}`);
     for (const table of tables) await pool.query(`CREATE TABLE ${q(schema)}.${table} (id int PRIMARY KEY)`);

@@ -108,20 +108,20 @@ export async function installTableWatch(db: Queryable, options: TableWatchOption
       const existing = await readWatchTriggers(client, n, ref);
       assertNoClash(existing, n, target);
       const table = qualifiedName(schema, options.table);
+      // An older version of the function (from an older library) is replaced; a current one is left as it
+      // is, so that a role other than its owner may watch its own tables with it.
+      const functionCurrent = (await installedFunctionBody(client, n)) === FUNCTION_BODY;
       const statements = [
         ...lockSql(n),
         lockTimeoutSql(lockTimeout),
         ...((await schemaExists(client, n.cacheSchema))
           ? []
           : [createSchemaUnlessExists(`"${n.cacheSchema}"`)]),
-        createFunctionSql(n),
+        ...(functionCurrent ? [] : [createFunctionSql(n)]),
         ...dropTriggersSql(n, table),
         ...createTriggersSql(n, table, channel, keyColumns),
       ];
-      // An older version of the function (from an older library) counts as out of date too.
-      const upToDate =
-        isUpToDate(existing, n, channel, keyColumns) &&
-        (await installedFunctionBody(client, n)) === FUNCTION_BODY;
+      const upToDate = isUpToDate(existing, n, channel, keyColumns) && functionCurrent;
       const plan = { schema, table: options.table, channel, keyColumns, sql: script(statements), upToDate };
       if (options.dryRun || upToDate) return { ...plan, applied: false };
       await inTransaction(client, statements);
