@@ -211,7 +211,7 @@ function sameExecuteGrants(from: string, fromArgs: string, to: string, toArgs: s
       grantee oid;
     BEGIN
       FOR grantee IN
-        SELECT a.grantee FROM pg_proc p, aclexplode(p.proacl) a
+        SELECT a.grantee FROM pg_proc p, aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
         WHERE p.oid = '${from}(${fromArgs})'::regprocedure AND a.privilege_type = 'EXECUTE'
       LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION ${to}(${toArgs}) TO %s',

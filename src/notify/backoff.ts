@@ -5,12 +5,10 @@ export interface BackoffOptions {
   maxDelay?: number;
 }
 
-export const DEFAULT_MAX_DELAY = 5000;
-
 /** Exponential backoff with "equal jitter": half the delay is fixed, half random, so reconnecting processes spread out. */
 export function backoffDelay(
   attempt: number,
-  { initialDelay = 100, maxDelay = DEFAULT_MAX_DELAY }: BackoffOptions = {},
+  { initialDelay = 100, maxDelay = 5000 }: BackoffOptions = {},
 ): number {
   const ceiling = Math.min(maxDelay, initialDelay * 2 ** Math.min(attempt, 30));
   return ceiling / 2 + Math.random() * (ceiling / 2);

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { assertIdentifier } from '../adapter/identifiers.js';
 import { ConnectionError, toCacheError } from '../errors.js';
-import { backoffDelay, DEFAULT_MAX_DELAY } from './backoff.js';
+import { backoffDelay } from './backoff.js';
 import { assertListenerOptions, type ListenerOptions } from './listener-options.js';
 
 export type { ListenerOptions } from './listener-options.js';
@@ -18,6 +18,9 @@ export interface ListenerEvents {
 }
 
 type RawSocket = { destroy(): void; ref(): void; unref(): void };
+
+/** A connection lost within this long of being made counts as a failed attempt (see `connectUntilDone`). */
+const QUICK_LOSS_MS = 1000;
 
 /**
  * One dedicated LISTEN connection (never from a pool): any number of handlers per channel, each
@@ -136,14 +139,14 @@ export class PgListener extends EventEmitter<ListenerEvents> {
   }
 
   /**
-   * Connects until it works or the listener is closed; returns the client it adopted, if any. After a lost
-   * connection even the first attempt waits, with jitter, so that the processes that lost theirs together
-   * (a restarted server) do not all come back at once; and the wait grows while connections keep being
-   * lost soon after they were made, as it does while attempts fail.
+   * Connects until it works or the listener is closed; returns the client it adopted, if any. A connection
+   * lost soon after it was made counts as a failed attempt: while that keeps happening (a proxy or a
+   * watchdog that drops sessions) the wait before the next one grows, with jitter, as it does while
+   * attempts fail. After a connection that lived, the first attempt is made at once.
    */
   private async connectUntilDone(): Promise<pg.Client | undefined> {
     let attempt = this.quickLosses;
-    if (this.everConnected) await this.pause(backoffDelay(attempt++, this.options.reconnect));
+    if (attempt > 0) await this.pause(backoffDelay(attempt - 1, this.options.reconnect));
     for (; !this.closed; attempt++) {
       try {
         return await this.connectOnce();
@@ -271,10 +274,7 @@ export class PgListener extends EventEmitter<ListenerEvents> {
   private lose(client: pg.Client | undefined, error: Error | undefined): void {
     if (!client || client !== this.client) return;
     this.client = undefined;
-    // One that lived longer than the longest wait between attempts was not lost "soon after".
-    const lived = Date.now() - this.connectedAt;
-    this.quickLosses =
-      lived < (this.options.reconnect?.maxDelay ?? DEFAULT_MAX_DELAY) ? this.quickLosses + 1 : 0;
+    this.quickLosses = Date.now() - this.connectedAt < QUICK_LOSS_MS ? this.quickLosses + 1 : 0;
     clearInterval(this.heartbeat);
     // A half-open socket may never finish a polite end(); destroy it.
     socketOf(client)?.destroy();

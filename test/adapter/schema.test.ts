@@ -104,37 +104,46 @@ describe('migrations', () => {
     }
   });
 
-  it('version 9 lets whoever may execute the existing functions execute its new one', async () => {
-    // A site whose migration role creates functions without EXECUTE for PUBLIC, granted to the runtime role.
-    const schema = newSchema('grants');
-    const owner = `pgcache_owner_${randomBytes(4).toString('hex')}`;
-    roles.push(owner);
-    await pool.query(`CREATE ROLE "${owner}" LOGIN PASSWORD 'owner'`);
-    await pool.query(`ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC`);
-    await pool.query(`CREATE SCHEMA "${schema}" AUTHORIZATION "${owner}"`);
-    const ownerUrl = new URL(databaseUrl());
-    ownerUrl.username = owner;
-    ownerUrl.password = 'owner';
-    const migrate = () => PostgresAdapter.initDb({ connectionString: ownerUrl.toString(), schema });
-    await migrate();
-    const url = await runtimeRole(schema);
-    // As version 8 left it, with the grants the site made then.
-    await pool.query(`DROP FUNCTION "${schema}".pgcache_delete_keys(text, text[])`);
-    await pool.query(`UPDATE "${schema}".pgcache_meta SET value = '8' WHERE name = 'schema_version'`);
-    await pool.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA "${schema}" TO "${url.username}"`);
-    await migrate();
-    const adapter = new PostgresAdapter({ connectionString: url.toString(), schema, sweepInterval: 0 });
-    try {
-      await adapter.setMany([
-        { key: 'a', value: '1' },
-        { key: 'b', value: '2' },
-      ]);
-      expect(await adapter.deleteMany(['a', 'b'])).toBe(true);
-      expect(await adapter.getMany(['a', 'b'])).toEqual([undefined, undefined]);
-    } finally {
-      await adapter.disconnect();
-    }
-  });
+  for (const [how, revokedBefore] of [
+    ['granted to the runtime role', true],
+    ['left to PUBLIC, by default', false],
+  ] as const) {
+    it(`version 9 lets whoever may execute the existing functions execute its new one (${how})`, async () => {
+      // A migration role that creates functions without EXECUTE for PUBLIC: from the start, with the grants made
+      // to the runtime role, or only since after version 8 (whose functions PUBLIC may still execute).
+      const schema = newSchema('grants');
+      const owner = `pgcache_owner_${randomBytes(4).toString('hex')}`;
+      roles.push(owner);
+      const revoke = `ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC`;
+      await pool.query(`CREATE ROLE "${owner}" LOGIN PASSWORD 'owner'`);
+      if (revokedBefore) await pool.query(revoke);
+      await pool.query(`CREATE SCHEMA "${schema}" AUTHORIZATION "${owner}"`);
+      const ownerUrl = new URL(databaseUrl());
+      ownerUrl.username = owner;
+      ownerUrl.password = 'owner';
+      const migrate = () => PostgresAdapter.initDb({ connectionString: ownerUrl.toString(), schema });
+      await migrate();
+      const url = await runtimeRole(schema);
+      // As version 8 left it, with the grants the site made then.
+      await pool.query(`DROP FUNCTION "${schema}".pgcache_delete_keys(text, text[])`);
+      await pool.query(`UPDATE "${schema}".pgcache_meta SET value = '8' WHERE name = 'schema_version'`);
+      if (revokedBefore) {
+        await pool.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA "${schema}" TO "${url.username}"`);
+      } else await pool.query(revoke);
+      await migrate();
+      const adapter = new PostgresAdapter({ connectionString: url.toString(), schema, sweepInterval: 0 });
+      try {
+        await adapter.setMany([
+          { key: 'a', value: '1' },
+          { key: 'b', value: '2' },
+        ]);
+        expect(await adapter.deleteMany(['a', 'b'])).toBe(true);
+        expect(await adapter.getMany(['a', 'b'])).toEqual([undefined, undefined]);
+      } finally {
+        await adapter.disconnect();
+      }
+    });
+  }
 
   it('with migrate: false, a missing schema is a SchemaError that names the fix', async () => {
     const adapter = new PostgresAdapter({

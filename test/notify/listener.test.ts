@@ -220,6 +220,27 @@ describe('PgListener reconnecting', () => {
   });
 });
 
+describe('PgListener reconnecting after a connection that lived', () => {
+  it('connects again at once, without the wait a failed attempt gets', async () => {
+    const front = await proxy('forward');
+    // A wait of its own would be 1 s at least.
+    const { listener: steady } = listener({
+      connection: front.url,
+      ...fast,
+      reconnect: { initialDelay: 2000 },
+    });
+    await steady.listen('steady', () => undefined);
+    await steady.start();
+    await sleep(1100);
+    const back = new Promise<number>((resolve) => {
+      const lostAt = Date.now();
+      steady.once('connected', () => resolve(Date.now() - lostAt));
+    });
+    front.dropAll();
+    expect(await back).toBeLessThan(800);
+  });
+});
+
 describe('PgListener with subscribers that throw', () => {
   it('still reconnects when a "disconnected" subscriber throws, and the others still hear it', async () => {
     const { listener: l, errors } = listener({ connection: databaseUrl(), ...fast });
