@@ -30,6 +30,11 @@ import {
 import { bySize, type IssuedWrite, MAX_STATEMENT_CHARS, ttlAtRun, writeSize } from './writes.js';
 
 /** A live row as the store layer needs it: the value, its version, and how long it has left. */
+export interface ChangeStamp {
+  version: number | undefined;
+  cleared: number | undefined;
+}
+
 export interface StoredEntry {
   value: string;
   version: number;
@@ -327,10 +332,11 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   /**
-   * A text that changes when, and only when, the key is written, deleted or its namespace cleared; an expiry
-   * leaves it as it was. Read on `client` (a lock holder's connection).
+   * The row's version, whether or not it has expired (undefined without a row), and that of the namespace's
+   * last clear: they change when the key is written, deleted or cleared, not when it expires (only when the
+   * sweeper then deletes it). Read on `client` (a lock holder's connection).
    */
-  async changeStamp(namespace: string, key: string, client: pg.ClientBase): Promise<string> {
+  async changeStamp(namespace: string, key: string, client: pg.ClientBase): Promise<ChangeStamp> {
     assertNamespace(namespace);
     assertStorableKey(key);
     const rows = await this.run<{ version: string | null; cleared: string | null }>(
@@ -339,7 +345,11 @@ export class PostgresAdapter extends EventEmitter {
       'changeStamp',
       client,
     );
-    return `${rows[0]?.version ?? '-'}/${rows[0]?.cleared ?? '-'}`;
+    const { version = null, cleared = null } = rows[0] ?? {};
+    return {
+      version: version === null ? undefined : Number(version),
+      cleared: cleared === null ? undefined : Number(cleared),
+    };
   }
 
   async readEntries(namespace: string, given: string[]): Promise<Array<StoredEntry | undefined>> {

@@ -65,10 +65,15 @@ export function createPostgresCacheManager(options: PostgresCacheManagerOptions 
     ours(event) ? ownEvents.off(event, listener) : managerOff(event, listener);
 
   // One statement for all the keys: cache-manager's own mdel deletes them one call at a time, and many
-  // thousands of calls queue past connectionTimeout, leaving some keys deleted and the rest not.
+  // thousands of calls queue past connectionTimeout, leaving some keys deleted and the rest not. Each key is
+  // prefixed as Keyv's delete() prefixes it (not twice), which is what that mdel called.
+  const storedKey = (key: string) => {
+    const namespace = keyv.namespace;
+    return namespace && !key.startsWith(`${namespace}:`) ? `${namespace}:${key}` : key;
+  };
   async function mdel(keys: string[]): Promise<boolean> {
     try {
-      await keyv.deleteMany(keys);
+      await postgres.deleteMany(keys.map(storedKey));
     } catch (error) {
       ownEvents.emit('mdel', { keys, error });
       throw error;

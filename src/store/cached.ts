@@ -293,8 +293,9 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
 
 /**
  * The default key: the arguments as JSON. Arguments JSON cannot hold (a BigInt, a cycle), or would hold as
- * something else (every Map and Set as `{}`, a function or symbol as nothing, NaN as null: calls that differ
- * would share one result), need `options.key`.
+ * something else, so that calls that differ would share one result, need `options.key`: a function or a
+ * symbol (written as nothing), NaN and the infinities (null), and an object that is not a plain one and has
+ * nothing JSON writes (`{}` for every Map, Set, RegExp and Error alike). `undefined` is written as null.
  */
 function argumentsAsJson(...args: unknown[]): string {
   try {
@@ -309,8 +310,13 @@ function argumentsAsJson(...args: unknown[]): string {
 function faithfulJson(_key: string, value: unknown): unknown {
   if (typeof value === 'function' || typeof value === 'symbol') throw new TypeError(`a ${typeof value}`);
   if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`the number ${value}`);
-  if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) {
-    throw new TypeError(`a ${value.constructor.name}, which JSON writes as {}`);
+  if (typeof value === 'object' && value !== null && !isPlain(value) && Object.keys(value).length === 0) {
+    throw new TypeError(`a ${value.constructor?.name ?? 'object'}, which JSON writes as {}`);
   }
   return value;
+}
+
+function isPlain(value: object): boolean {
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null || Array.isArray(value);
 }

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ChangeStamp } from '../../adapter/postgres-adapter.js';
 import { assertStorableKey, normalizeTtl } from '../../adapter/validation.js';
 import { DisconnectedError, LockTimeoutError } from '../../errors.js';
 import { unlessAborted } from './abort.js';
@@ -260,15 +261,14 @@ export class ClusterWrap {
         // Another process is filling or refreshing it.
         if (lock === undefined) return;
         const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
-          const current = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
-          const stillDue = current?.expires !== undefined && current.expires - Date.now() < threshold;
-          if (!stillDue) return { result: undefined };
+          const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
+          if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
           const before = await this.host.changeStamp(namespace, storedKey, lock.client);
           const fresh = await load(loader, options);
           // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
           // loaded. The entry merely expiring meanwhile is no such change: the refresh is stored all the same.
-          if ((await this.host.changeStamp(namespace, storedKey, lock.client)) !== before)
-            return { result: undefined };
+          const after = await this.host.changeStamp(namespace, storedKey, lock.client);
+          if (changedMeanwhile(before, after, expires)) return { result: undefined };
           const publish = fresh.stored
             ? await this.host.write(namespace, storedKey, fresh.stored.text, fresh.stored.ttl, lock.client)
             : undefined;
@@ -282,6 +282,16 @@ export class ClusterWrap {
       this.host.refreshed({ key, value: served, error });
     }
   }
+}
+
+/**
+ * Whether a set, delete or clear landed between the two stamps. A row gone once its entry had expired is the
+ * sweeper's doing, not a delete (a delete of an entry already expired is taken for it too: the refresh wins).
+ */
+function changedMeanwhile(before: ChangeStamp, after: ChangeStamp, expires: number): boolean {
+  if (after.cleared !== before.cleared) return true;
+  if (after.version === before.version) return false;
+  return !(after.version === undefined && expires <= Date.now());
 }
 
 /**

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { ChangeStamp } from '../../adapter/postgres-adapter.js';
 import type { WrapDefaults } from './options.js';
 
 /**
@@ -26,7 +27,7 @@ export interface WrapHost {
    */
   read(namespace: string, storedKey: string, client?: pg.ClientBase): Promise<string | undefined>;
   /** See `PostgresAdapter.changeStamp`: changes with every write, delete or clear of the key, not with its expiry. */
-  changeStamp(namespace: string, storedKey: string, client: pg.ClientBase): Promise<string>;
+  changeStamp(namespace: string, storedKey: string, client: pg.ClientBase): Promise<ChangeStamp>;
   /** A call that missed L1 ended: with a value found in PostgreSQL, or with its loader run (`found` false). */
   missedL1(storedKey: string, found: boolean): void;
   /** Writes through `client` or the pool; call the returned `Publish` once the write is committed or not. */
