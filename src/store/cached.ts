@@ -123,6 +123,7 @@ export function cached<A extends unknown[], R>(
         rules,
         tagIndex,
         catalog: catalogOf(cache),
+        watchCheckInterval: cache.options.triggerCheckInterval,
       });
     } catch (error) {
       // A rule refused: what was opened for it must not outlive the call (nor hold the LISTEN connection).

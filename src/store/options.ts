@@ -28,7 +28,8 @@ export interface PostgresCacheOptions extends PostgresAdapterOptions {
    * How often the cache reads the catalog again to confirm that the table's triggers still fire and notify
    * its channel, in ms; 0 for only when LISTEN (re)connects or a re-point notice arrives. A trigger disabled
    * while caches run is then noticed within this time: L1 is emptied and bypassed until it fires again.
-   * Default 30000.
+   * Table invalidations on the cache (`cached()`, `invalidateOnTableChange()`) check their tables' watches
+   * as often. Default 30000.
    */
   triggerCheckInterval?: number;
   /** Namespace for calls made on the cache directly (not through Keyv, which sets its own). Default: the empty namespace. */

@@ -47,6 +47,7 @@ export function invalidateOnTableChange(
       tagIndex: rule.tags && postgres ? new CacheTags(postgres) : undefined,
       onFlush,
       catalog: postgres && catalogOf(postgres),
+      watchCheckInterval: postgres?.options.triggerCheckInterval,
     });
   } catch (error) {
     // A rule refused: the watcher opened for it must not hold the LISTEN connection.

@@ -12,6 +12,8 @@ export type FlushReason =
   | 'unmapped'
   /** The listener came back after a loss: events in between are unknown. */
   | 'reconnected'
+  /** A rule's table stopped sending events (its watch was uninstalled or disabled): since when is unknown. */
+  | 'unwatched'
   /** Asked for explicitly. */
   | 'manual';
 

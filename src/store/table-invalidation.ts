@@ -1,6 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { isStorableKey } from '../adapter/validation.js';
-import { InvalidKeyError, InvalidOptionError, type PostgresCacheError, toCacheError } from '../errors.js';
+import {
+  InvalidKeyError,
+  InvalidOptionError,
+  type PostgresCacheError,
+  textOf,
+  toCacheError,
+} from '../errors.js';
 import type { TableEventFilter } from '../notify/table-watch/filter.js';
 import { greedy, type InvalidationStrategy, type StrategyRun } from '../notify/table-watch/strategies.js';
 import { refusePromise } from '../notify/table-watch/synchronous.js';
@@ -8,6 +14,7 @@ import { eventRows, type TableEvent, type TableRow } from '../notify/table-watch
 import type { TableSubscription, TableWatcher } from '../notify/table-watch/table-watcher.js';
 import { type CatalogQuery, whyNotWatched } from '../notify/table-watch/watch-check.js';
 import { reportError } from '../report-error.js';
+import { MAX_TIMER_MS } from '../timer-limit.js';
 import { type Eviction, Evictor, type FlushReason } from './table-invalidation-evictor.js';
 import { InvalidationLog } from './table-invalidation-log.js';
 import { type CacheTags, isStorableTag } from './table-invalidation-tags.js';
@@ -50,6 +57,12 @@ export interface TableInvalidationOptions {
   ownsWatcher?: boolean;
   /** Where to check, once listening, that the rules' tables send events to the watcher's channel. */
   catalog?: CatalogQuery | undefined;
+  /**
+   * How often to check again, in ms (0: once, at the start). A table whose watch was there and is gone is
+   * reported, what depends on it is flushed, and the invalidation is not trusted until it is back.
+   * Default 30 000.
+   */
+  watchCheckInterval?: number | undefined;
 }
 
 /** How long close() waits for the evictions it has heard of to be carried out. */
@@ -105,6 +118,12 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     failures: 0,
   };
   private stale = false;
+  /** Tables found watched by a check, and those of them a later check found no longer watched. */
+  private readonly watchedTables = new Set<string>();
+  private readonly lostWatches = new Set<string>();
+  /** Tables reported as not watched at least once. */
+  private readonly reported = new Set<string>();
+  private watchCheck: NodeJS.Timeout | undefined;
   /** Listener losses so far; a reconnect flush restores trust only if no loss came after it was ordered. */
   private losses = 0;
   private flushOrderedAt = -1;
@@ -121,6 +140,15 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
       throw new InvalidOptionError('rules with tags need a tag index');
     if (typeof target?.deleteMany !== 'function' || typeof target.clear !== 'function') {
       throw new InvalidOptionError('the target needs deleteMany() and clear()');
+    }
+    const interval = options.watchCheckInterval;
+    if (
+      interval !== undefined &&
+      !(Number.isInteger(interval) && interval >= 0 && interval <= MAX_TIMER_MS)
+    ) {
+      throw new InvalidOptionError(
+        `watchCheckInterval must be 0 or a whole number of ms up to ${MAX_TIMER_MS}; got ${textOf(interval)}`,
+      );
     }
     const onFlush = options.onFlush ?? 'clear';
     if (onFlush !== 'clear' && typeof onFlush !== 'function') {
@@ -156,12 +184,23 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     this.ready = watcher.start().then(() => {
       this.log.markEverything();
       this.checkWatches();
+      const interval = options.watchCheckInterval ?? 30_000;
+      if (interval > 0 && !this.closed) {
+        this.watchCheck = setInterval(() => this.checkWatches(), interval);
+        this.watchCheck.unref();
+      }
     });
   }
 
   /** True while events are flowing and nothing is known to be stale: safe to read and fill. */
   get trusted(): boolean {
-    return !this.closed && this.watcher.connected && !this.stale && !this.evictor.failing;
+    return (
+      !this.closed &&
+      this.watcher.connected &&
+      !this.stale &&
+      !this.evictor.failing &&
+      this.lostWatches.size === 0
+    );
   }
 
   get stats(): TableInvalidationStats {
@@ -179,6 +218,7 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.watchCheck);
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     // What was heard is carried out, within a bound: a process started later does not flush on start.
     for (const run of this.runs) {
@@ -327,21 +367,45 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
    */
   private checkWatches(): void {
     const { catalog, rules } = this.options;
-    if (!catalog) return;
+    if (!catalog || this.closed || !this.watcher.connected) return;
     for (const rule of rules) {
       if (rule.table === undefined) continue;
       const tables = typeof rule.table === 'string' ? [rule.table] : [...rule.table];
-      whyNotWatched(catalog, tables, rule.schema, this.watcher.channel).then(
-        (reasons) => {
-          for (const reason of reasons) {
-            if (this.closed) return;
-            const error = new InvalidOptionError(reason);
-            if (this.listenerCount('error') > 0) reportError(this, error);
-            else process.emitWarning(error);
-          }
-        },
-        (error: unknown) => this.report(error, 'checking that the tables are watched'),
-      );
+      for (const table of tables) {
+        const name = `${rule.schema ?? ''}\u0000${table}`;
+        whyNotWatched(catalog, [table], rule.schema, this.watcher.channel).then(
+          (reasons) => this.watchChecked(name, reasons),
+          (error: unknown) => this.report(error, 'checking that the tables are watched'),
+        );
+      }
+    }
+  }
+
+  /**
+   * A table not watched at the start is reported once. One that was and is no longer is reported at each
+   * check: its events stopped at some unknown moment, so what depends on it is flushed, and nothing is
+   * trusted until it is watched again (from then on, fills that began before are refused).
+   */
+  private watchChecked(table: string, reasons: string[]): void {
+    if (this.closed) return;
+    if (reasons.length === 0) {
+      this.watchedTables.add(table);
+      if (this.lostWatches.delete(table)) this.log.markEverything();
+      return;
+    }
+    const lost = this.watchedTables.has(table);
+    if (lost && !this.lostWatches.has(table)) {
+      this.lostWatches.add(table);
+      this.log.markEverything();
+      this.evictor.order({ everything: 'unwatched' });
+    }
+    if (lost || !this.reported.has(table)) {
+      this.reported.add(table);
+      for (const reason of reasons) {
+        const error = new InvalidOptionError(reason);
+        if (this.listenerCount('error') > 0) reportError(this, error);
+        else process.emitWarning(error);
+      }
     }
   }
 }

@@ -8,6 +8,7 @@ import {
   invalidateOnTableChange,
   listTableWatches,
   PostgresCache,
+  uninstallTableWatch,
   windowed,
 } from '../../src/index.js';
 import {
@@ -282,6 +283,61 @@ describe('an error handler that throws', () => {
     } finally {
       await target.disconnect();
       await dropSchema(own);
+    }
+  });
+});
+
+describe('a watch uninstalled while a rule runs', () => {
+  it('is noticed at the next check: reported, flushed, not trusted until it is installed again', async () => {
+    const table = `${q(schema)}.uninstalled_later`;
+    await pool.query(`CREATE TABLE ${table} (id int PRIMARY KEY, name text)`);
+    await pool.query(`INSERT INTO ${table} VALUES (1, 'one')`);
+    const where = { schema, table: 'uninstalled_later', cacheSchema: schema };
+    await installTableWatch(pool, where);
+    const checking = new PostgresCache({
+      connectionString: databaseUrl(),
+      schema,
+      sweepInterval: 0,
+      triggerCheckInterval: 200,
+    });
+    checking.on('error', () => undefined);
+    const heard: Error[] = [];
+    let runs = 0;
+    const name = track(
+      cached(
+        async (id: number) => {
+          runs++;
+          const { rows } = await pool.query(`SELECT name FROM ${table} WHERE id = $1`, [id]);
+          return rows[0]?.name as string;
+        },
+        {
+          cache: checking,
+          name: 'uninstalled_later',
+          key: (id) => String(id),
+          invalidateOn: { table: 'uninstalled_later', schema, keys: (row) => [String(row.id)] },
+          onError: (error) => heard.push(error),
+        },
+      ),
+    );
+    try {
+      await name.ready;
+      expect(await name(1)).toBe('one');
+      expect(await name(1)).toBe('one');
+      expect(runs).toBe(1);
+      await uninstallTableWatch(pool, where);
+      expect(await eventually(() => name.invalidation?.trusted === false, 5000)).toBe(true);
+      expect(heard.some((error) => /uninstalled_later.*not watched/.test(error.message))).toBe(true);
+      // Unheard now: the call goes around the cache.
+      await pool.query(`UPDATE ${table} SET name = 'two' WHERE id = 1`);
+      expect(await name(1)).toBe('two');
+      await installTableWatch(pool, where);
+      expect(await eventually(() => name.invalidation?.trusted === true, 5000)).toBe(true);
+      expect(await name(1)).toBe('two');
+      await pool.query(`UPDATE ${table} SET name = 'three' WHERE id = 1`);
+      expect(await eventually(async () => (await name(1)) === 'three', 5000)).toBe(true);
+    } finally {
+      await name.close();
+      await checking.disconnect();
     }
   });
 });
