@@ -91,6 +91,9 @@ export interface ResolvedAdapterOptions {
  */
 export const CLIENT_TIMEOUT_MARGIN = 1000;
 
+/** Listeners a store takes before Node warns: Keyv instances on one store each add one, as many as Keyv allows itself. */
+export const KEYV_INSTANCES = 100;
+
 const MAX_IDENTIFIER_LENGTH = 63;
 
 /**

@@ -10,6 +10,7 @@ import { ensureSchema } from './migrations.js';
 import { type SchemaNames, schemaNames } from './names.js';
 import { NamespaceTracker } from './namespaces.js';
 import {
+  KEYV_INSTANCES,
   type PostgresAdapterOptions,
   type ResolvedAdapterOptions,
   resolveAdapterOptions,
@@ -123,6 +124,7 @@ export class PostgresAdapter extends EventEmitter {
 
   constructor(options: PostgresAdapterOptions = {}) {
     super();
+    this.setMaxListeners(KEYV_INSTANCES);
     this.options = resolveAdapterOptions(options);
     this.names = schemaNames(this.options.schema, this.options.tablePrefix);
     this.statements = buildStatements(this.names);

@@ -2,11 +2,12 @@ import { EventEmitter } from 'node:events';
 import type { StoredData } from 'keyv';
 import type pg from 'pg';
 import { NamespaceTracker } from '../adapter/namespaces.js';
-import { flag } from '../adapter/options.js';
+import { flag, KEYV_INSTANCES } from '../adapter/options.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
 import {
   assertEntryList,
   assertKeys,
+  isStorableKey,
   normalizeTtl,
   notAStringKey,
   storableKeys,
@@ -102,6 +103,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   constructor(readonly options: PostgresCacheOptions = {}) {
     super();
+    this.setMaxListeners(KEYV_INSTANCES);
     assertL1Options(options.l1);
     assertWrapDefaults(options.wrap);
     assertListenerOptions(options);
@@ -645,7 +647,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** What L1 holds while it is trusted and no own write of it is in flight, counted nowhere. */
   private l1TrustedEntry(namespace: string, key: string): L1Entry | undefined {
-    if (!this.l1 || !this.l1Trusted) return undefined;
+    // A key PostgreSQL would not store is in no entry, yet its id may be another key's: one ending in a lone
+    // surrogate hashes as the one ending in U+FFFD does. It misses, and PostgreSQL refuses it.
+    if (!this.l1 || !this.l1Trusted || typeof key !== 'string' || !isStorableKey(key)) return undefined;
     const id = entryId(namespace, key);
     return this.writing.covers(namespace, id) ? undefined : this.l1.get(id);
   }

@@ -1,6 +1,6 @@
 import Keyv from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresAdapter } from '../../src/index.js';
+import { PostgresAdapter, PostgresCache } from '../../src/index.js';
 import { adminPool, dropSchema, uniqueSchema } from '../support/database.js';
 
 const schema = uniqueSchema('shared_namespaces');
@@ -53,5 +53,47 @@ describe('one adapter shared by a namespaced Keyv and a Keyv without namespace',
     expect(await users.get('1')).toBeUndefined();
     expect(await plain.get('2')).toBe('bob');
     await store.disconnect();
+  });
+});
+
+describe('a Keyv with useKeyPrefix: false on a shared store', () => {
+  it('keeps reading its keys where it wrote them when another Keyv comes to the store', async () => {
+    for (const store of [
+      new PostgresAdapter({ pool, schema, sweepInterval: 0 }),
+      new PostgresCache({ pool, schema, sweepInterval: 0 }),
+    ]) {
+      try {
+        const unprefixed = new Keyv({ store, namespace: 'plain', useKeyPrefix: false });
+        await unprefixed.set('k', 1);
+        new Keyv({ store, namespace: 'later' });
+        expect(await unprefixed.get('k')).toBe(1);
+        expect(await unprefixed.has('k')).toBe(true);
+      } finally {
+        await store.disconnect();
+      }
+    }
+  });
+});
+
+describe('many Keyv instances on one store', () => {
+  it('take no more listeners than Keyv allows itself: Node prints no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    const stores = [
+      new PostgresAdapter({ pool, schema, sweepInterval: 0 }),
+      new PostgresCache({ pool, schema, sweepInterval: 0 }),
+    ];
+    try {
+      for (const store of stores) {
+        for (let i = 0; i < 20; i++) new Keyv({ store, namespace: `n${i}` });
+        expect(store.listenerCount('error')).toBeGreaterThanOrEqual(20);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await Promise.all(stores.map((store) => store.disconnect()));
+    }
   });
 });

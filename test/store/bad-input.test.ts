@@ -18,6 +18,17 @@ describe('PostgresCache refuses bad input with a typed error', () => {
     await expect(cache.deleteWrapped([42] as unknown as string[])).rejects.toBeInstanceOf(InvalidKeyError);
   });
 
+  it('a key PostgreSQL would not store is refused, never answered with the L1 entry of another key', async () => {
+    const cache = newCache({ namespace: 'unstorable' });
+    await cache.init();
+    const long = 'x'.repeat(500);
+    // L1 names a long key by its UTF-8's digest: a lone surrogate and U+FFFD are the same bytes there.
+    await cache.set(`unstorable:${long}\uFFFD`, 'the other key');
+    expect(await cache.get(`unstorable:${long}\uFFFD`)).toBe('the other key');
+    await expect(cache.get(`unstorable:${long}\uD800`)).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(cache.has(`unstorable:${long}\uD800`)).rejects.toBeInstanceOf(InvalidKeyError);
+  });
+
   it('a wrap() ttl that cannot even be turned into text, and the value stays', async () => {
     const cache = newCache({ namespace: 'hostile-ttl' });
     const keyv = new Keyv({ store: cache, namespace: 'hostile-ttl' });
