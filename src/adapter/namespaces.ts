@@ -43,8 +43,7 @@ export class NamespaceTracker {
    * The namespace a key belongs to. With one namespace ever set, that one. Otherwise the known namespace
    * whose prefix the key carries, whatever was set last (a Keyv without a namespace sets none, and
    * must not capture a namespaced Keyv's keys); a key without one belongs to the Keyv without a namespace if
-   * there is one (its keys carry no prefix), else to the namespace set first (a Keyv with `useKeyPrefix:
-   * false`): one that later Keyv instances on the store do not move.
+   * there is one (its keys carry no prefix), else to the namespace set last.
    * @param unnamed where the calls of a Keyv without a namespace (and of no Keyv) go.
    */
   of(key: string, unnamed = ''): string {
@@ -54,7 +53,7 @@ export class NamespaceTracker {
     if (typeof key === 'string') {
       for (const { namespace, prefix } of this.known) if (key.startsWith(prefix)) return namespace;
     }
-    return this.assigned.has(undefined) ? unnamed : (this.firstSet ?? unnamed);
+    return this.assigned.has(undefined) ? unnamed : (this.current ?? unnamed);
   }
 
   /** Whether more than one namespace was set: several Keyv instances share the store. */

@@ -32,8 +32,9 @@ export async function runWatch(args: WatchArgs, output: Output): Promise<void> {
       output.out(args.json ? `${JSON.stringify(watches, null, 2)}\n` : formatList(watches));
       return;
     }
-    // Every table planned first, changing nothing: one that does not exist, or cannot be watched, must stop
-    // the command before it changes any of the others.
+    // Every table planned first, changing nothing: one that does not exist, or that cannot be watched as
+    // asked, stops the command before it changes any of the others. (A privilege missing on one is found
+    // only by applying: the tables before it are then changed.)
     if (args.apply) await planEach(pool, args, location);
     for (const { schema, table } of args.tables) {
       const name = `${JSON.stringify(schema)}.${JSON.stringify(table)}`;

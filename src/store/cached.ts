@@ -317,7 +317,15 @@ function faithfulJson(_key: string, value: unknown): unknown {
   return value;
 }
 
+/** Plain objects, arrays, and boxed primitives (JSON writes `new Number(5)` as 5). */
 function isPlain(value: object): boolean {
   const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null || Array.isArray(value);
+  return (
+    prototype === Object.prototype ||
+    prototype === null ||
+    Array.isArray(value) ||
+    value instanceof Number ||
+    value instanceof String ||
+    value instanceof Boolean
+  );
 }

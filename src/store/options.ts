@@ -29,7 +29,7 @@ export interface PostgresCacheOptions extends PostgresAdapterOptions {
    * its channel, in ms; 0 for only when LISTEN (re)connects or a re-point notice arrives. A trigger disabled
    * while caches run is then noticed within this time: L1 is emptied and bypassed until it fires again.
    * Table invalidations on the cache (`cached()`, `invalidateOnTableChange()`) check their tables' watches
-   * as often. Default 30000.
+   * as often (with 0, once, at the start). Default 30000.
    */
   triggerCheckInterval?: number;
   /** Namespace for calls made on the cache directly (not through Keyv, which sets its own). Default: the empty namespace. */

@@ -12,7 +12,7 @@ import { greedy, type InvalidationStrategy, type StrategyRun } from '../notify/t
 import { refusePromise } from '../notify/table-watch/synchronous.js';
 import { eventRows, type TableEvent, type TableRow } from '../notify/table-watch/table-event.js';
 import type { TableSubscription, TableWatcher } from '../notify/table-watch/table-watcher.js';
-import { type CatalogQuery, whyNotWatched } from '../notify/table-watch/watch-check.js';
+import { type CatalogQuery, type WatchProblem, whyNotWatched } from '../notify/table-watch/watch-check.js';
 import { reportError } from '../report-error.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
 import { type Eviction, Evictor, type FlushReason } from './table-invalidation-evictor.js';
@@ -58,9 +58,8 @@ export interface TableInvalidationOptions {
   /** Where to check, once listening, that the rules' tables send events to the watcher's channel. */
   catalog?: CatalogQuery | undefined;
   /**
-   * How often to check again, in ms (0: once, at the start). A table whose watch was there and is gone is
-   * reported, what depends on it is flushed, and the invalidation is not trusted until it is back.
-   * Default 30 000.
+   * How often to check again, in ms (0: once, at the start). While a rule's table is not watched the
+   * invalidation is not trusted, and what depends on the table is flushed as that is found. Default 30 000.
    */
   watchCheckInterval?: number | undefined;
 }
@@ -118,9 +117,12 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     failures: 0,
   };
   private stale = false;
-  /** Tables found watched by a check, and those of them a later check found no longer watched. */
+  /** Tables a check found watched, and those the last check of each found sending no events. */
   private readonly watchedTables = new Set<string>();
-  private readonly lostWatches = new Set<string>();
+  private readonly unwatchedTables = new Set<string>();
+  private checkRounds = 0;
+  /** The round of the answer last taken for each table. */
+  private readonly watchRounds = new Map<string, number>();
   /** Tables reported as not watched at least once. */
   private readonly reported = new Set<string>();
   private watchCheck: NodeJS.Timeout | undefined;
@@ -199,7 +201,7 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
       this.watcher.connected &&
       !this.stale &&
       !this.evictor.failing &&
-      this.lostWatches.size === 0
+      this.unwatchedTables.size === 0
     );
   }
 
@@ -368,40 +370,50 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
   private checkWatches(): void {
     const { catalog, rules } = this.options;
     if (!catalog || this.closed || !this.watcher.connected) return;
+    const round = ++this.checkRounds;
     for (const rule of rules) {
       if (rule.table === undefined) continue;
       const tables = typeof rule.table === 'string' ? [rule.table] : [...rule.table];
-      for (const table of tables) {
-        const name = `${rule.schema ?? ''}\u0000${table}`;
-        whyNotWatched(catalog, [table], rule.schema, this.watcher.channel).then(
-          (reasons) => this.watchChecked(name, reasons),
-          (error: unknown) => this.report(error, 'checking that the tables are watched'),
-        );
-      }
+      // The rule's tables together: naming a table's inheritors in the rule is what makes it whole.
+      whyNotWatched(catalog, tables, rule.schema, this.watcher.channel).then(
+        (problems) => {
+          for (const table of tables) {
+            const own = problems.filter((problem) => problem.table === table);
+            this.watchChecked(`${rule.schema ?? ''}\u0000${table}`, own, round);
+          }
+        },
+        (error: unknown) => this.report(error, 'checking that the tables are watched'),
+      );
     }
   }
 
   /**
-   * A table not watched at the start is reported once. One that was and is no longer is reported at each
-   * check: its events stopped at some unknown moment, so what depends on it is flushed, and nothing is
-   * trusted until it is watched again (from then on, fills that began before are refused).
+   * While a rule's table sends no events (missing, or not watched on our channel), its changes reach no one:
+   * nothing is trusted (`cached()` goes around the cache, storing nothing, and its fills that began before
+   * are refused), and what depends on the table is flushed when that is found and again when the watch is
+   * back (what other code stored in between may be stale). A problem is reported when found: once for a
+   * table with it from the start (it may be created or watched later), each time for a watch that was there
+   * and went. Answers older than one already taken for the table are ignored.
    */
-  private watchChecked(table: string, reasons: string[]): void {
-    if (this.closed) return;
-    if (reasons.length === 0) {
-      this.watchedTables.add(table);
-      if (this.lostWatches.delete(table)) this.log.markEverything();
-      return;
-    }
-    const lost = this.watchedTables.has(table);
-    if (lost && !this.lostWatches.has(table)) {
-      this.lostWatches.add(table);
+  private watchChecked(table: string, problems: WatchProblem[], round: number): void {
+    if (this.closed || round < (this.watchRounds.get(table) ?? 0)) return;
+    this.watchRounds.set(table, round);
+    const silent = problems.some((problem) => problem.kind === 'silent');
+    if (!silent) {
+      if (this.unwatchedTables.delete(table)) {
+        this.log.markEverything();
+        this.evictor.order({ everything: 'unwatched' });
+      }
+      if (problems.length === 0) this.watchedTables.add(table);
+    } else if (!this.unwatchedTables.has(table)) {
+      this.unwatchedTables.add(table);
       this.log.markEverything();
       this.evictor.order({ everything: 'unwatched' });
     }
-    if (lost || !this.reported.has(table)) {
+    const lost = silent && this.watchedTables.delete(table);
+    if (problems.length > 0 && (lost || !this.reported.has(table))) {
       this.reported.add(table);
-      for (const reason of reasons) {
+      for (const { reason } of problems) {
         const error = new InvalidOptionError(reason);
         if (this.listenerCount('error') > 0) reportError(this, error);
         else process.emitWarning(error);

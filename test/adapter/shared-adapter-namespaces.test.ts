@@ -56,25 +56,6 @@ describe('one adapter shared by a namespaced Keyv and a Keyv without namespace',
   });
 });
 
-describe('a Keyv with useKeyPrefix: false on a shared store', () => {
-  it('keeps reading its keys where it wrote them when another Keyv comes to the store', async () => {
-    for (const store of [
-      new PostgresAdapter({ pool, schema, sweepInterval: 0 }),
-      new PostgresCache({ pool, schema, sweepInterval: 0 }),
-    ]) {
-      try {
-        const unprefixed = new Keyv({ store, namespace: 'plain', useKeyPrefix: false });
-        await unprefixed.set('k', 1);
-        new Keyv({ store, namespace: 'later' });
-        expect(await unprefixed.get('k')).toBe(1);
-        expect(await unprefixed.has('k')).toBe(true);
-      } finally {
-        await store.disconnect();
-      }
-    }
-  });
-});
-
 describe('many Keyv instances on one store', () => {
   it('take no more listeners than Keyv allows itself: Node prints no MaxListenersExceededWarning', async () => {
     const warnings: Error[] = [];

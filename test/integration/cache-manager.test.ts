@@ -220,8 +220,10 @@ describe('createPostgresCacheManager()', () => {
   });
 
   it('deletes the keys of one mdel() in one statement: thousands of them, within a short connectionTimeout', async () => {
-    const manager = newManager({ namespace: 'factory-mdel', poolSize: 1, connectionTimeout: 100 });
-    const keys = Array.from({ length: 5000 }, (_, i) => `k${i}`);
+    const manager = newManager({ namespace: 'factory-mdel', poolSize: 1, connectionTimeout: 1000 });
+    await manager.postgres.init();
+    // One at a time, deleting these takes seconds on one connection: most would wait past connectionTimeout.
+    const keys = Array.from({ length: 20_000 }, (_, i) => `k${i}`);
     await manager.mset(keys.map((key) => ({ key, value: 1 })));
     const events: unknown[] = [];
     (manager.on as (event: string, listener: (data: unknown) => void) => void)('mdel', (event) =>

@@ -330,8 +330,11 @@ describe('a watch uninstalled while a rule runs', () => {
       // Unheard now: the call goes around the cache.
       await pool.query(`UPDATE ${table} SET name = 'two' WHERE id = 1`);
       expect(await name(1)).toBe('two');
+      const flushes = name.invalidation?.stats.flushes ?? 0;
       await installTableWatch(pool, where);
       expect(await eventually(() => name.invalidation?.trusted === true, 5000)).toBe(true);
+      // What other code stored meanwhile goes too.
+      expect(await eventually(() => (name.invalidation?.stats.flushes ?? 0) > flushes, 5000)).toBe(true);
       expect(await name(1)).toBe('two');
       await pool.query(`UPDATE ${table} SET name = 'three' WHERE id = 1`);
       expect(await eventually(async () => (await name(1)) === 'three', 5000)).toBe(true);

@@ -14,7 +14,18 @@ interface TableWatchRow {
 }
 
 /**
- * Why events of these tables would never reach a subscriber on `channel`, one sentence per table; empty
+ * What keeps events of a table from reaching a subscriber on `channel`: `silent` when none can (the table is
+ * missing, or not watched on the channel), `partial` when some changes send none (writes to tables that
+ * inherit from it, or from replica sessions).
+ */
+export interface WatchProblem {
+  table: string;
+  kind: 'silent' | 'partial';
+  reason: string;
+}
+
+/**
+ * Why events of these tables would not all reach a subscriber on `channel`, one sentence per table; empty
  * when each is watched on it. A table of that name in any schema (or in `schema`) counts.
  */
 export async function whyNotWatched(
@@ -22,7 +33,7 @@ export async function whyNotWatched(
   tables: readonly string[],
   schema: string | undefined,
   channel: string,
-): Promise<string[]> {
+): Promise<WatchProblem[]> {
   const rows = (await query(
     `SELECT n.nspname AS schema, c.relname AS table,
             EXISTS (SELECT 1 FROM pg_trigger t
@@ -40,35 +51,48 @@ export async function whyNotWatched(
       WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND ($2::text IS NULL OR n.nspname = $2)`,
     [tables, schema ?? null, channel],
   )) as TableWatchRow[];
-  const reasons: string[] = [];
+  const problems: WatchProblem[] = [];
   for (const table of tables) {
     const found = rows.filter((row) => row.table === table);
     const name =
       schema === undefined ? JSON.stringify(table) : `${JSON.stringify(schema)}.${JSON.stringify(table)}`;
     if (found.length === 0) {
-      reasons.push(`table ${name} does not exist: the rule on it will never evict anything`);
+      problems.push({
+        table,
+        kind: 'silent',
+        reason: `table ${name} does not exist: the rule on it will never evict anything`,
+      });
     } else if (!found.some((row) => row.watched)) {
       const elsewhere = [...new Set(found.flatMap((row) => row.channels))];
-      reasons.push(
-        `table ${name} sends no events to ${JSON.stringify(channel)}, the channel this rule listens on: ` +
+      problems.push({
+        table,
+        kind: 'silent',
+        reason:
+          `table ${name} sends no events to ${JSON.stringify(channel)}, the channel this rule listens on: ` +
           (elsewhere.length > 0
             ? `its watch notifies ${elsewhere.map((other) => JSON.stringify(other)).join(', ')} (install it with the cache's schema and prefix as cacheSchema and tablePrefix)`
             : 'it is not watched (installTableWatch, or `postgres-cache watch install`)'),
-      );
+      });
     } else if (found.some((row) => row.inheritors.some((child) => !tables.includes(child)))) {
       const children = [...new Set(found.flatMap((row) => row.inheritors))].filter(
         (child) => !tables.includes(child),
       );
-      reasons.push(
-        `table ${name} has tables that inherit from it (${children.map((child) => JSON.stringify(child)).join(', ')}): ` +
+      problems.push({
+        table,
+        kind: 'partial',
+        reason:
+          `table ${name} has tables that inherit from it (${children.map((child) => JSON.stringify(child)).join(', ')}): ` +
           'a change to their rows fires their triggers, not its own; watch them and name them in the rule',
-      );
+      });
     } else if (found.every((row) => !row.watched || row.notAlways)) {
-      reasons.push(
-        `table ${name} is watched, but not ENABLE ALWAYS: writes from sessions with session_replication_role = replica ` +
+      problems.push({
+        table,
+        kind: 'partial',
+        reason:
+          `table ${name} is watched, but not ENABLE ALWAYS: writes from sessions with session_replication_role = replica ` +
           '(bulk loads, restores, logical replication) send no events; install its watch again',
-      );
+      });
     }
   }
-  return reasons;
+  return problems;
 }

@@ -268,7 +268,7 @@ export class ClusterWrap {
           // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
           // loaded. The entry merely expiring meanwhile is no such change: the refresh is stored all the same.
           const after = await this.host.changeStamp(namespace, storedKey, lock.client);
-          if (changedMeanwhile(before, after, expires)) return { result: undefined };
+          if (changedMeanwhile(before, after)) return { result: undefined };
           const publish = fresh.stored
             ? await this.host.write(namespace, storedKey, fresh.stored.text, fresh.stored.ttl, lock.client)
             : undefined;
@@ -285,13 +285,11 @@ export class ClusterWrap {
 }
 
 /**
- * Whether a set, delete or clear landed between the two stamps. A row gone once its entry had expired is the
- * sweeper's doing, not a delete (a delete of an entry already expired is taken for it too: the refresh wins).
+ * Whether a set, delete or clear landed between the two stamps. A row gone counts as deleted even when the
+ * sweeper removed it because it had expired: a delete made before that cannot be told from it.
  */
-function changedMeanwhile(before: ChangeStamp, after: ChangeStamp, expires: number): boolean {
-  if (after.cleared !== before.cleared) return true;
-  if (after.version === before.version) return false;
-  return !(after.version === undefined && expires <= Date.now());
+function changedMeanwhile(before: ChangeStamp, after: ChangeStamp): boolean {
+  return after.cleared !== before.cleared || after.version !== before.version;
 }
 
 /**
