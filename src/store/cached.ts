@@ -310,7 +310,8 @@ function argumentsAsJson(...args: unknown[]): string {
 
 function faithfulJson(_key: string, value: unknown): unknown {
   if (typeof value === 'function' || typeof value === 'symbol') throw new TypeError(`a ${typeof value}`);
-  if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`the number ${value}`);
+  const number = value instanceof Number ? value.valueOf() : value;
+  if (typeof number === 'number' && !Number.isFinite(number)) throw new TypeError(`the number ${number}`);
   if (typeof value === 'object' && value !== null && !isPlain(value) && Object.keys(value).length === 0) {
     throw new TypeError(`a ${value.constructor?.name ?? 'object'}, which JSON writes as {}`);
   }

@@ -121,6 +121,9 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
   private readonly watchedTables = new Set<string>();
   private readonly unwatchedTables = new Set<string>();
   private checkRounds = 0;
+  /** Whether the watches are checked again after the start (else a table's state at the start is final). */
+  private readonly rechecks: boolean;
+  private firstCheckDone = false;
   /** The round of the answer last taken for each table. */
   private readonly watchRounds = new Map<string, number>();
   /** Tables reported as not watched at least once. */
@@ -183,12 +186,15 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     ];
     for (const [event, fn] of this.watcherEvents) watcher.on(event, fn);
     // Fills that began before LISTEN was in place may have missed an event: refuse them.
-    this.ready = watcher.start().then(() => {
+    const checkEvery = interval ?? 30_000;
+    this.rechecks = checkEvery > 0;
+    this.ready = watcher.start().then(async () => {
       this.log.markEverything();
-      this.checkWatches();
-      const interval = options.watchCheckInterval ?? 30_000;
-      if (interval > 0 && !this.closed) {
-        this.watchCheck = setInterval(() => this.checkWatches(), interval);
+      // Not trusted before the first answer: a table may be missing.
+      await this.checkWatches();
+      this.firstCheckDone = true;
+      if (this.rechecks && !this.closed) {
+        this.watchCheck = setInterval(() => void this.checkWatches(), checkEvery);
         this.watchCheck.unref();
       }
     });
@@ -201,6 +207,7 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
       this.watcher.connected &&
       !this.stale &&
       !this.evictor.failing &&
+      this.firstCheckDone &&
       this.unwatchedTables.size === 0
     );
   }
@@ -367,24 +374,26 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
    * location) would silently never evict: said as an `error` event, or as a process warning when nobody
    * listens for those.
    */
-  private checkWatches(): void {
+  /** One round of checks; never rejects. */
+  private async checkWatches(): Promise<void> {
     const { catalog, rules } = this.options;
     if (!catalog || this.closed || !this.watcher.connected) return;
     const round = ++this.checkRounds;
-    for (const rule of rules) {
-      if (rule.table === undefined) continue;
+    const checks = rules.map(async (rule) => {
+      if (rule.table === undefined) return;
       const tables = typeof rule.table === 'string' ? [rule.table] : [...rule.table];
-      // The rule's tables together: naming a table's inheritors in the rule is what makes it whole.
-      whyNotWatched(catalog, tables, rule.schema, this.watcher.channel).then(
-        (problems) => {
-          for (const table of tables) {
-            const own = problems.filter((problem) => problem.table === table);
-            this.watchChecked(`${rule.schema ?? ''}\u0000${table}`, own, round);
-          }
-        },
-        (error: unknown) => this.report(error, 'checking that the tables are watched'),
-      );
-    }
+      try {
+        // The rule's tables together: naming a table's inheritors in the rule is what makes it whole.
+        const problems = await whyNotWatched(catalog, tables, rule.schema, this.watcher.channel);
+        for (const table of tables) {
+          const own = problems.filter((problem) => problem.table === table);
+          this.watchChecked(`${rule.schema ?? ''}\u0000${table}`, own, round);
+        }
+      } catch (error) {
+        this.report(error, 'checking that the tables are watched');
+      }
+    });
+    await Promise.all(checks);
   }
 
   /**
@@ -404,8 +413,9 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
         this.log.markEverything();
         this.evictor.order({ everything: 'unwatched' });
       }
-      if (problems.length === 0) this.watchedTables.add(table);
-    } else if (!this.unwatchedTables.has(table)) {
+      this.watchedTables.add(table);
+    } else if (this.rechecks && !this.unwatchedTables.has(table)) {
+      // Without checks after the start, a table missing then is reported only: nothing would trust again.
       this.unwatchedTables.add(table);
       this.log.markEverything();
       this.evictor.order({ everything: 'unwatched' });

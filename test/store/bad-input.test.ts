@@ -74,6 +74,9 @@ describe('PostgresCache refuses bad input with a typed error', () => {
       () => 1,
       Symbol('s'),
       { nested: [new Set()] },
+      /^a/,
+      new Error('one'),
+      new Number(Number.NaN),
     ]) {
       await expect(size(argument)).rejects.toBeInstanceOf(InvalidKeyError);
     }

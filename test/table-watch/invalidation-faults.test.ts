@@ -345,6 +345,48 @@ describe('a watch uninstalled while a rule runs', () => {
   });
 });
 
+describe('a table a rule names that does not exist at the start', () => {
+  it('is not trusted until it exists and is watched; with triggerCheckInterval 0, it is reported only', async () => {
+    const caches = [0, 200].map((triggerCheckInterval) => {
+      const created = new PostgresCache({
+        connectionString: databaseUrl(),
+        schema,
+        sweepInterval: 0,
+        triggerCheckInterval,
+      });
+      created.on('error', () => undefined);
+      return created;
+    });
+    const heard: Error[][] = [[], []];
+    const functions = caches.map((checking, i) =>
+      track(
+        cached(async (id: number) => id, {
+          cache: checking,
+          name: `appears_later_${i}`,
+          invalidateOn: { table: 'appears_later', schema },
+          onError: (error) => heard[i]?.push(error),
+        }),
+      ),
+    );
+    try {
+      await Promise.all(functions.map((fn) => fn.ready));
+      const [once, rechecking] = functions;
+      // Checked before ready resolves: not trusted from the first call on.
+      expect(rechecking?.invalidation?.trusted).toBe(false);
+      expect(once?.invalidation?.trusted).toBe(true);
+      expect(
+        heard.every((errors) => errors.some((error) => /appears_later.*does not exist/.test(error.message))),
+      ).toBe(true);
+      await pool.query(`CREATE TABLE ${q(schema)}.appears_later (id int PRIMARY KEY)`);
+      await installTableWatch(pool, { schema, table: 'appears_later', cacheSchema: schema });
+      expect(await eventually(() => rechecking?.invalidation?.trusted === true, 5000)).toBe(true);
+    } finally {
+      await Promise.all(functions.map((fn) => fn.close()));
+      await Promise.all(caches.map((checking) => checking.disconnect()));
+    }
+  });
+});
+
 describe('a watch trigger switched to ENABLE REPLICA', () => {
   it('does not count as watching, and installing again puts it back', async () => {
     await pool.query(`CREATE TABLE ${q(schema)}.replica (id int PRIMARY KEY)`);

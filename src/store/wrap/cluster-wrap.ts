@@ -266,7 +266,7 @@ export class ClusterWrap {
           const before = await this.host.changeStamp(namespace, storedKey, lock.client);
           const fresh = await load(loader, options);
           // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
-          // loaded. The entry merely expiring meanwhile is no such change: the refresh is stored all the same.
+          // loaded. The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
           const after = await this.host.changeStamp(namespace, storedKey, lock.client);
           if (changedMeanwhile(before, after)) return { result: undefined };
           const publish = fresh.stored
