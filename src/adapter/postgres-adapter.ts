@@ -30,12 +30,13 @@ import {
 } from './validation.js';
 import { bySize, type IssuedWrite, MAX_STATEMENT_CHARS, ttlAtRun, writeSize } from './writes.js';
 
-/** A live row as the store layer needs it: the value, its version, and how long it has left. */
+/** See `PostgresAdapter.changeStamp`. */
 export interface ChangeStamp {
   version: number | undefined;
   cleared: number | undefined;
 }
 
+/** A live row as the store layer needs it: the value, its version, and how long it has left. */
 export interface StoredEntry {
   value: string;
   version: number;

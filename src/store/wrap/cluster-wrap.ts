@@ -261,9 +261,10 @@ export class ClusterWrap {
         // Another process is filling or refreshing it.
         if (lock === undefined) return;
         const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
+          // The stamp first: a write landing between it and the read below counts as one made meanwhile.
+          const before = await this.host.changeStamp(namespace, storedKey, lock.client);
           const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
           if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
-          const before = await this.host.changeStamp(namespace, storedKey, lock.client);
           const fresh = await load(loader, options);
           // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
           // loaded. The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
