@@ -399,15 +399,16 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
   /**
    * While a rule's table sends no events (missing, or not watched on our channel), its changes reach no one:
    * nothing is trusted (`cached()` goes around the cache, storing nothing, and its fills that began before
-   * are refused), and what depends on the table is flushed when that is found and again when the watch is
-   * back (what other code stored in between may be stale). A problem is reported when found: once for a
-   * table with it from the start (it may be created or watched later), each time for a watch that was there
-   * and went. Answers older than one already taken for the table are ignored.
+   * are refused), and what depends on the table is flushed when a watch that was there is found gone, and
+   * when the watch is (back) in place (what other code stored in between may be stale). A problem is
+   * reported when found: once for a table with it from the start (it may be created or watched later), each
+   * time for a watch that was there and went. Answers older than one already taken for the table are ignored.
    */
   private watchChecked(table: string, problems: WatchProblem[], round: number): void {
     if (this.closed || round < (this.watchRounds.get(table) ?? 0)) return;
     this.watchRounds.set(table, round);
     const silent = problems.some((problem) => problem.kind === 'silent');
+    const lost = silent && this.watchedTables.delete(table);
     if (!silent) {
       if (this.unwatchedTables.delete(table)) {
         this.log.markEverything();
@@ -418,9 +419,9 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
       // Without checks after the start, a table missing then is reported only: nothing would trust again.
       this.unwatchedTables.add(table);
       this.log.markEverything();
-      this.evictor.order({ everything: 'unwatched' });
+      // Not at the start (a start does not flush: every rolling restart would empty the cache).
+      if (lost) this.evictor.order({ everything: 'unwatched' });
     }
-    const lost = silent && this.watchedTables.delete(table);
     if (problems.length > 0 && (lost || !this.reported.has(table))) {
       this.reported.add(table);
       for (const { reason } of problems) {
