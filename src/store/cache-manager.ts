@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { type Cache, createCache, type Events } from 'cache-manager';
 import Keyv from 'keyv';
 import { InvalidOptionError, textOf } from '../errors.js';
+import { keyvStoredKey } from './keyv-key.js';
 import type { PostgresCacheOptions } from './options.js';
 import { PostgresCache } from './postgres-cache.js';
 import type { ValueDependent, WrapOptions } from './wrap/options.js';
@@ -67,13 +68,9 @@ export function createPostgresCacheManager(options: PostgresCacheManagerOptions 
   // One statement for all the keys: cache-manager's own mdel deletes them one call at a time, and many
   // thousands of calls queue past connectionTimeout, leaving some keys deleted and the rest not. Each key is
   // prefixed as Keyv's delete() prefixes it (not twice), which is what that mdel called.
-  const storedKey = (key: string) => {
-    const namespace = keyv.namespace;
-    return namespace && !key.startsWith(`${namespace}:`) ? `${namespace}:${key}` : key;
-  };
   async function mdel(keys: string[]): Promise<boolean> {
     try {
-      await postgres.deleteMany(keys.map(storedKey));
+      await postgres.deleteMany(keys.map((key) => keyvStoredKey(keyv.namespace ?? '', key)));
     } catch (error) {
       ownEvents.emit('mdel', { keys, error });
       throw error;

@@ -47,10 +47,15 @@ export interface PostgresCacheOptions extends PostgresAdapterOptions {
 }
 
 export function triggerCheckIntervalOf(value: number | undefined): number {
+  return checkIntervalOf(value, 'triggerCheckInterval');
+}
+
+/** A period of catalog checks in ms, 30 000 by default; 0 for none after the first. */
+export function checkIntervalOf(value: number | undefined, name: string): number {
   const interval = value ?? 30_000;
   if (!(Number.isInteger(interval) && interval >= 0 && interval <= MAX_TIMER_MS)) {
     throw new InvalidOptionError(
-      `triggerCheckInterval must be 0 or a whole number of ms up to ${MAX_TIMER_MS}; got ${String(value)}`,
+      `${name} must be 0 or a whole number of ms up to ${MAX_TIMER_MS}; got ${String(value)}`,
     );
   }
   return interval;

@@ -23,6 +23,7 @@ import { ClearsSeen } from './clears-seen.js';
 import { digestEntryId, entryId } from './entry-id.js';
 import { FillGuard, type FillTicket } from './fill-guard.js';
 import { heapBytesOf } from './heap-size.js';
+import { keyvStoredKey } from './keyv-key.js';
 import { assertL1Options, L1, type L1Entry } from './l1.js';
 import { type PostgresCacheOptions, triggerCheckIntervalOf } from './options.js';
 import { type CacheStats, emptyStats } from './stats.js';
@@ -944,11 +945,4 @@ function notOurChannel(table: string, channel: string, actual: string | undefine
     `the change trigger of ${table} ${notifies}, not this cache's notifyChannel ${JSON.stringify(channel)}: ` +
       'L1 is bypassed until it notifies this channel again',
   );
-}
-
-/** Keyv's prefixing: `namespace:key`, unless the key already carries the prefix. */
-function keyvStoredKey(namespace: string, key: string): string {
-  return namespace === '' || (key.startsWith(namespace) && key[namespace.length] === ':')
-    ? key
-    : `${namespace}:${key}`;
 }

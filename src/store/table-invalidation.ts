@@ -1,12 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { isStorableKey } from '../adapter/validation.js';
-import {
-  InvalidKeyError,
-  InvalidOptionError,
-  type PostgresCacheError,
-  textOf,
-  toCacheError,
-} from '../errors.js';
+import { InvalidKeyError, InvalidOptionError, type PostgresCacheError, toCacheError } from '../errors.js';
 import type { TableEventFilter } from '../notify/table-watch/filter.js';
 import { greedy, type InvalidationStrategy, type StrategyRun } from '../notify/table-watch/strategies.js';
 import { refusePromise } from '../notify/table-watch/synchronous.js';
@@ -14,7 +8,7 @@ import { eventRows, type TableEvent, type TableRow } from '../notify/table-watch
 import type { TableSubscription, TableWatcher } from '../notify/table-watch/table-watcher.js';
 import { type CatalogQuery, type WatchProblem, whyNotWatched } from '../notify/table-watch/watch-check.js';
 import { reportError } from '../report-error.js';
-import { MAX_TIMER_MS } from '../timer-limit.js';
+import { checkIntervalOf } from './options.js';
 import { type Eviction, Evictor, type FlushReason } from './table-invalidation-evictor.js';
 import { InvalidationLog } from './table-invalidation-log.js';
 import { type CacheTags, isStorableTag } from './table-invalidation-tags.js';
@@ -117,15 +111,12 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     failures: 0,
   };
   private stale = false;
-  /** Tables a check found watched, and those the last check of each found sending no events. */
-  private readonly watchedTables = new Set<string>();
-  private readonly unwatchedTables = new Set<string>();
+  /** Per table, the answer last taken: its round, and whether the table sends no events. */
+  private readonly watches = new Map<string, { round: number; silent: boolean }>();
   private checkRounds = 0;
   /** Whether the watches are checked again after the start (else a table's state at the start is final). */
   private readonly rechecks: boolean;
   private firstCheckDone = false;
-  /** The round of the answer last taken for each table. */
-  private readonly watchRounds = new Map<string, number>();
   /** Tables reported as not watched at least once. */
   private readonly reported = new Set<string>();
   private watchCheck: NodeJS.Timeout | undefined;
@@ -146,15 +137,7 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     if (typeof target?.deleteMany !== 'function' || typeof target.clear !== 'function') {
       throw new InvalidOptionError('the target needs deleteMany() and clear()');
     }
-    const interval = options.watchCheckInterval;
-    if (
-      interval !== undefined &&
-      !(Number.isInteger(interval) && interval >= 0 && interval <= MAX_TIMER_MS)
-    ) {
-      throw new InvalidOptionError(
-        `watchCheckInterval must be 0 or a whole number of ms up to ${MAX_TIMER_MS}; got ${textOf(interval)}`,
-      );
-    }
+    const checkEvery = checkIntervalOf(options.watchCheckInterval, 'watchCheckInterval');
     const onFlush = options.onFlush ?? 'clear';
     if (onFlush !== 'clear' && typeof onFlush !== 'function') {
       throw new InvalidOptionError(`onFlush must be 'clear' or a function`);
@@ -185,10 +168,9 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
       ['reconnected', () => this.reconnected()],
     ];
     for (const [event, fn] of this.watcherEvents) watcher.on(event, fn);
-    // Fills that began before LISTEN was in place may have missed an event: refuse them.
-    const checkEvery = interval ?? 30_000;
     this.rechecks = checkEvery > 0;
     this.ready = watcher.start().then(async () => {
+      // Fills that began before LISTEN was in place may have missed an event: refuse them.
       this.log.markEverything();
       // Not trusted before the first answer: a table may be missing.
       await this.checkWatches();
@@ -208,8 +190,13 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
       !this.stale &&
       !this.evictor.failing &&
       this.firstCheckDone &&
-      this.unwatchedTables.size === 0
+      !(this.rechecks && this.anyTableSilent())
     );
+  }
+
+  private anyTableSilent(): boolean {
+    for (const watch of this.watches.values()) if (watch.silent) return true;
+    return false;
   }
 
   get stats(): TableInvalidationStats {
@@ -405,23 +392,18 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
    * time for a watch that was there and went. Answers older than one already taken for the table are ignored.
    */
   private watchChecked(table: string, problems: WatchProblem[], round: number): void {
-    if (this.closed || round < (this.watchRounds.get(table) ?? 0)) return;
-    this.watchRounds.set(table, round);
+    const previous = this.watches.get(table);
+    if (this.closed || round < (previous?.round ?? 0)) return;
     const silent = problems.some((problem) => problem.kind === 'silent');
-    const lost = silent && this.watchedTables.delete(table);
-    if (!silent) {
-      if (this.unwatchedTables.delete(table)) {
-        this.log.markEverything();
-        this.evictor.order({ everything: 'unwatched' });
-      }
-      this.watchedTables.add(table);
-    } else if (this.rechecks && !this.unwatchedTables.has(table)) {
-      // Without checks after the start, a table missing then is reported only: nothing would trust again.
-      this.unwatchedTables.add(table);
+    this.watches.set(table, { round, silent });
+    // Without checks after the start, a table missing then is reported only: nothing would trust again.
+    if (this.rechecks && silent !== (previous?.silent === true)) {
+      // Gone silent, or heard again: fills that began before are refused, and what depends on the table is
+      // flushed; not at the start (a start does not flush: every rolling restart would empty the cache).
       this.log.markEverything();
-      // Not at the start (a start does not flush: every rolling restart would empty the cache).
-      if (lost) this.evictor.order({ everything: 'unwatched' });
+      if (previous !== undefined) this.evictor.order({ everything: 'unwatched' });
     }
+    const lost = silent && previous?.silent === false;
     if (problems.length > 0 && (lost || !this.reported.has(table))) {
       this.reported.add(table);
       for (const { reason } of problems) {
