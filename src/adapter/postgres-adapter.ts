@@ -448,19 +448,28 @@ export class PostgresAdapter extends EventEmitter {
     return entries.map((entry) => versions.get(entry.key) ?? Number.NaN);
   }
 
-  /** Deletes one entry; returns the row removed, if there was one. */
-  async removeEntry(namespace: string, key: string): Promise<RemovedEntry | undefined> {
+  /**
+   * Deletes one entry; returns the row removed, if there was one. With `announceAbsent`, a key without a row
+   * gets a delete event all the same (the trigger sends one only for a row): whoever read the key before the
+   * delete, in any process, hears that what it read may be stale.
+   */
+  async removeEntry(
+    namespace: string,
+    key: string,
+    announceAbsent = false,
+  ): Promise<RemovedEntry | undefined> {
     assertNamespace(namespace);
     assertStorableKey(key);
     const claim = { namespace, keys: [key], writes: true };
-    const rows = await this.run<RemovedRow>(
-      this.statements.delete,
-      [namespace, key],
+    const rows = await this.run<RemovedRow | { key: null }>(
+      announceAbsent ? this.statements.deleteAnnounced : this.statements.delete,
+      announceAbsent ? [namespace, key, this.options.notifyChannel] : [namespace, key],
       'delete',
       undefined,
       claim,
     );
-    return rows[0] ? toRemoved(rows[0]) : undefined;
+    const removed = rows.find((row): row is RemovedRow => row.key !== null);
+    return removed && toRemoved(removed);
   }
 
   /** Deletes the keys; returns the rows removed. */

@@ -8,8 +8,9 @@ import {
 } from '../errors.js';
 import type { TableWatcher } from '../notify/table-watch/table-watcher.js';
 import type { L1Options } from './l1.js';
-import type { PostgresCache } from './postgres-cache.js';
+import { announcedDelete, type PostgresCache } from './postgres-cache.js';
 import { type InvalidationRule, TableInvalidation } from './table-invalidation.js';
+import { InvalidationLog } from './table-invalidation-log.js';
 import { namespacedCache } from './table-invalidation-namespace.js';
 import { CacheTags } from './table-invalidation-tags.js';
 import { catalogOf, tableWatcherFor } from './table-invalidation-watcher.js';
@@ -83,8 +84,9 @@ export interface CachedFunction<A extends unknown[], R> {
  * Concurrent calls with the same key in one process share one run; a failed run rejects its callers
  * and is not kept, so the next call runs afresh, and a caller that gives up (its signal) leaves the
  * run to the others. While the listener is down, and until the flush after it is back, calls go
- * around the cache. Results are stored as Keyv stores them (`{"value":…,"expires":…}`), so they must
- * survive JSON; `undefined` is never stored.
+ * around the cache (without table rules: they read it, and store nothing). A result is not stored if
+ * its key was invalidated, in any process, while it was computed. Results are stored as Keyv stores
+ * them (`{"value":…,"expires":…}`), so they must survive JSON; `undefined` is never stored.
  *
  * Stampede protection is per process here (PostgresCache.wrap() gives the cluster-wide kind).
  */
@@ -149,6 +151,10 @@ export function cached<A extends unknown[], R>(
   invalidation?.on('error', (error) => absorb(error, 'invalidating'));
   store.on('error', (error) => absorb(error, 'the cache'));
   const trusted = () => invalidation?.trusted ?? true;
+  const log = invalidation?.log ?? new InvalidationLog();
+  logDeletesOf(store, namespace, log);
+  // Results are stored only while deletes made by other processes reach this one (see logDeletesOf).
+  const mayStore = () => trusted() && store.coherent;
 
   const ready = Promise.all([store.init(), invalidation?.ready]).then(() => undefined);
   ready.catch((error: unknown) => absorb(error, 'starting'));
@@ -166,9 +172,8 @@ export function cached<A extends unknown[], R>(
   }
 
   async function write(key: string, tags: readonly string[] | undefined, value: R, token: number) {
-    const log = invalidation?.log;
     if (value === undefined) return;
-    if (!trusted() || log?.changedSince(token, key, tags)) {
+    if (!mayStore() || log.changedSince(token, key, tags)) {
       counters.refusedWrites++;
       return;
     }
@@ -182,7 +187,7 @@ export function cached<A extends unknown[], R>(
       return;
     }
     // An event that arrived while the write was on its way found nothing to delete: delete it now.
-    if (trusted() && !log?.changedSince(token, key, tags)) return;
+    if (mayStore() && !log.changedSince(token, key, tags)) return;
     counters.refusedWrites++;
     try {
       await store.delete(stored(key));
@@ -207,7 +212,7 @@ export function cached<A extends unknown[], R>(
       await write(key, tags, value, token);
       return value;
     } finally {
-      invalidation?.log.end(token);
+      log.end(token);
     }
   }
 
@@ -227,9 +232,9 @@ export function cached<A extends unknown[], R>(
     let flight = flights.get(key);
     // A run that a change made since it began may answer with what the change replaced: a call made after
     // the change was heard must not join it (the run's result is not stored either, see write()).
-    if (flight && invalidation?.log.changedSince(flight.token, key, flight.tags)) flight = undefined;
+    if (flight && log.changedSince(flight.token, key, flight.tags)) flight = undefined;
     if (!flight) {
-      const token = invalidation?.log.begin() ?? 0;
+      const token = log.begin();
       const started = { result: run(key, args, tags, token), token, tags };
       flight = started;
       flights.set(key, started);
@@ -247,13 +252,14 @@ export function cached<A extends unknown[], R>(
     invalidate: {
       value: async (...args: A) => {
         const key = keyOf(...args);
-        invalidation?.log.markKeys([key]);
-        await store.delete(stored(key));
+        log.markKeys([key]);
+        // Announced even without a row: a run in another process that read the key before must not store it.
+        await store[announcedDelete](stored(key));
       },
     },
     clear: {
       value: async () => {
-        invalidation?.log.markEverything();
+        log.markEverything();
         await store.clear();
       },
     },
@@ -268,6 +274,29 @@ export function cached<A extends unknown[], R>(
       },
     },
   }) as CachedFunction<A, R>;
+}
+
+/**
+ * Logs the deletes of the namespace's rows that reach this process, whoever made them: another process's
+ * `invalidate()` or `clear()` must stop a run here that began before it from storing what it loaded. While
+ * they may not reach it (the listener down, or just back) nothing is stored: `mayStore` says so, and the log
+ * counts everything as changed for the runs in flight across it.
+ */
+function logDeletesOf(store: PostgresCache, namespace: string, log: InvalidationLog): void {
+  const prefix = `${namespace}:`;
+  store.on('change', (change) => {
+    if (change.op === 'set' || change.op === 'flush' || change.namespace !== namespace) return;
+    if (change.op === 'delete' && change.key !== undefined) {
+      if (change.key.startsWith(prefix)) log.markKeys([change.key.slice(prefix.length)]);
+    } else {
+      // A clear, or a delete of a key too long for the event to name.
+      log.markEverything();
+    }
+  });
+  // A flush event or the listener lost or back: deletes may have gone unheard.
+  store.on('invalidate', ({ reason }) => {
+    if (reason === 'flush' || reason === 'disconnected') log.markEverything();
+  });
 }
 
 function normalizeRules(invalidateOn: CachedOptions<unknown[]>['invalidateOn']): InvalidationRule[] {

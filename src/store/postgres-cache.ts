@@ -66,6 +66,13 @@ export interface PostgresCacheEvents {
 export const forgetDeletedRows = Symbol('forgetDeletedRows');
 
 /**
+ * For `cached()`: a delete that sends its change event even when there was no row, so that a load in flight in
+ * another process, which read the key before, learns that its result must not be stored. Not exported from
+ * the package.
+ */
+export const announcedDelete = Symbol('announcedDelete');
+
+/**
  * For the same modules: runs a write of their own as the cache runs its own (see `WritesInFlight.around`):
  * L1 is not read for what it touches (with no ids, any entry) until it has answered and `settle` has run.
  */
@@ -315,11 +322,20 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     return entries.map(() => true);
   }
 
-  async delete(key: string): Promise<boolean> {
+  delete(key: string): Promise<boolean> {
+    return this.deleteOne(key, false);
+  }
+
+  /** As `delete`, and a key without a row is announced too (see `PostgresAdapter.removeEntry`). */
+  [announcedDelete](key: string): Promise<boolean> {
+    return this.deleteOne(key, true);
+  }
+
+  private async deleteOne(key: string, announceAbsent: boolean): Promise<boolean> {
     const namespace = this.namespaceOf(key);
     const removed = await this.writing.around(
       { ids: [entryId(namespace, key)] },
-      () => this.adapter.removeEntry(namespace, key),
+      () => this.adapter.removeEntry(namespace, key, announceAbsent),
       (row) => this.forgetOwn(namespace, key, row?.version),
     );
     this.announce('delete', { key });

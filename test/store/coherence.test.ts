@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { type CacheChange, ConnectionError, type PostgresCache, type StoredEntry } from '../../src/index.js';
+import { announcedDelete } from '../../src/store/postgres-cache.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { eventually, sleep } from '../support/database.js';
 import { parityScript } from '../support/parity-script.js';
@@ -109,6 +110,37 @@ describe('change events', () => {
     await writer.set(key, 'v2');
     expect(await eventually(async () => (await reader.get(key)) === 'v2')).toBe(true);
     expect(reader.stats.evictions.event).toBeGreaterThanOrEqual(1);
+  });
+
+  it("an announced delete (cached()'s invalidate) sends one delete event, whether or not there was a row", async () => {
+    const writer = newCache();
+    const reader = newCache();
+    await Promise.all([writer.init(), reader.init()]);
+    const ns = 'announced';
+    writer.namespace = ns;
+    const deletes: Array<{ key?: string; keyDigest?: string; version: number }> = [];
+    reader.on('change', (change) => {
+      if (change.op === 'delete' && change.namespace === ns) deletes.push(change);
+    });
+    const longKey = randomBytes(5000).toString('hex');
+    // A plain delete of a key without a row sends nothing.
+    expect(await writer.delete('absent')).toBe(false);
+    await writer.set('present', 'v');
+    expect(await writer[announcedDelete]('present')).toBe(true);
+    expect(await writer[announcedDelete]('absent')).toBe(false);
+    expect(await writer[announcedDelete](longKey)).toBe(false);
+    // Events arrive in commit order: once the marker's has, every one before it has too.
+    await writer.set('marker', 'm');
+    await writer.delete('marker');
+    expect(await eventually(() => deletes.some((change) => change.key === 'marker'))).toBe(true);
+    expect(deletes.map((change) => change.key ?? change.keyDigest)).toEqual([
+      'present',
+      'absent',
+      createHash('sha256').update(longKey).digest('hex'),
+      'marker',
+    ]);
+    const versions = deletes.map((change) => change.version);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
   });
 
   it('a TRUNCATE of the table, by anyone, empties every L1 with one flush event', async () => {

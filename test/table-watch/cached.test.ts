@@ -332,6 +332,38 @@ describe('cached()', () => {
     });
   });
 
+  it('without table rules, stores nothing while deletes made elsewhere cannot reach it (no LISTEN)', async () => {
+    const deaf = new PostgresCache({
+      connectionString: databaseUrl(),
+      listenerConnectionString: 'postgres://postgres@127.0.0.1:1/none',
+      schema,
+      namespace: 'app',
+      sweepInterval: 0,
+      connectionTimeout: 500,
+      reconnect: { initialDelay: 50, maxDelay: 200 },
+    });
+    deaf.on('error', () => undefined);
+    let runs = 0;
+    const plain = cached(
+      async (id: number) => {
+        runs++;
+        return `value ${id}`;
+      },
+      { cache: deaf, name: 'deaf', key: String, onError: () => undefined },
+    );
+    expect(await plain(1)).toBe('value 1');
+    expect(await plain(1)).toBe('value 1');
+    expect(runs).toBe(2);
+    expect(plain.stats.refusedWrites).toBe(2);
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM ${deaf.adapter.names.entries} WHERE namespace = $1`,
+      [plain.namespace],
+    );
+    expect(rows[0]?.n).toBe(0);
+    await plain.close();
+    await deaf.disconnect();
+  });
+
   it('tags: a change of a user drops the cached results of other functions that carry its tag', async () => {
     await setName(9, 'ida');
     await pool.query(

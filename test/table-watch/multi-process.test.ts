@@ -131,6 +131,25 @@ describe('table-change invalidation across processes', () => {
     }
   });
 
+  it("another process's invalidate() stops a run that read the row before it from storing its result", async () => {
+    await pool.query(`INSERT INTO ${users} VALUES (40, 'before')`);
+    const [holder, invalidator, reader] = workers;
+    // The first process reads 'before', then is held before it stores it.
+    expect(await holder?.call('startPlain', { arg: 40 })).toBe(true);
+    const heard = (await holder?.call<number>('plainDeletesHeard')) ?? 0;
+    // The application changes the row and invalidates its result, from another process.
+    await pool.query(`UPDATE ${users} SET name = 'after' WHERE id = 40`);
+    expect(await invalidator?.call('invalidatePlain', { arg: 40 })).toBe(true);
+    expect(
+      await eventually(async () => (await holder?.call<number>('plainDeletesHeard')) === heard + 1),
+    ).toBe(true);
+    // The held run answers its own callers with what it read, and stores nothing.
+    expect(await holder?.call('openPlain')).toEqual({ value: 'before', refusedWrites: 1 });
+    for (const worker of [reader, invalidator, holder]) {
+      expect(await worker?.call<Answer>('plainName', { arg: 40 })).toMatchObject({ value: 'after' });
+    }
+  });
+
   it('listener killed under load: what depends on table events is treated as stale in every process', async () => {
     for (const id of [1, 2, 3, 5]) await everyWorker('userName', { arg: id });
     await workers[0]?.call('set', { key: 'user:5', value: 'cached five' });

@@ -63,6 +63,25 @@ const orderAmount = cached(
     invalidateOn: { table: 'orders', keys: (row) => [String(row.id)] },
   },
 );
+// Without table rules: the application invalidates its results itself. A run can be held half-way (startPlain
+// opens it, openPlain lets it finish) to see what it does with a result another process invalidated meanwhile.
+let plainGate: { opened: Promise<void>; open: () => void; run?: Promise<unknown> } | undefined;
+const plainName = cached(
+  async (id: number) => {
+    const row = (await one(`SELECT name FROM "${schema}".users WHERE id = $1`, [id])) as {
+      name: string;
+    } | null;
+    counted(`plainName:${id}`);
+    await plainGate?.opened;
+    return row?.name ?? null;
+  },
+  { cache, name: 'plainName', key: String },
+);
+let plainDeletesHeard = 0;
+cache.on('change', (change) => {
+  if (change.op === 'delete' && change.namespace === plainName.namespace) plainDeletesHeard++;
+});
+
 // Plain cache entries that stand for rows: 'user:<id>' for any change, 'gone:<id>' only when deleted.
 const userKeys = invalidateOnTableChange(cache, {
   watcher,
@@ -127,6 +146,32 @@ const commands: Record<string, (command: Command) => unknown> = {
     value: await orderAmount(Number(arg)),
     loads: loads.get(`orderAmount:${arg}`) ?? 0,
   }),
+  plainName: async ({ arg }) => ({
+    value: await plainName(Number(arg)),
+    loads: loads.get(`plainName:${arg}`) ?? 0,
+  }),
+  startPlain: async ({ arg }) => {
+    let open: () => void = () => undefined;
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    plainGate = { opened, open };
+    plainGate.run = plainName(Number(arg));
+    // Answers once the run has read its row and waits at the gate.
+    while (!loads.get(`plainName:${arg}`)) await new Promise((resolve) => setTimeout(resolve, 5));
+    return true;
+  },
+  openPlain: async () => {
+    const gate = plainGate;
+    plainGate = undefined;
+    gate?.open();
+    return { value: await gate?.run, refusedWrites: plainName.stats.refusedWrites };
+  },
+  invalidatePlain: async ({ arg }) => {
+    await plainName.invalidate(Number(arg));
+    return true;
+  },
+  plainDeletesHeard: () => plainDeletesHeard,
   get: ({ key }) => cache.get(String(key)),
   set: ({ key, value }) => cache.set(String(key), String(value)),
   inL1: ({ key }) => [...cache.l1Entries()].some((entry) => entry.namespace === 'app' && entry.key === key),
@@ -150,7 +195,13 @@ const commands: Record<string, (command: Command) => unknown> = {
     return { calls: load.calls, errors: load.errors, firstError: load.firstError };
   },
   exit: async () => {
-    await Promise.all([userName.close(), orderAmount.close(), userKeys.close(), deletedOnly.close()]);
+    await Promise.all([
+      userName.close(),
+      plainName.close(),
+      orderAmount.close(),
+      userKeys.close(),
+      deletedOnly.close(),
+    ]);
     await watcher.close();
     await cache.disconnect();
     await pool.end();
@@ -159,7 +210,14 @@ const commands: Record<string, (command: Command) => unknown> = {
   },
 };
 
-await Promise.all([cache.init(), userName.ready, orderAmount.ready, userKeys.ready, deletedOnly.ready]);
+await Promise.all([
+  cache.init(),
+  userName.ready,
+  plainName.ready,
+  orderAmount.ready,
+  userKeys.ready,
+  deletedOnly.ready,
+]);
 process.stdout.write(`${JSON.stringify({ id: 0, result: 'ready' })}\n`);
 
 createInterface({ input: process.stdin }).on('line', (line) => {
