@@ -52,12 +52,14 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   if (action === 'list' && values['lock-timeout'] !== undefined) {
     throw new UsageError('--lock-timeout belongs to watch install and uninstall');
   }
+  const url = values.url ?? env.DATABASE_URL;
+  if (url) assertDatabaseUrl(url, values.url === undefined ? 'DATABASE_URL' : '--url');
   return {
     name: 'watch',
     args: {
       action: action as WatchArgs['action'],
       tables,
-      url: values.url ?? env.DATABASE_URL,
+      url,
       keyColumns: values.key === undefined ? undefined : splitColumns(values.key),
       channel: values.channel,
       cacheSchema: values['cache-schema'],
@@ -67,6 +69,22 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
       json: values.json === true,
     },
   };
+}
+
+/**
+ * What `pg` reads as a connection string: a postgres(ql):// or socket: URL, or a socket directory. It reads
+ * anything else too, as a path relative to a made-up host, and the command would fail only on connecting.
+ */
+function assertDatabaseUrl(url: string, from: string): void {
+  if (url.startsWith('/')) return;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol === 'postgres:' || protocol === 'postgresql:' || protocol === 'socket:') return;
+  throw new UsageError(`${from} is not a PostgreSQL URL (postgres://user@host:port/database)`);
 }
 
 function parseWatchOptions(args: string[]) {

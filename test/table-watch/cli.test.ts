@@ -62,6 +62,31 @@ describe('table names on the command line', () => {
   });
 });
 
+describe('the database URL on the command line', () => {
+  const urlOf = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const command = parseCommand(['watch', 'list', ...argv], env);
+    return command.name === 'watch' ? command.args.url : undefined;
+  };
+
+  it('takes what pg reads as a connection string, from --url or DATABASE_URL', () => {
+    for (const url of [
+      'postgres://postgres@127.0.0.1:5432/test',
+      'postgresql://db.example/app?sslmode=require',
+      'socket:/var/run/postgresql?db=app',
+      '/var/run/postgresql app',
+    ]) {
+      expect(urlOf(['--url', url])).toBe(url);
+      expect(urlOf([], { DATABASE_URL: url })).toBe(url);
+    }
+  });
+
+  it('refuses anything else as a usage error that names where it came from', () => {
+    expect(() => urlOf(['--url', 'not a url'])).toThrow(/--url is not a PostgreSQL URL/);
+    expect(() => urlOf([], { DATABASE_URL: 'mysql://h/db' })).toThrow(/DATABASE_URL is not a PostgreSQL URL/);
+    expect(() => urlOf(['--url', 'localhost:5432'])).toThrow(UsageError);
+  });
+});
+
 describe('postgres-cache watch', () => {
   it('install prints the SQL and changes nothing without --apply', async () => {
     const result = await run([
@@ -172,6 +197,7 @@ describe('postgres-cache watch', () => {
       ['watch', 'install', 'users', '--lock-timeout', '0'],
       ['watch', 'install', 'users', '--lock-timeout', '3000000000'],
       ['watch', 'list', '--lock-timeout', '100'],
+      ['watch', 'list', '--url', 'not a url'],
       ['nonsense'],
       [],
       ['watch'],
