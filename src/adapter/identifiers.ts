@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { InvalidIdentifierError } from '../errors.js';
 
 const PLAIN_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -24,6 +25,16 @@ export function assertIdentifier(name: unknown, what: string): asserts name is s
       `${what} ${JSON.stringify(name)} is longer than PostgreSQL's ${MAX_IDENTIFIER_BYTES}-byte identifier limit`,
     );
   }
+}
+
+/**
+ * A name made of plain identifiers (ASCII, a byte per character), shortened deterministically past the limit: its
+ * start and a digest of the whole, so that two names that differ anywhere still differ.
+ */
+export function fittedIdentifier(name: string): string {
+  if (name.length <= MAX_IDENTIFIER_BYTES) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, MAX_IDENTIFIER_BYTES - hash.length - 1)}_${hash}`;
 }
 
 /** A table prefix may be empty, and is checked through the names it produces. */

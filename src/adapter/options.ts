@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { InvalidOptionError, quoted } from '../errors.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
-import { assertIdentifier, assertPrefix } from './identifiers.js';
+import { assertIdentifier, assertPrefix, fittedIdentifier } from './identifiers.js';
 
 export interface PostgresAdapterOptions {
   /** PostgreSQL URL. Ignored when `pool` is given. Defaults to the `DATABASE_URL` environment variable. */
@@ -94,17 +93,9 @@ export const CLIENT_TIMEOUT_MARGIN = 1000;
 /** Listeners a store takes before Node warns: Keyv instances on one store each add one, as many as Keyv allows itself. */
 export const KEYV_INSTANCES = 100;
 
-const MAX_IDENTIFIER_LENGTH = 63;
-
-/**
- * `<schema>_<tablePrefix>events`, shortened deterministically when a long (but legal) schema or prefix would
- * make it too long for an identifier: two caches that differ in either still get different channels.
- */
+/** `<schema>_<tablePrefix>events`, shortened as `fittedIdentifier` does when a long schema or prefix would pass the limit. */
 function defaultNotifyChannel(schema: string, tablePrefix: string): string {
-  const name = `${schema}_${tablePrefix}events`;
-  if (name.length <= MAX_IDENTIFIER_LENGTH) return name;
-  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
-  return `${name.slice(0, MAX_IDENTIFIER_LENGTH - hash.length - 1)}_${hash}`;
+  return fittedIdentifier(`${schema}_${tablePrefix}events`);
 }
 
 function positiveInteger(

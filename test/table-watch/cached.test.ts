@@ -10,6 +10,7 @@ import {
   invalidateOnTableChange,
   PostgresCache,
   type TableInvalidation,
+  tableChangeChannel,
   windowed,
 } from '../../src/index.js';
 import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
@@ -621,5 +622,54 @@ describe('invalidateOnTableChange()', () => {
     expect(() =>
       invalidateOnTableChange({ deleteMany: async () => true } as never, { table: 'users' }),
     ).toThrow(InvalidOptionError);
+  });
+});
+
+describe('a cache in a schema with a long name', () => {
+  // 60 characters: `<schema>_pgcache_table_changes` would pass PostgreSQL's 63-byte limit.
+  const longSchema = `${uniqueSchema('long')}_${'x'.repeat(40)}`.slice(0, 60);
+
+  afterAll(() => dropSchema(longSchema));
+
+  it('gets a shortened table-change channel, and cached() rules work with it', async () => {
+    const channel = tableChangeChannel({ cacheSchema: longSchema });
+    expect(channel.length).toBeLessThanOrEqual(63);
+    expect(channel).not.toBe(tableChangeChannel({ cacheSchema: `${longSchema.slice(0, 59)}y` }));
+    await pool.query(`CREATE SCHEMA ${q(longSchema)}`);
+    await pool.query(`CREATE TABLE ${q(longSchema)}.users (id int PRIMARY KEY, name text)`);
+    await pool.query(`INSERT INTO ${q(longSchema)}.users VALUES (1, 'first')`);
+    const installed = await installTableWatch(pool, {
+      schema: longSchema,
+      table: 'users',
+      cacheSchema: longSchema,
+    });
+    expect(installed.channel).toBe(channel);
+    const longCache = new PostgresCache({
+      connectionString: databaseUrl(),
+      schema: longSchema,
+      sweepInterval: 0,
+    });
+    longCache.on('error', () => undefined);
+    const name = cached(
+      async (id: number) =>
+        (await pool.query(`SELECT name FROM ${q(longSchema)}.users WHERE id = $1`, [id])).rows[0]
+          ?.name as string,
+      {
+        cache: longCache,
+        name: 'longName',
+        key: String,
+        invalidateOn: { table: 'users', keys: (row) => [String(row.id)] },
+      },
+    );
+    try {
+      await name.ready;
+      expect(name.invalidation?.trusted).toBe(true);
+      expect(await name(1)).toBe('first');
+      await pool.query(`UPDATE ${q(longSchema)}.users SET name = 'second' WHERE id = 1`);
+      expect(await eventually(async () => (await name(1)) === 'second', 15_000, 25)).toBe(true);
+    } finally {
+      await name.close();
+      await longCache.disconnect();
+    }
   });
 });

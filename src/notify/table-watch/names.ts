@@ -1,4 +1,9 @@
-import { assertIdentifier, assertPrefix, quoteIdentifier } from '../../adapter/identifiers.js';
+import {
+  assertIdentifier,
+  assertPrefix,
+  fittedIdentifier,
+  quoteIdentifier,
+} from '../../adapter/identifiers.js';
 import { LOCK_CLASS, lockId, schemaLock } from '../../adapter/names.js';
 
 /** Which cache the watch belongs to: the shared trigger function lives in its schema, named with its prefix. */
@@ -39,8 +44,7 @@ export function watchNames({
     return full;
   };
   const functionName = `${quoteIdentifier(cacheSchema, 'cacheSchema')}.${quoteIdentifier(name('table_change'), 'name')}`;
-  const defaultChannel = `${cacheSchema}_${tablePrefix}table_changes`;
-  assertIdentifier(defaultChannel, 'the default channel (give `channel` explicitly)');
+  const defaultChannel = fittedIdentifier(`${cacheSchema}_${tablePrefix}table_changes`);
   return {
     cacheSchema,
     tablePrefix,
@@ -54,7 +58,10 @@ export function watchNames({
   };
 }
 
-/** The channel a watch of this cache notifies on by default: `<cacheSchema>_<tablePrefix>table_changes`. */
+/**
+ * The channel a watch of this cache notifies on by default: `<cacheSchema>_<tablePrefix>table_changes`, shortened
+ * with a digest when that is too long for an identifier.
+ */
 export function tableChangeChannel(location: WatchLocation = {}): string {
   return watchNames(location).defaultChannel;
 }
