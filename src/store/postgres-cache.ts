@@ -12,19 +12,20 @@ import {
   notAStringKey,
   storableKeys,
 } from '../adapter/validation.js';
-import { ConnectionError, type PostgresCacheError, SchemaError, toCacheError } from '../errors.js';
-import { type CacheChange, decodeChannelMessage } from '../notify/change-event.js';
+import { ConnectionError, type PostgresCacheError, toCacheError } from '../errors.js';
+import type { CacheChange } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
 import { assertListenerOptions } from '../notify/listener-options.js';
 import { type ListenerLease, leaseListener } from '../notify/shared-listener.js';
 import { reportError } from '../report-error.js';
-import { ChannelCheck } from './channel-check.js';
+import { ChangeWaiters } from './change-waiters.js';
 import { ClearsSeen } from './clears-seen.js';
 import { digestEntryId, entryId } from './entry-id.js';
 import { FillGuard, type FillTicket } from './fill-guard.js';
 import { heapBytesOf } from './heap-size.js';
 import { keyvStoredKey } from './keyv-key.js';
 import { assertL1Options, L1, type L1Entry } from './l1.js';
+import { type ListenerWatch, watchListener } from './listener-watch.js';
 import { type PostgresCacheOptions, triggerCheckIntervalOf } from './options.js';
 import { type CacheStats, emptyStats } from './stats.js';
 import { ClusterWrap, type Loader } from './wrap/cluster-wrap.js';
@@ -91,11 +92,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private readonly guard: FillGuard;
   private readonly lease: ListenerLease | undefined;
   private readonly counters = emptyStats();
-  private unsubscribe: (() => Promise<void>) | undefined;
-  private stopWatching: (() => void) | undefined;
+  private watch: ListenerWatch | undefined;
   private readonly triggerCheckInterval: number;
-  /** Callers waiting for the next change event of an entry (the waiters of a cluster-wide fill). */
-  private readonly changeWaiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new ChangeWaiters();
   private readonly writing = new WritesInFlight((error) =>
     this.reportError(toCacheError(error, 'updating L1 after a write')),
   );
@@ -438,24 +437,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
    * which anything may have changed), or with false after `timeoutMs`. Holds no connection while waiting.
    */
   waitForChange(namespace: string, key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    const id = entryId(namespace, key);
-    return new Promise((resolve) => {
-      const waiters = this.changeWaiters.get(id) ?? new Set();
-      this.changeWaiters.set(id, waiters);
-      const done = (changed: boolean) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', aborted);
-        waiters.delete(wake);
-        if (waiters.size === 0 && this.changeWaiters.get(id) === waiters) this.changeWaiters.delete(id);
-        resolve(changed);
-      };
-      const wake = () => done(true);
-      const aborted = () => done(false);
-      // Not unref'd: a wrap() waiting on another process's fill keeps the process alive until it returns.
-      const timer = setTimeout(() => done(false), timeoutMs);
-      signal?.addEventListener('abort', aborted, { once: true });
-      waiters.add(wake);
-    });
+    return this.waiters.wait(entryId(namespace, key), timeoutMs, signal);
   }
 
   /** What L1 holds now, for inspection (the harness's convergence check). Digest-identified entries have no key. */
@@ -494,11 +476,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.l1Trusted = false;
     this.l1?.clear();
     // Waiting wrap() calls look again now, and fail at once as disconnected.
-    this.wakeWaiters(() => true);
-    this.stopWatching?.();
+    this.waiters.wakeWhere(() => true);
+    this.watch?.stop();
     // Started first: it refuses every later statement at once, so that work still in flight fails typed.
     const adapterClosed = this.adapter.disconnect();
-    await this.unsubscribe?.();
+    await this.watch?.unlisten();
     await this.lease?.release();
     await adapterClosed;
   }
@@ -753,89 +735,24 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private watchListener(listener: PgListener) {
-    // One listener serves every cache of the process: each adds these three, and removes them on disconnect.
-    listener.setMaxListeners(0);
-    const channel = this.adapter.options.notifyChannel;
-    // Set by a (re)connect and by a notice: changes may have gone unheard, so the answer empties L1 even
-    // when it says yes. The periodic checks leave a trusted L1 alone, and report only a change to no.
-    let asked = true;
-    // The shared connection may be up (another cache's) while our own LISTEN is still on its way: until it
-    // is in place, no answer may trust L1.
-    let listeningHere = false;
-    // The triggers' stamp at the last answer: a trigger disabled and enabled again between two checks leaves
-    // the same answer, but not the same stamp, and changes made meanwhile reached no L1.
-    let lastStamp: string | undefined;
-    const check = new ChannelCheck({
-      expected: channel,
-      read: () => this.adapter.triggerState(),
-      onAnswer: (matches, { channel: actual, stamp }) => {
-        if (this.closed || !listener.connected || !listeningHere) return;
-        this.channelChecked();
-        const askedFor = asked;
-        asked = false;
-        const altered = stamp !== lastStamp;
-        lastStamp = stamp;
-        if (matches) {
-          if (askedFor || altered || !this.l1Trusted) this.trust();
-          return;
-        }
-        const wasTrusted = this.distrust();
-        if (wasTrusted) this.announce('disconnected');
-        if (askedFor || wasTrusted)
-          this.reportError(notOurChannel(this.adapter.names.identity, channel, actual));
-      },
-      onError: (error) => this.reportError(toCacheError(error, 'checking where change events go')),
+    const { adapter } = this;
+    this.watch = watchListener(listener, {
+      channel: adapter.options.notifyChannel,
+      table: adapter.names.identity,
+      startId: adapter.startId,
+      triggerState: () => adapter.triggerState(),
       retry: this.options.reconnect,
+      checkInterval: this.triggerCheckInterval,
+      counters: this.counters.events,
+      isClosed: () => this.closed,
+      isTrusted: () => this.l1Trusted,
+      trust: () => this.trust(),
+      distrust: () => this.distrust(),
+      flush: () => this.flush('flush'),
+      apply: (change) => this.apply(change),
+      firstCheckDone: () => this.channelChecked(),
+      reportError: (error) => this.reportError(error),
     });
-    const ask = () => {
-      // A handler of the flush before it may have disconnected the cache: a check started now would retry forever.
-      if (this.closed) return;
-      asked = true;
-      check.start();
-    };
-    const connected = () => {
-      // Whatever happened while we were not listening is unknown: L1 starts afresh, once events reach us.
-      this.flush('flush');
-      ask();
-    };
-    const recheck =
-      this.triggerCheckInterval > 0
-        ? setInterval(() => {
-            if (listener.connected && listeningHere && !this.closed) check.start();
-          }, this.triggerCheckInterval)
-        : undefined;
-    recheck?.unref();
-    const disconnected = () => {
-      check.cancel();
-      if (this.distrust()) this.announce('disconnected');
-    };
-    const failed = (error: Error) => this.reportError(toCacheError(error, 'listener'));
-    listener.on('connected', connected);
-    listener.on('disconnected', disconnected);
-    listener.on('error', failed);
-    this.stopWatching = () => {
-      clearInterval(recheck);
-      check.cancel();
-      // init() waits for a first answer that will not come now.
-      this.channelChecked();
-      listener.off('connected', connected);
-      listener.off('disconnected', disconnected);
-      listener.off('error', failed);
-    };
-    const listening = listener.listen(channel, (payload) => this.applyMessage(payload, ask));
-    this.unsubscribe = async () => (await listening.catch(() => undefined))?.();
-    listening
-      .then(() => {
-        listeningHere = true;
-        // Joining a listener that was up already: L1 is trusted once LISTEN is in place on our channel too.
-        if (listener.connected && !this.closed) ask();
-      })
-      .catch((error: unknown) => {
-        // init() waits for a first answer that will not come now.
-        this.channelChecked();
-        this.reportError(toCacheError(error, `listening on ${channel}`));
-      });
-    void listener.start();
   }
 
   /** Events reach us and the trigger sends them to our channel: L1 is used again, from empty. */
@@ -852,24 +769,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const wasTrusted = this.l1Trusted;
     this.l1Trusted = false;
     this.flush('disconnected');
+    if (wasTrusted) this.announce('disconnected');
     return wasTrusted;
-  }
-
-  private applyMessage(payload: string | undefined, askForCheck: () => void) {
-    this.counters.events.received++;
-    const message = decodeChannelMessage(payload);
-    if (!message) {
-      this.counters.events.ignored++;
-    } else if (message.op === 'repoint') {
-      // Our own start's notice: the check it needs ran already, after that start's commit.
-      if (message.by === this.adapter.startId) return;
-      // The trigger may have moved away from our channel: L1 is bypassed until a check says otherwise. One
-      // that names our channel cannot have moved it away; the check still runs (and empties L1 if trusted).
-      if (message.to !== this.adapter.options.notifyChannel && this.distrust()) this.announce('disconnected');
-      askForCheck();
-    } else {
-      this.apply(message);
-    }
   }
 
   private apply(change: CacheChange) {
@@ -888,7 +789,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
           ? digestEntryId(change.namespace, change.keyDigest)
           : entryId(change.namespace, change.key);
       this.guard.observe(id, change.version);
-      for (const wake of [...(this.changeWaiters.get(id) ?? [])]) wake();
+      this.waiters.wake(id);
       if (this.l1?.evictOlderThan(id, change.version)) {
         this.counters.evictions.event++;
         this.announce('invalidate', { namespace: change.namespace, key: change.key, reason: 'event' });
@@ -897,19 +798,13 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.announce('change', change);
   }
 
-  private wakeWaiters(matches: (id: string) => boolean) {
-    for (const [id, waiters] of [...this.changeWaiters]) {
-      if (matches(id)) for (const wake of [...waiters]) wake();
-    }
-  }
-
   /**
    * Evicts what a clear hides, the namespace's entries older than it, on its answer (our own) and on its event
    * alike: what entered L1 since is newer and stays, and an event forged with its version cannot stand in for
    * the answer. `first`: the first of the two to come, which is announced (the second only if it evicted).
    */
   private evictCleared(namespace: string, version: number, first: boolean) {
-    if (first) this.wakeWaiters((id) => id.startsWith(`${namespace}\u0000`));
+    if (first) this.waiters.wakeWhere((id) => id.startsWith(`${namespace}\u0000`));
     const removed = this.l1?.deleteNamespace(namespace, version) ?? 0;
     this.counters.evictions.clear += removed;
     if (first || removed > 0) this.announce('invalidate', { namespace, reason: 'clear' });
@@ -917,7 +812,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private flush(reason: 'flush' | 'disconnected') {
     this.clears.forget();
-    this.wakeWaiters(() => true);
+    this.waiters.wakeWhere(() => true);
     this.guard.reset();
     this.counters.evictions.flush += this.l1?.clear() ?? 0;
     this.announce('invalidate', { reason });
@@ -950,15 +845,4 @@ function listenerConnection(adapter: PostgresAdapter): string | pg.ClientConfig 
   const { connectionString, pool } = adapter.options;
   if (connectionString) return connectionString;
   return (adapter.pool as unknown as { options: pg.ClientConfig }).options ?? pool;
-}
-
-function notOurChannel(table: string, channel: string, actual: string | undefined): SchemaError {
-  const notifies =
-    actual === undefined
-      ? 'is missing, or a trigger on the table is disabled or not ENABLE ALWAYS (some changes send no event)'
-      : `notifies ${JSON.stringify(actual)} (a process with another notifyChannel re-pointed it)`;
-  return new SchemaError(
-    `the change trigger of ${table} ${notifies}, not this cache's notifyChannel ${JSON.stringify(channel)}: ` +
-      'L1 is bypassed until it notifies this channel again',
-  );
 }
