@@ -235,6 +235,39 @@ describe('waiting for another process', () => {
   });
 });
 
+describe("the server's idle_session_timeout", () => {
+  it('does not end a session-mode holder whose loader outlasts it (the lock would go, and its write fail)', async () => {
+    const idlePool = new pg.Pool({
+      connectionString: databaseUrl(),
+      max: 4,
+      options: '-c idle_session_timeout=300',
+    });
+    idlePool.on('error', () => undefined);
+    const cache = newCache({
+      namespace: 'idle-session',
+      pool: idlePool,
+      listenerConnectionString: databaseUrl(),
+      wrap: { lockMode: 'session' },
+    });
+    try {
+      const loader = counted(async () => {
+        await sleep(800);
+        return 'slow';
+      });
+      expect(await cache.wrap('k', loader)).toBe('slow');
+      expect(loader.runs).toBe(1);
+      expect(await storedCount('idle-session')).toBe(1);
+      expect(await lockHolders(pool, lockOf(schema, 'idle-session', 'k'))).toBe(0);
+      // The holder's connection went back to the pool with the server's setting as it was.
+      const { rows } = await idlePool.query("SELECT current_setting('idle_session_timeout') AS idle");
+      expect(rows[0]?.idle).toBe('300ms');
+    } finally {
+      await cache.disconnect();
+      await idlePool.end();
+    }
+  });
+});
+
 describe('a cache that is closed', () => {
   it('rejects wrap() with DisconnectedError, without running the loader', async () => {
     const cache = newCache({ namespace: 'closed' });

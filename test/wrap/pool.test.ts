@@ -1,6 +1,7 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { cacheFixture } from '../support/cache-fixture.js';
-import { eventually, sleep } from '../support/database.js';
+import { databaseUrl, eventually, sleep } from '../support/database.js';
 import { gate, lockOf, poolIsIdle } from './support.js';
 
 const { schema, pool, newCache: openCache } = cacheFixture('wrap_pool');
@@ -142,5 +143,100 @@ describe('holder permits (one, in a pool of two)', () => {
     longRunning.open();
     await slow;
     expect(outcome).toBe('y from elsewhere');
+  });
+});
+
+describe('fills inside a loader', () => {
+  it('a chain of wrap() calls deeper than the pool answers, and leaves a connection for reads', async () => {
+    const cache = openCache({ namespace: 'deep-chain', poolSize: 2, connectionTimeout: 2000 });
+    const chain = (depth: number): Promise<number> =>
+      cache.wrap(`level-${depth}`, async () => (depth === 5 ? 5 : (await chain(depth + 1)) + 0));
+    expect(await chain(0)).toBe(5);
+    expect(await cache.wrap('level-3', async () => -1)).toBe(5);
+    expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
+  });
+
+  it('with every slot held by an outer fill, inner fills load without a slot; reads still go', async () => {
+    const cache = openCache({ namespace: 'inner-no-slot', poolSize: 3, connectionTimeout: 2000 });
+    await cache.set('plain', 'value');
+    const innerRunning = gate();
+    const outerRunning = gate();
+    let innerStarted = 0;
+    let outerStarted = 0;
+    const outer = [0, 1].map((index) =>
+      cache.wrap(`outer-${index}`, async () => {
+        // Both outer fills hold their slots before either asks for its inner key.
+        if (++outerStarted === 2) outerRunning.open();
+        await outerRunning.opened;
+        const inner = await cache.wrap(`inner-${index}`, async () => {
+          // Each inner loader runs until both have started: side by side, or not at all.
+          if (++innerStarted === 2) innerRunning.open();
+          await innerRunning.opened;
+          return `inner ${index}`;
+        });
+        return { inner };
+      }),
+    );
+    await innerRunning.opened;
+    // Both slots (pool of three, less one) are held by the outer fills: a plain read still gets a connection.
+    expect((await cache.adapter.readEntry('inner-no-slot', 'plain'))?.value).toBe('value');
+    expect(await Promise.all(outer)).toEqual([{ inner: 'inner 0' }, { inner: 'inner 1' }]);
+    expect(await cache.wrap('inner-1', async () => 'again')).toBe('inner 1');
+    expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
+  });
+});
+
+describe('caches that share one pool', () => {
+  it('share its holder slots: pool size - 1 fills at once across them, and reads still go', async () => {
+    const shared = new pg.Pool({ connectionString: databaseUrl(), max: 3, connectionTimeoutMillis: 2000 });
+    shared.on('error', () => undefined);
+    const users = openCache({ namespace: 'shared-users', pool: shared });
+    const orders = openCache({ namespace: 'shared-orders', pool: shared });
+    const release = gate();
+    try {
+      await users.set('plain', 'value');
+      let running = 0;
+      let mostAtOnce = 0;
+      const loader = (name: string) => async () => {
+        mostAtOnce = Math.max(mostAtOnce, ++running);
+        await release.opened;
+        running--;
+        return name;
+      };
+      const fills = [users, orders].flatMap((cache, which) =>
+        [0, 1].map((index) =>
+          cache.wrap(`fill-${index}`, loader(`${which}:${index}`), { lockTimeout: 30_000 }),
+        ),
+      );
+      expect(await eventually(() => running === 2)).toBe(true);
+      await sleep(100);
+      expect(running).toBe(2);
+      expect((await users.adapter.readEntry('shared-users', 'plain'))?.value).toBe('value');
+      release.open();
+      expect(await Promise.all(fills)).toEqual(['0:0', '0:1', '1:0', '1:1']);
+      expect(mostAtOnce).toBe(2);
+    } finally {
+      release.open();
+      await Promise.all([users.disconnect(), orders.disconnect()]);
+      await shared.end();
+    }
+  });
+});
+
+describe('lock timeouts', () => {
+  it("say when the fill waited for this process's slots, not for another process", async () => {
+    const cache = openCache({ namespace: 'slots-busy', poolSize: 2 });
+    const release = gate();
+    const holding = cache.wrap('a', async () => {
+      await release.opened;
+      return 'a';
+    });
+    await sleep(50);
+    const refused = cache.wrap('b', async () => 'b', { lockTimeout: 300, onLockTimeout: 'throw' });
+    await expect(refused).rejects.toThrow(
+      /this process's fill slots .* have all been busy for more than 300 ms/,
+    );
+    release.open();
+    expect(await holding).toBe('a');
   });
 });

@@ -99,6 +99,35 @@ describe('refreshThreshold', () => {
     expect(loads).toBe(2);
   });
 
+  it("while another session holds the key's lock, hits try it again once a poll interval has passed, not on every hit", async () => {
+    const cache = newCache({ namespace: 'refresh-held', wrap: { maxPollInterval: 500 } });
+    await cache.init();
+    const loader = counted(() => 1);
+    expect(await cache.wrap('k', loader, dueOnce)).toBe(1);
+    await sleep(1100);
+    // Another process is filling or refreshing the key: it holds the fill lock.
+    const holder = await pool.connect();
+    await holder.query('SELECT pg_advisory_lock($1, $2)', lockOf(schema, 'refresh-held', 'k'));
+    let checkouts = 0;
+    const counting = () => checkouts++;
+    cache.adapter.pool.on('acquire', counting);
+    try {
+      const until = Date.now() + 700;
+      while (Date.now() < until) {
+        expect(await cache.wrap('k', loader, dueOnce)).toBe(1);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      cache.adapter.pool.off('acquire', counting);
+      await holder.query('SELECT pg_advisory_unlock($1, $2)', lockOf(schema, 'refresh-held', 'k'));
+      holder.release();
+    }
+    // One attempt at once, one more after 500 ms: thousands of hits, two lock attempts.
+    expect(checkouts).toBeGreaterThanOrEqual(1);
+    expect(checkouts).toBeLessThanOrEqual(3);
+    expect(loader.runs).toBe(1);
+  });
+
   it('a refresh that fails keeps the old value, reports the error with it, and tries again on a later hit', async () => {
     const cache = newCache({ namespace: 'refresh-error' });
     const events = refreshEvents(cache);

@@ -32,18 +32,30 @@ export async function tryFillLock(
   const run = (text: string, values?: unknown[]) =>
     client.query({ text, values, query_timeout: timeoutMs } as pg.QueryConfig);
   let locked: boolean;
+  // The server's idle_session_timeout (PostgreSQL 14+) as this session had it, when the lock lifts it.
+  let idleTimeout: string | undefined;
   try {
     // The transaction idles for as long as the loader runs: a server-wide idle timeout must not end it. Its
     // re-read under the lock must see a previous holder's commit, whatever the database's default isolation.
     if (mode === 'transaction') {
       await run('BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = 0');
+      locked =
+        (await run('SELECT pg_try_advisory_xact_lock($1, $2) AS locked', key)).rows[0]?.locked === true;
+      if (!locked) await run('ROLLBACK');
+    } else {
+      const { rows } = await run(
+        `SELECT pg_try_advisory_lock($1, $2) AS locked, current_setting('idle_session_timeout', true) AS idle`,
+        key,
+      );
+      locked = rows[0]?.locked === true;
+      // The session idles for as long as the loader runs, outside any transaction: a server's idle timeout
+      // would end it, freeing the lock for another process to load too, and failing this holder's write.
+      const idle = rows[0]?.idle as string | null | undefined;
+      if (locked && idle && idle !== '0') {
+        await run(`SELECT set_config('idle_session_timeout', '0', false)`);
+        idleTimeout = idle;
+      }
     }
-    const sql =
-      mode === 'transaction'
-        ? 'SELECT pg_try_advisory_xact_lock($1, $2) AS locked'
-        : 'SELECT pg_try_advisory_lock($1, $2) AS locked';
-    locked = (await run(sql, key)).rows[0]?.locked === true;
-    if (!locked && mode === 'transaction') await run('ROLLBACK');
   } catch (error) {
     // The connection's state is unknown: destroying it ends its session, and with it any lock it holds.
     client.release(true);
@@ -53,18 +65,29 @@ export async function tryFillLock(
     client.release();
     return undefined;
   }
-  return mode === 'transaction' ? transactionLock(client, run) : sessionLock(client, run, key);
+  return mode === 'transaction' ? transactionLock(client, run) : sessionLock(client, run, key, idleTimeout);
 }
 
 type Run = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
 
-function sessionLock(client: pg.PoolClient, run: Run, key: [number, number]): HeldLock {
+function sessionLock(
+  client: pg.PoolClient,
+  run: Run,
+  key: [number, number],
+  idleTimeout: string | undefined,
+): HeldLock {
   let done = false;
   const unlock = async () => {
     if (done) return;
     done = true;
     try {
-      const { rows } = await run('SELECT pg_advisory_unlock($1, $2) AS unlocked', key);
+      const { rows } =
+        idleTimeout === undefined
+          ? await run('SELECT pg_advisory_unlock($1, $2) AS unlocked', key)
+          : await run(
+              `SELECT pg_advisory_unlock($1, $2) AS unlocked, set_config('idle_session_timeout', $3, false)`,
+              [...key, idleTimeout],
+            );
       // Not ours to unlock (should not happen): ending the session is the sure way to free it.
       client.release(rows[0]?.unlocked === true ? undefined : true);
     } catch {

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type pg from 'pg';
 import type { ChangeStamp } from '../../adapter/postgres-adapter.js';
 import { assertStorableKey, normalizeTtl } from '../../adapter/validation.js';
 import { DisconnectedError, LockTimeoutError } from '../../errors.js';
@@ -38,6 +39,21 @@ const FIRST_POLL_MS = 20;
 /** Set while a loader runs: a `wrap()` inside a loader must not queue behind the holder that runs it. */
 const insideLoader = new AsyncLocalStorage<true>();
 
+/** Why a fill did not load under the lock this time: another session holds it, or no holder slot was free here. */
+type NotLoaded = 'held elsewhere' | 'no slot';
+
+/** Holder slots per pool: caches that share a pool share its connections, and the one left for reads. */
+const holdersByPool = new WeakMap<pg.Pool, Semaphore>();
+
+function holdersOf(pool: pg.Pool): Semaphore {
+  let holders = holdersByPool.get(pool);
+  if (!holders) {
+    holders = new Semaphore(Math.max(1, (pool.options.max ?? 10) - 1));
+    holdersByPool.set(pool, holders);
+  }
+  return holders;
+}
+
 /**
  * `wrap()` with stampede protection across every process on the database. In this process one fill per
  * key runs at a time (concurrent callers share it); across processes a fill runs under an advisory lock
@@ -45,8 +61,9 @@ const insideLoader = new AsyncLocalStorage<true>();
  * event (or a bounded poll) without holding a connection, then read what the holder wrote.
  *
  * Holders keep a pool connection for the length of the loader, so at most pool size - 1 of them run at
- * once in a process: other fills queue here, in memory, rather than on `pool.connect()`; the connection
- * left over keeps reads going.
+ * once on a pool (whichever caches share it): other fills queue here, in memory, rather than on
+ * `pool.connect()`; the connection left over keeps reads going. A fill inside a loader never queues (its
+ * own caller may hold the slot it would wait for): without a free slot it loads without the cluster lock.
  */
 export class ClusterWrap {
   private readonly fills = new SingleFlight<Filled>();
@@ -54,7 +71,7 @@ export class ClusterWrap {
   private readonly holders: Semaphore;
 
   constructor(private readonly host: WrapHost) {
-    this.holders = new Semaphore(Math.max(1, (host.pool.options.max ?? 10) - 1));
+    this.holders = holdersOf(host.pool);
   }
 
   async wrap<T>(
@@ -118,6 +135,7 @@ export class ClusterWrap {
     const lockKey = fillLockKey(this.host.table, namespace, storedKey);
     const deadline = Date.now() + options.lockTimeout;
     let pause = FIRST_POLL_MS;
+    let heldElsewhere = false;
     for (;;) {
       const stopWaiting = new AbortController();
       // Wait from before the look: a write that lands between the look and the wait still wakes us.
@@ -145,9 +163,10 @@ export class ClusterWrap {
           options,
           stopQueueing.signal,
         );
-        if (filled !== undefined) return filled;
+        if (filled === 'held elsewhere') heldElsewhere = true;
+        else if (filled !== 'no slot') return filled;
         if (Date.now() >= deadline)
-          return await this.afterLockTimeout(key, namespace, storedKey, loader, options);
+          return await this.afterLockTimeout(key, namespace, storedKey, loader, options, heldElsewhere);
         await changed;
       } finally {
         stopWaiting.abort();
@@ -156,7 +175,7 @@ export class ClusterWrap {
     }
   }
 
-  /** Undefined when another session holds the lock, or `stopQueueing` aborted while this waited for a permit. */
+  /** Loads under the lock, unless another session holds it or `stopQueueing` aborted while this waited for a slot. */
   private async loadUnderLock<T>(
     namespace: string,
     storedKey: string,
@@ -164,15 +183,17 @@ export class ClusterWrap {
     loader: Loader<T>,
     options: ResolvedWrapOptions<T>,
     stopQueueing: AbortSignal,
-  ): Promise<Filled | undefined> {
+  ): Promise<Filled | NotLoaded> {
     const nested = insideLoader.getStore() === true;
-    const release = nested ? undefined : await this.holders.acquire(stopQueueing);
-    if (!nested && release === undefined) return undefined;
+    const release = nested ? this.holders.tryAcquire() : await this.holders.acquire(stopQueueing);
+    if (release === undefined) {
+      return nested ? await this.loadUnlocked(namespace, storedKey, loader, options) : 'no slot';
+    }
     try {
-      // The cache may have closed while this fill queued for a permit.
+      // The cache may have closed while this fill queued for a slot.
       if (this.host.isClosed()) throw new DisconnectedError();
       const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.queryTimeout);
-      if (lock === undefined) return undefined;
+      if (lock === undefined) return 'held elsewhere';
       return await completeUnderLock<Filled>(lock, async () => {
         // Another process may have written it between our look and the lock.
         const cached = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
@@ -184,7 +205,7 @@ export class ClusterWrap {
         return { result: { entry: loaded.entry, loaded: true }, publish };
       });
     } finally {
-      release?.();
+      release();
     }
   }
 
@@ -194,12 +215,26 @@ export class ClusterWrap {
     storedKey: string,
     loader: Loader<T>,
     options: ResolvedWrapOptions<T>,
+    heldElsewhere: boolean,
   ): Promise<Filled> {
     if (options.onLockTimeout === 'throw') {
+      const waited = heldElsewhere
+        ? 'another process has been filling this key'
+        : "this process's fill slots (pool size - 1) have all been busy";
       throw new LockTimeoutError(
-        `wrap(${JSON.stringify(key)}): another process has been filling this key for more than ${options.lockTimeout} ms`,
+        `wrap(${JSON.stringify(key)}): ${waited} for more than ${options.lockTimeout} ms`,
       );
     }
+    return this.loadUnlocked(namespace, storedKey, loader, options);
+  }
+
+  /** Loads and stores without the cluster lock (on the pool's connection for reads): other processes may load too. */
+  private async loadUnlocked<T>(
+    namespace: string,
+    storedKey: string,
+    loader: Loader<T>,
+    options: ResolvedWrapOptions<T>,
+  ): Promise<Filled> {
     const loaded = await load(loader, options);
     if (loaded.stored) {
       const { text, ttl } = loaded.stored;
@@ -258,8 +293,13 @@ export class ClusterWrap {
         if (this.host.isClosed()) return;
         const lockKey = fillLockKey(this.host.table, namespace, storedKey);
         const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.queryTimeout);
-        // Another process is filling or refreshing it.
-        if (lock === undefined) return;
+        if (lock === undefined) {
+          // Another process is filling or refreshing it: no new attempt from here (every hit would make one)
+          // until its write lands, or a poll interval has passed. The slot is not needed meanwhile.
+          release();
+          await this.host.waitForChange(namespace, storedKey, options.maxPollInterval);
+          return;
+        }
         const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
           // The stamp first: a write landing between it and the read below counts as one made meanwhile.
           const before = await this.host.changeStamp(namespace, storedKey, lock.client);

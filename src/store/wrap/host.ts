@@ -43,7 +43,7 @@ export interface WrapHost {
     namespace: string,
     storedKey: string,
     timeoutMs: number,
-    signal: AbortSignal,
+    signal?: AbortSignal,
   ): Promise<boolean>;
   /** A background refresh ended: with the new value, or with the error that stopped it. */
   refreshed(event: { key: string; value?: unknown; error?: unknown }): void;

@@ -5,6 +5,13 @@ export class Semaphore {
 
   constructor(readonly limit: number) {}
 
+  /** The function that gives a permit back if one is free now, else undefined: never waits. */
+  tryAcquire(): (() => void) | undefined {
+    if (this.active >= this.limit) return undefined;
+    this.active++;
+    return this.releaser();
+  }
+
   /**
    * Resolves with the function that gives the permit back (calling it twice gives back one permit), or with
    * undefined when `signal` aborts first (the task then leaves the queue holding nothing).
@@ -30,6 +37,10 @@ export class Semaphore {
       });
       if (!granted) return undefined;
     }
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
