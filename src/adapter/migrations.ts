@@ -199,6 +199,15 @@ const MIGRATIONS: Migration[] = [
       sameExecuteGrants(n.clearNamespace, 'text, text', n.deleteKeys, 'text, text[]'),
     ],
   },
+  {
+    version: 10,
+    // cached()'s invalidate(): a delete whose event is sent even when no row was there, after any insert of
+    // the key in flight when it began.
+    statements: ({ names: n }) => [
+      deleteAnnounced(n),
+      sameExecuteGrants(n.clearNamespace, 'text, text', n.deleteAnnounced, 'text, text'),
+    ],
+  },
 ];
 
 /**
@@ -241,6 +250,45 @@ function deleteKeys(n: SchemaNames): string {
       -- share of it (its cost model prices a fetch by address as a read from disk; a cache's rows are in memory).
       RETURN QUERY DELETE FROM ${n.entries} e WHERE e.ctid = ANY (locked)
         RETURNING e.key, e.version, ${LIVE} AND e.version > cleared;
+    END $fn$`;
+}
+
+/**
+ * `delete_announced` as of migration 10: deletes the key's row and returns it, as `delete` does; with no row,
+ * its delete event is sent all the same, by a row of its own inserted silently under the key and deleted.
+ * That insert waits for one of the key in flight (a write whose statement began before this one, which this
+ * one could not see): such a write commits first, and the delete, seeing it now, takes it instead. So
+ * whoever hears this event has heard every write of the key committed before it.
+ */
+function deleteAnnounced(n: SchemaNames): string {
+  return `CREATE OR REPLACE FUNCTION ${n.deleteAnnounced}(ns text, k text)
+    RETURNS TABLE (key text, version bigint, live boolean) LANGUAGE plpgsql AS $fn$
+    #variable_conflict use_column
+    DECLARE
+      digest bytea := ${keyDigest('k')};
+      silent_before text := COALESCE(current_setting('${SILENT_SETTING}', true), '');
+      inserted integer;
+    BEGIN
+      -- Each statement of a function takes a new snapshot: a write committed meanwhile is seen by the next.
+      FOR attempt IN 1..5 LOOP
+        RETURN QUERY DELETE FROM ${n.entries} e WHERE e.namespace = ns AND e.key_hash = digest
+          RETURNING e.key, e.version, ${LIVE} AND e.version > COALESCE((SELECT m.version FROM ${n.entries} m
+            WHERE m.namespace = ns AND m.key_hash = ${CLEAR_MARKER}), 0);
+        IF FOUND THEN
+          RETURN;
+        END IF;
+        PERFORM set_config('${SILENT_SETTING}', 'on', true);
+        INSERT INTO ${n.entries} (namespace, key_hash, key, value, version)
+          VALUES (ns, digest, k, '', ${nextVersion(n)})
+          ON CONFLICT (namespace, key_hash) DO NOTHING;
+        GET DIAGNOSTICS inserted = ROW_COUNT;
+        PERFORM set_config('${SILENT_SETTING}', silent_before, true);
+        IF inserted > 0 THEN
+          -- Its trigger sends the event, to wherever the table's events go.
+          DELETE FROM ${n.entries} e WHERE e.namespace = ns AND e.key_hash = digest;
+          RETURN;
+        END IF;
+      END LOOP;
     END $fn$`;
 }
 

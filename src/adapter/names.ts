@@ -17,6 +17,7 @@ export interface SchemaNames {
   clearNamespace: string;
   sweepExpired: string;
   deleteKeys: string;
+  deleteAnnounced: string;
   versionTrigger: string;
   versionUpdateTrigger: string;
   notifyTrigger: string;
@@ -49,6 +50,7 @@ export function schemaNames(schema: string, prefix: string): SchemaNames {
     clearNamespace: `${s}.${q('clear_namespace')}`,
     sweepExpired: `${s}.${q('sweep_expired')}`,
     deleteKeys: `${s}.${q('delete_keys')}`,
+    deleteAnnounced: `${s}.${q('delete_announced')}`,
     versionTrigger: q('version_trigger'),
     versionUpdateTrigger: q('version_update_trigger'),
     notifyTrigger: q('notify_trigger'),

@@ -461,15 +461,14 @@ export class PostgresAdapter extends EventEmitter {
     assertNamespace(namespace);
     assertStorableKey(key);
     const claim = { namespace, keys: [key], writes: true };
-    const rows = await this.run<RemovedRow | { key: null }>(
+    const rows = await this.run<RemovedRow>(
       announceAbsent ? this.statements.deleteAnnounced : this.statements.delete,
-      announceAbsent ? [namespace, key, this.options.notifyChannel] : [namespace, key],
+      [namespace, key],
       'delete',
       undefined,
       claim,
     );
-    const removed = rows.find((row): row is RemovedRow => row.key !== null);
-    return removed && toRemoved(removed);
+    return rows[0] ? toRemoved(rows[0]) : undefined;
   }
 
   /** Deletes the keys; returns the rows removed. */

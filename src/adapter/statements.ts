@@ -57,15 +57,8 @@ export function buildStatements(n: SchemaNames) {
       ${upsertTail} RETURNING key, version`),
     delete: named(`DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}
       RETURNING key, version, (${visible()}) AS live`),
-    // As delete, and a key with no row gets a delete event all the same (the trigger sends one only for a row).
-    deleteAnnounced:
-      named(`WITH gone AS (DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}
-        RETURNING key, version, (${visible()}) AS live)
-      SELECT key, version, live FROM gone
-      UNION ALL
-      SELECT NULL, NULL, NULL FROM (SELECT pg_notify(COALESCE(${triggerChannel(n)}, $3::text),
-          ${n.changePayload}('delete', $1, $2, ${keyDigest('$2')}, ${n.nextVersion}()))) told
-      WHERE NOT EXISTS (SELECT 1 FROM gone)`),
+    // As delete, and a key with no row gets a delete event all the same (see delete_announced).
+    deleteAnnounced: named(`SELECT key, version, live FROM ${n.deleteAnnounced}($1, $2)`),
     deleteMany: named(`SELECT key, version, live FROM ${n.deleteKeys}($1, $2::text[])`),
     clear: named(`SELECT ${n.clearNamespace}($1, $2) AS version`),
     iterate: named(`SELECT key, value, key_hash FROM ${n.entries}

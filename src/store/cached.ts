@@ -8,13 +8,20 @@ import {
 } from '../errors.js';
 import type { TableWatcher } from '../notify/table-watch/table-watcher.js';
 import type { L1Options } from './l1.js';
-import { announcedDelete, type PostgresCache } from './postgres-cache.js';
+import { announcedDelete, type PostgresCache, versionedSet } from './postgres-cache.js';
 import { type InvalidationRule, TableInvalidation } from './table-invalidation.js';
 import { InvalidationLog } from './table-invalidation-log.js';
 import { namespacedCache } from './table-invalidation-namespace.js';
 import { CacheTags } from './table-invalidation-tags.js';
 import { catalogOf, tableWatcherFor } from './table-invalidation-watcher.js';
 import { decodeEntry, encodeEntry } from './wrap/serialization.js';
+import { WriteEchoes } from './write-echoes.js';
+
+/**
+ * How long a stored result waits for its own change event before it is taken as unheard (and deleted). The
+ * listener notices a dead connection sooner (heartbeats), and its loss settles every wait at once.
+ */
+const ECHO_TIMEOUT_MS = 10_000;
 
 /** A table name (any change of it drops every result), or a rule whose `keys` are what `key` returns. */
 export type CachedInvalidation = string | InvalidationRule;
@@ -49,7 +56,10 @@ export interface CachedStats {
   loads: number;
   /** Runs that went around the cache because events could not be trusted (listener down or just back). */
   bypassed: number;
-  /** Results not stored (or deleted right after) because their rows changed while they were computed. */
+  /**
+   * Results not stored, or deleted right after, because their rows changed while they were computed, or because
+   * changes could not be heard then (the listener down or just back, or a write's own event not heard back).
+   */
   refusedWrites: number;
   /** Absorbed cache failures. */
   errors: number;
@@ -84,9 +94,10 @@ export interface CachedFunction<A extends unknown[], R> {
  * Concurrent calls with the same key in one process share one run; a failed run rejects its callers
  * and is not kept, so the next call runs afresh, and a caller that gives up (its signal) leaves the
  * run to the others. While the listener is down, and until the flush after it is back, calls go
- * around the cache (without table rules: they read it, and store nothing). A result is not stored if
- * its key was invalidated, in any process, while it was computed. Results are stored as Keyv stores
- * them (`{"value":…,"expires":…}`), so they must survive JSON; `undefined` is never stored.
+ * around the cache (without table rules: they read it, and store nothing). A result is not kept if
+ * its key was invalidated, in any process, while it was computed (with `notifications: false` on the
+ * cache, only in this one). Results are stored as Keyv stores them (`{"value":…,"expires":…}`), so they
+ * must survive JSON; `undefined` is never stored.
  *
  * Stampede protection is per process here (PostgresCache.wrap() gives the cluster-wide kind).
  */
@@ -152,7 +163,9 @@ export function cached<A extends unknown[], R>(
   store.on('error', (error) => absorb(error, 'the cache'));
   const trusted = () => invalidation?.trusted ?? true;
   const log = invalidation?.log ?? new InvalidationLog();
-  logDeletesOf(store, namespace, log);
+  // Without notifications no event comes back: a write has nothing to wait for.
+  const echoes = store.options.notifications === false ? undefined : new WriteEchoes();
+  logDeletesOf(store, namespace, log, echoes);
   // Results are stored only while deletes made by other processes reach this one (see logDeletesOf).
   const mayStore = () => trusted() && store.coherent;
 
@@ -171,23 +184,51 @@ export function cached<A extends unknown[], R>(
     }
   }
 
-  async function write(key: string, tags: readonly string[] | undefined, value: R, token: number) {
-    if (value === undefined) return;
+  /**
+   * Stores the result unless its key changed since the run began. Answers once the write has; `settled` ends
+   * once the write's own event is back, which deletes the result again if a change is heard to have come first.
+   */
+  async function write(
+    key: string,
+    tags: readonly string[] | undefined,
+    value: R,
+    token: number,
+  ): Promise<{ settled: Promise<void> } | undefined> {
+    if (value === undefined) return undefined;
     if (!mayStore() || log.changedSince(token, key, tags)) {
       counters.refusedWrites++;
-      return;
+      return undefined;
     }
+    const echo = echoes?.expect(stored(key));
+    let version: number;
     try {
       // Keyv's own format, so that a Keyv (or wrap()) on the same namespace reads it.
       const text = encodeEntry({ value, expires: ttl ? Date.now() + ttl : undefined });
-      if (tagIndex && tags) await tagIndex.set(stored(key), text, { ttl, tags, namespace });
-      else await store.set(stored(key), text, ttl);
+      version =
+        tagIndex && tags
+          ? await tagIndex.set(stored(key), text, { ttl, tags, namespace })
+          : await store[versionedSet](stored(key), text, ttl);
     } catch (error) {
+      echo?.cancel();
       absorb(error, 'writing');
-      return;
+      return undefined;
     }
-    // An event that arrived while the write was on its way found nothing to delete: delete it now.
-    if (mayStore() && !log.changedSince(token, key, tags)) return;
+    return { settled: settle(key, tags, token, echo?.heard(version, ECHO_TIMEOUT_MS)) };
+  }
+
+  /**
+   * A change that came before the write may be heard only after its answer: events reach this process in
+   * commit order, so once the write's own event is back (`heard`), every change committed before it has been
+   * heard too. Without notifications there is nothing to wait for.
+   */
+  async function settle(
+    key: string,
+    tags: readonly string[] | undefined,
+    token: number,
+    heard: Promise<boolean> | undefined,
+  ): Promise<void> {
+    const echoed = heard === undefined || (await heard);
+    if (echoed && mayStore() && !log.changedSince(token, key, tags)) return;
     counters.refusedWrites++;
     try {
       await store.delete(stored(key));
@@ -197,8 +238,9 @@ export function cached<A extends unknown[], R>(
     }
   }
 
-  /** `token` is the log's, taken as the run began (before its read): ended here. */
+  /** `token` is the log's, taken as the run began (before its read): ended once its write has settled. */
   async function run(key: string, args: A, tags: readonly string[] | undefined, token: number): Promise<R> {
+    let written: { settled: Promise<void> } | undefined;
     try {
       if (trusted()) {
         const hit = await read(key);
@@ -209,10 +251,12 @@ export function cached<A extends unknown[], R>(
       } else counters.bypassed++;
       counters.loads++;
       const value = await fn(...args);
-      await write(key, tags, value, token);
+      // The callers have their value now; whether it stays stored is settled in the background.
+      written = await write(key, tags, value, token);
       return value;
     } finally {
-      log.end(token);
+      if (written) void written.settled.finally(() => log.end(token));
+      else log.end(token);
     }
   }
 
@@ -280,22 +324,33 @@ export function cached<A extends unknown[], R>(
  * Logs the deletes of the namespace's rows that reach this process, whoever made them: another process's
  * `invalidate()` or `clear()` must stop a run here that began before it from storing what it loaded. While
  * they may not reach it (the listener down, or just back) nothing is stored: `mayStore` says so, and the log
- * counts everything as changed for the runs in flight across it.
+ * counts everything as changed for the runs in flight across it. Every set and delete also reaches the writes
+ * waiting for their own event (`echoes`).
  */
-function logDeletesOf(store: PostgresCache, namespace: string, log: InvalidationLog): void {
+function logDeletesOf(
+  store: PostgresCache,
+  namespace: string,
+  log: InvalidationLog,
+  echoes: WriteEchoes | undefined,
+): void {
   const prefix = `${namespace}:`;
   store.on('change', (change) => {
-    if (change.op === 'set' || change.op === 'flush' || change.namespace !== namespace) return;
-    if (change.op === 'delete' && change.key !== undefined) {
-      if (change.key.startsWith(prefix)) log.markKeys([change.key.slice(prefix.length)]);
-    } else {
-      // A clear, or a delete of a key too long for the event to name.
+    if (change.op === 'flush' || change.namespace !== namespace) return;
+    if (change.op === 'clear') {
       log.markEverything();
+      echoes?.lost();
+      return;
     }
+    echoes?.changed(change.key, change.keyDigest, change.version);
+    if (change.op === 'set') return;
+    if (change.key === undefined) log.markEverything();
+    else if (change.key.startsWith(prefix)) log.markKeys([change.key.slice(prefix.length)]);
   });
   // A flush event or the listener lost or back: deletes may have gone unheard.
   store.on('invalidate', ({ reason }) => {
-    if (reason === 'flush' || reason === 'disconnected') log.markEverything();
+    if (reason !== 'flush' && reason !== 'disconnected') return;
+    log.markEverything();
+    echoes?.lost();
   });
 }
 

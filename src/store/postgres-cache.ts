@@ -73,6 +73,9 @@ export const forgetDeletedRows = Symbol('forgetDeletedRows');
  */
 export const announcedDelete = Symbol('announcedDelete');
 
+/** For `cached()`: a set that answers with the version it wrote. Not exported from the package. */
+export const versionedSet = Symbol('versionedSet');
+
 /**
  * For the same modules: runs a write of their own as the cache runs its own (see `WritesInFlight.around`):
  * L1 is not read for what it touches (with no ids, any entry) until it has answered and `settle` has run.
@@ -270,10 +273,21 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    await this.setOne(key, value, ttl);
+    return true;
+  }
+
+  /** As `set`, answering with the version written. */
+  [versionedSet](key: string, value: unknown, ttl?: number): Promise<number> {
+    return this.setOne(key, value, ttl);
+  }
+
+  private async setOne(key: string, value: unknown, ttl: number | undefined): Promise<number> {
     const namespace = this.namespaceOf(key);
     const ticket = this.beginFill(namespace, key);
+    let version: number;
     try {
-      await this.writing.around(
+      version = await this.writing.around(
         { ids: [entryId(namespace, key)] },
         () => this.adapter.writeEntry(namespace, key, value, ttl),
         (version) => this.fill(ticket, value as string, version, normalizeTtl(ttl) ?? undefined),
@@ -283,7 +297,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       throw error;
     }
     this.announce('set', { key });
-    return true;
+    return version;
   }
 
   setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]>;

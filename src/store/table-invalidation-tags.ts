@@ -42,7 +42,8 @@ export class CacheTags {
 
   constructor(readonly cache: PostgresCache) {}
 
-  async set(key: string, value: string, options: TaggedSetOptions): Promise<void> {
+  /** Stores the entry with its tags; answers with the entry's version. */
+  async set(key: string, value: string, options: TaggedSetOptions): Promise<number> {
     assertStorableKey(key);
     assertStorableValue(value);
     const tags = uniqueTags(options.tags);
@@ -52,7 +53,7 @@ export class CacheTags {
     const { names } = this.cache.adapter;
     const written = { namespace, key };
     // Our own L1 forgets the entry (read-your-writes); other processes' through its change event.
-    await this.cache[ownWrite](
+    const rows = await this.cache[ownWrite](
       [written],
       () =>
         this.run(
@@ -76,6 +77,7 @@ export class CacheTags {
       },
     );
     this.pruneNowAndThen();
+    return Number((rows as Array<{ version: string }>)[0]?.version);
   }
 
   /** Deletes every entry carrying any of the tags, in every namespace. Returns how many were live or not. */

@@ -30,7 +30,7 @@ describe('migrations', () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => runScript('init-db.ts', [schema])));
     expect(results.map((result) => result.stdout.trim())).toEqual(Array(8).fill('ok'));
     const { rows } = await pool.query(`SELECT name, value FROM "${schema}".pgcache_meta`);
-    expect(rows).toEqual([{ name: 'schema_version', value: '9' }]);
+    expect(rows).toEqual([{ name: 'schema_version', value: '10' }]);
   }, 60_000);
 
   it('caches with different table prefixes may create their new schema at once', async () => {
@@ -108,7 +108,7 @@ describe('migrations', () => {
     ['granted to the runtime role', true],
     ['left to PUBLIC, by default', false],
   ] as const) {
-    it(`version 9 lets whoever may execute the existing functions execute its new one (${how})`, async () => {
+    it(`versions 9 and 10 let whoever may execute the existing functions execute their new ones (${how})`, async () => {
       // A migration role that creates functions without EXECUTE for PUBLIC: from the start, with the grants made
       // to the runtime role, or only since after version 8 (whose functions PUBLIC may still execute).
       const schema = newSchema('grants');
@@ -126,6 +126,7 @@ describe('migrations', () => {
       const url = await runtimeRole(schema);
       // As version 8 left it, with the grants the site made then.
       await pool.query(`DROP FUNCTION "${schema}".pgcache_delete_keys(text, text[])`);
+      await pool.query(`DROP FUNCTION "${schema}".pgcache_delete_announced(text, text)`);
       await pool.query(`UPDATE "${schema}".pgcache_meta SET value = '8' WHERE name = 'schema_version'`);
       if (revokedBefore) {
         await pool.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA "${schema}" TO "${url.username}"`);
@@ -139,6 +140,9 @@ describe('migrations', () => {
         ]);
         expect(await adapter.deleteMany(['a', 'b'])).toBe(true);
         expect(await adapter.getMany(['a', 'b'])).toEqual([undefined, undefined]);
+        await adapter.set('c', '3');
+        expect((await adapter.removeEntry('', 'c', true))?.live).toBe(true);
+        expect(await adapter.removeEntry('', 'c', true)).toBeUndefined();
       } finally {
         await adapter.disconnect();
       }

@@ -118,9 +118,9 @@ describe('change events', () => {
     await Promise.all([writer.init(), reader.init()]);
     const ns = 'announced';
     writer.namespace = ns;
-    const deletes: Array<{ key?: string; keyDigest?: string; version: number }> = [];
+    const heard: Array<{ op: string; key?: string; keyDigest?: string; version: number }> = [];
     reader.on('change', (change) => {
-      if (change.op === 'delete' && change.namespace === ns) deletes.push(change);
+      if (change.op !== 'flush' && change.namespace === ns) heard.push(change);
     });
     const longKey = randomBytes(5000).toString('hex');
     // A plain delete of a key without a row sends nothing.
@@ -132,15 +132,50 @@ describe('change events', () => {
     // Events arrive in commit order: once the marker's has, every one before it has too.
     await writer.set('marker', 'm');
     await writer.delete('marker');
-    expect(await eventually(() => deletes.some((change) => change.key === 'marker'))).toBe(true);
-    expect(deletes.map((change) => change.key ?? change.keyDigest)).toEqual([
-      'present',
-      'absent',
-      createHash('sha256').update(longKey).digest('hex'),
-      'marker',
+    expect(
+      await eventually(() => heard.some((change) => change.op === 'delete' && change.key === 'marker')),
+    ).toBe(true);
+    // The row that stands in for a missing one is inserted silently: its delete is the only event.
+    expect(heard.map((change) => `${change.op} ${change.key ?? change.keyDigest}`)).toEqual([
+      'set present',
+      'delete present',
+      'delete absent',
+      `delete ${createHash('sha256').update(longKey).digest('hex')}`,
+      'set marker',
+      'delete marker',
     ]);
-    const versions = deletes.map((change) => change.version);
+    const versions = heard.map((change) => change.version);
     expect(versions).toEqual([...versions].sort((a, b) => a - b));
+  });
+
+  it('an announced delete of a key whose insert is in flight waits for it, and deletes it', async () => {
+    const cache = newCache();
+    await cache.init();
+    cache.namespace = 'announced-race';
+    const writer = await pool.connect();
+    try {
+      await writer.query('BEGIN');
+      // As any writer would (the version trigger fills in version and digest), not yet committed.
+      await writer.query(
+        `INSERT INTO "${schema}".pgcache_entries (namespace, key_hash, key, value) VALUES ($1, '\\x00', $2, $3)`,
+        ['announced-race', 'k', '{"value":"v"}'],
+      );
+      let answered = false;
+      const deleting = cache[announcedDelete]('k').finally(() => {
+        answered = true;
+      });
+      await sleep(200);
+      // A delete that could not see the row would have answered by now, and sent its event before the row's.
+      expect(answered).toBe(false);
+      await writer.query('COMMIT');
+      expect(await deleting).toBe(true);
+    } finally {
+      writer.release();
+    }
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM "${schema}".pgcache_entries WHERE namespace = 'announced-race'`,
+    );
+    expect(rows[0]?.n).toBe(0);
   });
 
   it('a TRUNCATE of the table, by anyone, empties every L1 with one flush event', async () => {

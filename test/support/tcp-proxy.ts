@@ -15,6 +15,8 @@ export interface TcpProxy {
   /** The database URL with its host and port pointing at the proxy. */
   readonly url: string;
   mode: ProxyMode;
+  /** Holds what the server sends for this many ms before passing it on (in order): a slower route. */
+  serverDelayMs: number;
   /** Connections accepted so far. */
   readonly accepted: number;
   /** Client sockets still open. */
@@ -56,7 +58,11 @@ export async function startTcpProxy(databaseUrl: string, mode: ProxyMode = 'forw
     });
     client.on('close', () => upstream.destroy());
     upstream.on('data', (data) => {
-      if (!stalled.has(client)) client.write(data);
+      const pass = () => {
+        if (!stalled.has(client)) client.write(data);
+      };
+      if (proxy.serverDelayMs > 0) setTimeout(pass, proxy.serverDelayMs);
+      else pass();
     });
     const forward =
       proxy.mode === 'forward' ? (data: Buffer) => upstream.write(data) : untilFirstQuery(upstream);
@@ -73,6 +79,7 @@ export async function startTcpProxy(databaseUrl: string, mode: ProxyMode = 'forw
   const proxy: TcpProxy = {
     url: url.toString(),
     mode,
+    serverDelayMs: 0,
     get accepted() {
       return accepted;
     },

@@ -14,6 +14,8 @@ import {
   windowed,
 } from '../../src/index.js';
 import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+import { gate } from '../wrap/support.js';
 import { q } from './support.js';
 
 const schema = uniqueSchema('tw_cached');
@@ -363,6 +365,47 @@ describe('cached()', () => {
     expect(rows[0]?.n).toBe(0);
     await plain.close();
     await deaf.disconnect();
+  });
+
+  it("a result stored before another cache's invalidate() was heard is deleted once its own event is back", async () => {
+    // This cache hears events 100 ms late: the delete comes after its own write has answered.
+    const proxy = await startTcpProxy(databaseUrl());
+    proxy.serverDelayMs = 100;
+    const lateEars = new PostgresCache({
+      connectionString: databaseUrl(),
+      listenerConnectionString: proxy.url,
+      schema,
+      namespace: 'app',
+      sweepInterval: 0,
+    });
+    lateEars.on('error', () => undefined);
+    const held = gate();
+    let reads = 0;
+    const load = async (id: number) => {
+      const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
+      reads++;
+      await held.opened;
+      return rows[0]?.name as string;
+    };
+    const late = cached(load, { cache: lateEars, name: 'late', key: String });
+    const prompt = track(cached(load, { cache, name: 'late', key: String }));
+    try {
+      await Promise.all([late.ready, prompt.ready]);
+      await setName(50, 'before');
+      const run = late(50);
+      expect(await eventually(() => reads === 1)).toBe(true);
+      await setName(50, 'after');
+      await prompt.invalidate(50);
+      held.open();
+      expect(await run).toBe('before');
+      expect(await eventually(async () => (await prompt(50)) === 'after', 15_000, 50)).toBe(true);
+      expect(late.stats.refusedWrites).toBe(1);
+    } finally {
+      held.open();
+      await late.close();
+      await lateEars.disconnect();
+      await proxy.close();
+    }
   });
 
   it('tags: a change of a user drops the cached results of other functions that carry its tag', async () => {
