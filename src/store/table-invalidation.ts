@@ -8,6 +8,7 @@ import { eventRows, type TableEvent, type TableRow } from '../notify/table-watch
 import type { TableSubscription, TableWatcher } from '../notify/table-watch/table-watcher.js';
 import { type CatalogQuery, type WatchProblem, whyNotWatched } from '../notify/table-watch/watch-check.js';
 import { reportError } from '../report-error.js';
+import { keyColumnsEvent } from './key-columns-event.js';
 import { checkIntervalOf } from './options.js';
 import { type Eviction, Evictor, type FlushReason } from './table-invalidation-evictor.js';
 import { InvalidationLog } from './table-invalidation-log.js';
@@ -251,7 +252,7 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
           where &&
           ((event) => {
             try {
-              const answer = where(event);
+              const answer = where(keyColumnsEvent(event));
               refusePromise(answer, 'where()');
               return answer;
             } catch (error) {
@@ -281,15 +282,16 @@ export class TableInvalidation extends EventEmitter<TableInvalidationEvents> {
     if (event.operation === 'truncate') return { everything: 'truncate' };
     if (event.overflow) return { everything: 'overflow' };
     if (!rule.keys && !rule.tags) return { everything: 'table' };
-    const rows = eventRows(event);
+    const view = keyColumnsEvent(event);
+    const rows = eventRows(view);
     // Events of a table watched without key columns carry empty rows: the table changed, nothing more.
     if (rows.every((row) => Object.keys(row).length === 0)) return { everything: 'table' };
     try {
       const keys = new Set<string>();
       const tags = new Set<string>();
       for (const row of rows) {
-        for (const key of names(rule.keys?.(row, event), 'keys')) keys.add(key);
-        for (const tag of names(rule.tags?.(row, event), 'tags')) tags.add(tag);
+        for (const key of names(rule.keys?.(row, view), 'keys')) keys.add(key);
+        for (const tag of names(rule.tags?.(row, view), 'tags')) tags.add(tag);
       }
       return { keys: [...keys], tags: [...tags] };
     } catch (error) {

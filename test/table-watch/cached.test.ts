@@ -551,6 +551,28 @@ describe('invalidateOnTableChange()', () => {
     await keyv.disconnect();
   });
 
+  it('a rule that reads a column the events do not carry evicts everything and says which column', async () => {
+    const own = new PostgresCache({ pool, schema, namespace: 'columns', sweepInterval: 0 });
+    const errors: Error[] = [];
+    // The users watch sends its primary key (id) only: `name` is not in its events.
+    const byName = track(
+      invalidateOnTableChange(own, { table: 'users', keys: (row) => [`by-name:${row.name}`] }),
+    );
+    byName.on('error', (error) => errors.push(error));
+    try {
+      await byName.ready;
+      await own.set('by-name:ann', 'cached');
+      await own.set('unrelated', 'cached too');
+      await setName(12, 'ann');
+      expect(await eventually(async () => (await own.get('by-name:ann')) === undefined, 15_000)).toBe(true);
+      expect(await own.get('unrelated')).toBeUndefined();
+      expect(errors[0]).toBeInstanceOf(InvalidOptionError);
+      expect(errors[0]?.message).toMatch(/column "name" of .*users.*key columns only \(id\)/);
+    } finally {
+      await own.disconnect();
+    }
+  });
+
   it("deletes what a PostgresCache's wrap() stored under the key, with or without a namespace", async () => {
     const named = new PostgresCache({ pool, schema, namespace: 'app', sweepInterval: 0 });
     for (const [store, id] of [
