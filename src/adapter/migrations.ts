@@ -521,7 +521,7 @@ export async function ensureSchema(
   const usable = onlyFiringDiffers(current, settings);
   const notReady = (detail = '') =>
     new SchemaError(
-      `cache tables in ${n.identity} are not ready (${describeMismatch(current, settings)})${detail}; run PostgresAdapter.initDb() with a role that may run DDL`,
+      `cache tables in ${n.identity} are not ready (${describeMismatch(current, settings)})${detail}; run initDb() (PostgresCache.initDb or PostgresAdapter.initDb, with the same options) with a role that may run DDL`,
     );
   if (!migrate) {
     if (usable) return;
