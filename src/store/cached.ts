@@ -165,6 +165,8 @@ export function cached<A extends unknown[], R>(
   const log = invalidation?.log ?? new InvalidationLog();
   // Without notifications no event comes back: a write has nothing to wait for.
   const echoes = store.options.notifications === false ? undefined : new WriteEchoes();
+  /** Stored results waiting for their own event (see `settle`). */
+  const settling = new Set<Promise<void>>();
   logDeletesOf(store, namespace, log, echoes);
   // Results are stored only while deletes made by other processes reach this one (see logDeletesOf).
   const mayStore = () => trusted() && store.coherent;
@@ -255,8 +257,14 @@ export function cached<A extends unknown[], R>(
       written = await write(key, tags, value, token);
       return value;
     } finally {
-      if (written) void written.settled.finally(() => log.end(token));
-      else log.end(token);
+      if (written) {
+        const { settled } = written;
+        settling.add(settled);
+        void settled.finally(() => {
+          settling.delete(settled);
+          log.end(token);
+        });
+      } else log.end(token);
     }
   }
 
@@ -313,6 +321,8 @@ export function cached<A extends unknown[], R>(
     invalidation: { value: invalidation },
     close: {
       value: async () => {
+        // Results still waiting for their own event (milliseconds, as a rule) are kept or deleted first.
+        await Promise.all(settling);
         await invalidation?.close();
         await store.disconnect();
       },
