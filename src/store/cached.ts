@@ -78,7 +78,7 @@ export interface CachedFunction<A extends unknown[], R> {
   readonly stats: CachedStats;
   readonly namespace: string;
   readonly invalidation: TableInvalidation | undefined;
-  /** Stops listening and releases the connections it borrowed. */
+  /** Stops listening and releases the connections it borrowed, once stored results have settled (see `stats.refusedWrites`). */
   close(): Promise<void>;
 }
 
