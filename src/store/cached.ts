@@ -78,7 +78,10 @@ export interface CachedFunction<A extends unknown[], R> {
   readonly stats: CachedStats;
   readonly namespace: string;
   readonly invalidation: TableInvalidation | undefined;
-  /** Stops listening and releases the connections it borrowed, once stored results have settled (see `stats.refusedWrites`). */
+  /**
+   * Stops listening and releases the connections it borrowed, once the results it stored have heard their own
+   * events (and were deleted if a change came first: `stats.refusedWrites`).
+   */
   close(): Promise<void>;
 }
 
