@@ -156,7 +156,7 @@ describe('fills inside a loader', () => {
     expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
   });
 
-  it('with every slot held by an outer fill, inner fills load without a slot; reads still go', async () => {
+  it("with every slot held by an outer fill, inner fills run on the holders' connections; reads still go", async () => {
     const cache = openCache({ namespace: 'inner-no-slot', poolSize: 3, connectionTimeout: 2000 });
     await cache.set('plain', 'value');
     const innerRunning = gate();
@@ -234,9 +234,106 @@ describe('lock timeouts', () => {
     await sleep(50);
     const refused = cache.wrap('b', async () => 'b', { lockTimeout: 300, onLockTimeout: 'throw' });
     await expect(refused).rejects.toThrow(
-      /this process's fill slots .* have all been busy for more than 300 ms/,
+      /every fill slot of its pool .* has been busy for more than 300 ms/,
     );
     release.open();
     expect(await holding).toBe('a');
+  });
+});
+
+describe('a fill inside a loader, with the key held by another fill', () => {
+  it('waits for that fill and takes its value: one load per key, in this process or across', async () => {
+    const here = openCache({ namespace: 'nested-held', poolSize: 3 });
+    const elsewhere = openCache({ namespace: 'nested-held' });
+    await Promise.all([here.init(), elsewhere.init()]);
+    const loads: string[] = [];
+    const slow = gate();
+    // Another process holds y's lock and loads it slowly; this process holds k's lock the same way.
+    const yElsewhere = elsewhere.wrap('y', async () => {
+      loads.push('y elsewhere');
+      await slow.opened;
+      return 'y from elsewhere';
+    });
+    const kHere = here.wrap('k', async () => {
+      loads.push('k here');
+      await slow.opened;
+      return 'k from here';
+    });
+    await sleep(100);
+    const outer = here.wrap('outer', async () => {
+      const y = await here.wrap('y', async () => 'y nested', { lockTimeout: 10_000, onLockTimeout: 'throw' });
+      const k = await here.wrap('k', async () => 'k nested', { lockTimeout: 10_000, onLockTimeout: 'throw' });
+      return `${y} / ${k}`;
+    });
+    await sleep(200);
+    slow.open();
+    expect(await outer).toBe('y from elsewhere / k from here');
+    expect(await Promise.all([yElsewhere, kHere])).toEqual(['y from elsewhere', 'k from here']);
+    expect(loads.sort()).toEqual(['k here', 'y elsewhere']);
+    expect(await eventually(() => poolIsIdle(here.adapter.pool))).toBe(true);
+  });
+
+  it('a wrap() from a timer a loader left behind is an ordinary fill: it waits for the holder', async () => {
+    const here = openCache({ namespace: 'left-behind', poolSize: 2 });
+    const elsewhere = openCache({ namespace: 'left-behind' });
+    await Promise.all([here.init(), elsewhere.init()]);
+    const slow = gate();
+    let yLoads = 0;
+    const yElsewhere = elsewhere.wrap('y', async () => {
+      yLoads++;
+      await slow.opened;
+      return 'y from elsewhere';
+    });
+    let later: Promise<string> | undefined;
+    const fired = gate();
+    const busy = gate();
+    await here.wrap('a', async () => {
+      setTimeout(() => {
+        later = here.wrap('y', async () => {
+          yLoads++;
+          return 'y from the timer';
+        });
+        fired.open();
+      }, 100);
+      return 'a';
+    });
+    // This pool's only slot is busy when the timer fires.
+    const holdingTheSlot = here.wrap('busy', async () => {
+      busy.open();
+      await slow.opened;
+      return 'busy';
+    });
+    await busy.opened;
+    await fired.opened;
+    await sleep(100);
+    slow.open();
+    expect(await holdingTheSlot).toBe('busy');
+    expect(await later).toBe('y from elsewhere');
+    expect(await yElsewhere).toBe('y from elsewhere');
+    expect(yLoads).toBe(1);
+  });
+});
+
+describe('a pool whose size changes', () => {
+  it('keeps a connection for reads: the slots follow its max', async () => {
+    const shared = new pg.Pool({ connectionString: databaseUrl(), max: 10, connectionTimeoutMillis: 2000 });
+    shared.on('error', () => undefined);
+    const cache = openCache({ namespace: 'resized', pool: shared, l1: false });
+    try {
+      await cache.set('plain', 'value');
+      expect(await cache.wrap('first', async () => 'first')).toBe('first');
+      shared.options.max = 3;
+      // Each loader reads while the others hold their locks: a read needs the connection left over.
+      const fills = [0, 1, 2].map((index) =>
+        cache.wrap(`fill-${index}`, async () => {
+          await sleep(200);
+          return `${index}:${(await cache.adapter.readEntry('resized', 'plain'))?.value}`;
+        }),
+      );
+      expect(await Promise.all(fills)).toEqual(['0:value', '1:value', '2:value']);
+    } finally {
+      await cache.disconnect();
+      await shared.end();
+    }
   });
 });

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
 import type { ChangeStamp } from '../../adapter/postgres-adapter.js';
 import { assertStorableKey, normalizeTtl } from '../../adapter/validation.js';
@@ -6,6 +5,16 @@ import { DisconnectedError, LockTimeoutError } from '../../errors.js';
 import { unlessAborted } from './abort.js';
 import { fillLockKey, type HeldLock, tryFillLock } from './advisory-lock.js';
 import type { Publish, WrapHost } from './host.js';
+import {
+  holderConnectionIdle,
+  insideALoader,
+  type LoaderFrame,
+  loaderFrameOn,
+  newFrame,
+  onHolderConnection,
+  outsideLoaders,
+  runLoader,
+} from './loader-frame.js';
 import {
   assertWrapCall,
   type RawWrapResult,
@@ -36,10 +45,7 @@ interface Loaded {
 /** First pause between two looks at a key another process is filling; it doubles up to `maxPollInterval`. */
 const FIRST_POLL_MS = 20;
 
-/** Set while a loader runs: a `wrap()` inside a loader must not queue behind the holder that runs it. */
-const insideLoader = new AsyncLocalStorage<true>();
-
-/** Why a fill did not load under the lock this time: another session holds it, or no holder slot was free here. */
+/** Why a fill did not load under the lock this time: another session holds it, or no holder slot was free. */
 type NotLoaded = 'held elsewhere' | 'no slot';
 
 /** Holder slots per pool: caches that share a pool share its connections, and the one left for reads. */
@@ -48,7 +54,7 @@ const holdersByPool = new WeakMap<pg.Pool, Semaphore>();
 function holdersOf(pool: pg.Pool): Semaphore {
   let holders = holdersByPool.get(pool);
   if (!holders) {
-    holders = new Semaphore(Math.max(1, (pool.options.max ?? 10) - 1));
+    holders = new Semaphore(() => Math.max(1, (pool.options.max ?? 10) - 1));
     holdersByPool.set(pool, holders);
   }
   return holders;
@@ -63,7 +69,8 @@ function holdersOf(pool: pg.Pool): Semaphore {
  * Holders keep a pool connection for the length of the loader, so at most pool size - 1 of them run at
  * once on a pool (whichever caches share it): other fills queue here, in memory, rather than on
  * `pool.connect()`; the connection left over keeps reads going. A fill inside a loader never queues (its
- * own caller may hold the slot it would wait for): without a free slot it loads without the cluster lock.
+ * own caller may hold the slot it would wait for): it takes its lock on the holder's own connection (see
+ * `LoaderFrame`).
  */
 export class ClusterWrap {
   private readonly fills = new SingleFlight<Filled>();
@@ -99,7 +106,7 @@ export class ClusterWrap {
     const options = resolveWrapOptions(ttlOrOptions, refreshThreshold, this.host.defaults);
     // A fill started inside a loader skips the holder-permit queue, so it must not join one that waits
     // there (its own caller may hold the permit that fill waits for): it gets a flight of its own.
-    const flight = `${namespace}\u0000${storedKey}${insideLoader.getStore() ? '\u0000nested' : ''}`;
+    const flight = `${namespace}\u0000${storedKey}${insideALoader() ? '\u0000nested' : ''}`;
     // Counted once per fill: callers that joined one running here made no lookup and no load of their own.
     const joined = this.fills.has(flight);
     const shared = this.fills.run(flight, () => this.fill(key, namespace, storedKey, loader, options));
@@ -135,7 +142,7 @@ export class ClusterWrap {
     const lockKey = fillLockKey(this.host.table, namespace, storedKey);
     const deadline = Date.now() + options.lockTimeout;
     let pause = FIRST_POLL_MS;
-    let heldElsewhere = false;
+    let lastMiss: NotLoaded = 'held elsewhere';
     for (;;) {
       const stopWaiting = new AbortController();
       // Wait from before the look: a write that lands between the look and the wait still wakes us.
@@ -163,10 +170,10 @@ export class ClusterWrap {
           options,
           stopQueueing.signal,
         );
-        if (filled === 'held elsewhere') heldElsewhere = true;
-        else if (filled !== 'no slot') return filled;
+        if (typeof filled !== 'string') return filled;
+        lastMiss = filled;
         if (Date.now() >= deadline)
-          return await this.afterLockTimeout(key, namespace, storedKey, loader, options, heldElsewhere);
+          return await this.afterLockTimeout(key, namespace, storedKey, loader, options, lastMiss);
         await changed;
       } finally {
         stopWaiting.abort();
@@ -184,21 +191,28 @@ export class ClusterWrap {
     options: ResolvedWrapOptions<T>,
     stopQueueing: AbortSignal,
   ): Promise<Filled | NotLoaded> {
-    const nested = insideLoader.getStore() === true;
-    const release = nested ? this.holders.tryAcquire() : await this.holders.acquire(stopQueueing);
-    if (release === undefined) {
-      return nested ? await this.loadUnlocked(namespace, storedKey, loader, options) : 'no slot';
+    const parent = loaderFrameOn(this.host.pool);
+    if (parent?.lock.mode === 'session') {
+      return onHolderConnection(
+        parent,
+        this.loadOnHolder(parent, namespace, storedKey, lockKey, loader, options),
+      );
     }
+    // Inside a loader whose fill holds a transaction lock, a lock of this key cannot join that transaction: a
+    // connection of its own, outside the slots (its own caller may hold the one it would wait for).
+    const release = parent ? () => undefined : await this.holders.acquire(stopQueueing);
+    if (release === undefined) return 'no slot';
     try {
       // The cache may have closed while this fill queued for a slot.
       if (this.host.isClosed()) throw new DisconnectedError();
       const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.queryTimeout);
       if (lock === undefined) return 'held elsewhere';
-      return await completeUnderLock<Filled>(lock, async () => {
+      const frame = newFrame(this.host.pool, lock);
+      return await completeUnderLock<Filled>(lock, frame, async () => {
         // Another process may have written it between our look and the lock.
         const cached = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
         if (cached !== undefined) return { result: { entry: cached, loaded: false } };
-        const loaded = await load(loader, options);
+        const loaded = await load(loader, options, frame);
         const publish = loaded.stored
           ? await this.host.write(namespace, storedKey, loaded.stored.text, loaded.stored.ttl, lock.client)
           : undefined;
@@ -209,18 +223,60 @@ export class ClusterWrap {
     }
   }
 
+  /**
+   * A fill inside a loader whose holder has a session lock: its key's lock, read, load and write on that
+   * holder's connection (session locks stack per session), which the holder frees only after this.
+   */
+  private async loadOnHolder<T>(
+    parent: LoaderFrame,
+    namespace: string,
+    storedKey: string,
+    lockKey: [number, number],
+    loader: Loader<T>,
+    options: ResolvedWrapOptions<T>,
+  ): Promise<Filled | NotLoaded> {
+    const { client } = parent.lock;
+    const run = (text: string) =>
+      client.query({ text, values: lockKey, query_timeout: this.host.queryTimeout } as pg.QueryConfig);
+    if (this.host.isClosed()) throw new DisconnectedError();
+    const { rows } = await run('SELECT pg_try_advisory_lock($1, $2) AS locked');
+    if (rows[0]?.locked !== true) return 'held elsewhere';
+    let filled: Filled;
+    let publish: Publish | undefined;
+    try {
+      const cached = decodeEntry(await this.host.read(namespace, storedKey, client));
+      if (cached !== undefined) {
+        filled = { entry: cached, loaded: false };
+      } else {
+        const loaded = await load(loader, options, newFrame(parent.pool, parent.lock, parent.onConnection));
+        if (loaded.stored) {
+          const { text, ttl } = loaded.stored;
+          publish = await this.host.write(namespace, storedKey, text, ttl, client);
+        }
+        filled = { entry: loaded.entry, loaded: true };
+      }
+    } finally {
+      // A failure here leaves the lock to the holder's session, which ends or unlocks with it.
+      await run('SELECT pg_advisory_unlock($1, $2)').catch(() => undefined);
+    }
+    // Written outside any transaction: committed already.
+    publish?.(true);
+    return filled;
+  }
+
   private async afterLockTimeout<T>(
     key: string,
     namespace: string,
     storedKey: string,
     loader: Loader<T>,
     options: ResolvedWrapOptions<T>,
-    heldElsewhere: boolean,
+    lastMiss: NotLoaded,
   ): Promise<Filled> {
     if (options.onLockTimeout === 'throw') {
-      const waited = heldElsewhere
-        ? 'another process has been filling this key'
-        : "this process's fill slots (pool size - 1) have all been busy";
+      const waited =
+        lastMiss === 'held elsewhere'
+          ? 'another session (another process, or another fill of this one) has been filling this key'
+          : 'every fill slot of its pool (pool size - 1, shared by the caches on it) has been busy';
       throw new LockTimeoutError(
         `wrap(${JSON.stringify(key)}): ${waited} for more than ${options.lockTimeout} ms`,
       );
@@ -228,14 +284,14 @@ export class ClusterWrap {
     return this.loadUnlocked(namespace, storedKey, loader, options);
   }
 
-  /** Loads and stores without the cluster lock (on the pool's connection for reads): other processes may load too. */
+  /** Loads and stores without the cluster lock (after a lock timeout, with 'load'): other processes may load too. */
   private async loadUnlocked<T>(
     namespace: string,
     storedKey: string,
     loader: Loader<T>,
     options: ResolvedWrapOptions<T>,
   ): Promise<Filled> {
-    const loaded = await load(loader, options);
+    const loaded = await load(loader, options, undefined);
     if (loaded.stored) {
       const { text, ttl } = loaded.stored;
       (await this.host.write(namespace, storedKey, text, ttl))(true);
@@ -268,8 +324,8 @@ export class ClusterWrap {
     const id = `${namespace}\u0000${storedKey}`;
     if (this.refreshing.has(id)) return;
     this.refreshing.add(id);
-    // Not part of the caller's loader, if there is one: it waits for a holder permit like any fill.
-    insideLoader.exit(() => {
+    // Not part of the caller's loader, if there is one: it waits for a holder slot like any fill.
+    outsideLoaders(() => {
       void this.refresh(key, namespace, storedKey, threshold, loader, options, hit.value).finally(() =>
         this.refreshing.delete(id),
       );
@@ -297,15 +353,18 @@ export class ClusterWrap {
           // Another process is filling or refreshing it: no new attempt from here (every hit would make one)
           // until its write lands, or a poll interval has passed. The slot is not needed meanwhile.
           release();
-          await this.host.waitForChange(namespace, storedKey, options.maxPollInterval);
+          // Checked in the same turn as the wait begins: a disconnect() after it wakes the wait.
+          if (!this.host.isClosed())
+            await this.host.waitForChange(namespace, storedKey, options.maxPollInterval);
           return;
         }
-        const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
+        const frame = newFrame(this.host.pool, lock);
+        const loaded = await completeUnderLock<Loaded | undefined>(lock, frame, async () => {
           // The stamp first: a write landing between it and the read below counts as one made meanwhile.
           const before = await this.host.changeStamp(namespace, storedKey, lock.client);
           const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
           if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
-          const fresh = await load(loader, options);
+          const fresh = await load(loader, options, frame);
           // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
           // loaded. The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
           const after = await this.host.changeStamp(namespace, storedKey, lock.client);
@@ -335,19 +394,23 @@ function changedMeanwhile(before: ChangeStamp, after: ChangeStamp): boolean {
 
 /**
  * Runs `work` on a held lock, commits, and only then lets its write reach L1. A failure before the
- * commit rolls back and frees the lock; a failed commit leaves L1 untouched.
+ * commit rolls back and frees the lock; a failed commit leaves L1 untouched. Fills that a loader started on
+ * the lock's connection end first.
  */
 async function completeUnderLock<R>(
   lock: HeldLock,
+  frame: LoaderFrame,
   work: () => Promise<{ result: R; publish?: Publish | undefined }>,
 ): Promise<R> {
   let outcome: { result: R; publish?: Publish | undefined };
   try {
     outcome = await work();
   } catch (error) {
+    await holderConnectionIdle(frame);
     await lock.abandon();
     throw error;
   }
+  await holderConnectionIdle(frame);
   try {
     await lock.commit();
   } catch (error) {
@@ -358,9 +421,16 @@ async function completeUnderLock<R>(
   return outcome.result;
 }
 
-/** Runs the loader and prepares what to store: `undefined` is returned to callers but never cached. */
-async function load<T>(loader: Loader<T>, options: ResolvedWrapOptions<T>): Promise<Loaded> {
-  const value = await insideLoader.run(true, loader);
+/**
+ * Runs the loader (inside the frame of the lock it holds, if it holds one) and prepares what to store:
+ * `undefined` is returned to callers but never cached.
+ */
+async function load<T>(
+  loader: Loader<T>,
+  options: ResolvedWrapOptions<T>,
+  frame: LoaderFrame | undefined,
+): Promise<Loaded> {
+  const value = await runLoader(loader, frame);
   if (value === undefined) return { entry: { value, expires: undefined } };
   const ttl = normalizeTtl(valueDependent(options.ttl, value, 'ttl')) ?? undefined;
   const entry: KeyvEntry = { value, expires: ttl === undefined ? undefined : Date.now() + ttl };

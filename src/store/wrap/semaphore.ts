@@ -1,23 +1,19 @@
-/** A first-come, first-served limit on how many tasks of this process hold something at once. */
+/**
+ * A first-come, first-served limit on how many tasks of this process hold something at once. The limit is
+ * read at each acquire and release, so it follows what it stands for (a pool's size) when that changes.
+ */
 export class Semaphore {
   private active = 0;
   private readonly queue: Array<() => void> = [];
 
-  constructor(readonly limit: number) {}
-
-  /** The function that gives a permit back if one is free now, else undefined: never waits. */
-  tryAcquire(): (() => void) | undefined {
-    if (this.active >= this.limit) return undefined;
-    this.active++;
-    return this.releaser();
-  }
+  constructor(private readonly limit: () => number) {}
 
   /**
    * Resolves with the function that gives the permit back (calling it twice gives back one permit), or with
    * undefined when `signal` aborts first (the task then leaves the queue holding nothing).
    */
   async acquire(signal?: AbortSignal): Promise<(() => void) | undefined> {
-    if (this.active < this.limit) {
+    if (this.active < this.limit()) {
       this.active++;
     } else {
       if (signal?.aborted) return undefined;
@@ -37,15 +33,11 @@ export class Semaphore {
       });
       if (!granted) return undefined;
     }
-    return this.releaser();
-  }
-
-  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = this.queue.shift();
+      const next = this.active <= this.limit() ? this.queue.shift() : undefined;
       if (next) next();
       else this.active--;
     };
