@@ -109,6 +109,16 @@ export function isConnectionFailure(error: unknown): boolean {
   return CONNECTION_MESSAGES.some((text) => error.message.includes(text));
 }
 
+/** SQLSTATE of a transaction that could not be serialized (retrying it in a new one is the cure). */
+export const SERIALIZATION_FAILURE = '40001';
+
+/** The SQLSTATE of a `pg` error, or of the one a typed error wraps. */
+export function sqlStateOf(error: unknown): string | undefined {
+  const found = error instanceof PostgresCacheError ? error.cause : error;
+  const code = typeof found === 'object' && found !== null ? (found as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** Wraps whatever `pg` threw into the typed error a caller can act on. */
 export function toCacheError(error: unknown, doing: string): PostgresCacheError {
   if (error instanceof PostgresCacheError) return error;

@@ -269,7 +269,8 @@ function deleteAnnounced(n: SchemaNames): string {
       silent_before text := COALESCE(current_setting('${SILENT_SETTING}', true), '');
       inserted integer;
     BEGIN
-      -- Each statement of a function takes a new snapshot: a write committed meanwhile is seen by the next.
+      -- Under READ COMMITTED each statement takes a new snapshot: a write committed meanwhile is seen by the
+      -- next. Under REPEATABLE READ the insert's wait ends in a serialization failure: the caller runs it again.
       FOR attempt IN 1..5 LOOP
         RETURN QUERY DELETE FROM ${n.entries} e WHERE e.namespace = ns AND e.key_hash = digest
           RETURNING e.key, e.version, ${LIVE} AND e.version > COALESCE((SELECT m.version FROM ${n.entries} m

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { StoredData } from 'keyv';
 import pg from 'pg';
-import { DisconnectedError, toCacheError } from '../errors.js';
+import { DisconnectedError, SERIALIZATION_FAILURE, sqlStateOf, toCacheError } from '../errors.js';
 import { reportError } from '../report-error.js';
 import { checkOut } from './checkout.js';
 import { Coalescer } from './coalescer.js';
@@ -461,13 +461,23 @@ export class PostgresAdapter extends EventEmitter {
     assertNamespace(namespace);
     assertStorableKey(key);
     const claim = { namespace, keys: [key], writes: true };
-    const rows = await this.run<RemovedRow>(
-      announceAbsent ? this.statements.deleteAnnounced : this.statements.delete,
-      [namespace, key],
-      'delete',
-      undefined,
-      claim,
-    );
+    const remove = () =>
+      this.run<RemovedRow>(
+        announceAbsent ? this.statements.deleteAnnounced : this.statements.delete,
+        [namespace, key],
+        'delete',
+        undefined,
+        claim,
+      );
+    let rows: RemovedRow[];
+    try {
+      rows = await remove();
+    } catch (error) {
+      // Under REPEATABLE READ (a database's default isolation), delete_announced's wait for an insert of the
+      // key in flight ends in a serialization failure: a new statement's snapshot sees that row, and takes it.
+      if (!announceAbsent || sqlStateOf(error) !== SERIALIZATION_FAILURE) throw error;
+      rows = await remove();
+    }
     return rows[0] ? toRemoved(rows[0]) : undefined;
   }
 

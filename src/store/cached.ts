@@ -337,8 +337,8 @@ export function cached<A extends unknown[], R>(
  * Logs the deletes of the namespace's rows that reach this process, whoever made them: another process's
  * `invalidate()` or `clear()` must stop a run here that began before it from storing what it loaded. While
  * they may not reach it (the listener down, or just back) nothing is stored: `mayStore` says so, and the log
- * counts everything as changed for the runs in flight across it. Every set and delete also reaches the writes
- * waiting for their own event (`echoes`).
+ * counts everything as changed for the runs in flight across it. Every set also reaches the writes waiting for
+ * their own event (`echoes`).
  */
 function logDeletesOf(
   store: PostgresCache,
@@ -354,8 +354,10 @@ function logDeletesOf(
       echoes?.lost();
       return;
     }
-    echoes?.changed(change.key, change.keyDigest, change.version);
-    if (change.op === 'set') return;
+    if (change.op === 'set') {
+      echoes?.set(change.key, change.keyDigest, change.version);
+      return;
+    }
     if (change.key === undefined) log.markEverything();
     else if (change.key.startsWith(prefix)) log.markKeys([change.key.slice(prefix.length)]);
   });

@@ -1,19 +1,19 @@
 import { keyDigestHex } from '../adapter/validation.js';
 
-/** One write waiting for its own change event: what it has heard of its key since it began. */
+/** One write waiting for its own change event: the versions of its key's sets heard since it began. */
 interface Waiter {
   key: string;
-  heardUpTo: number;
+  heard: Set<number>;
   lost: boolean;
   /** Set once the write has answered with its version. */
-  settle?: (heard: boolean) => void;
   target?: number;
+  settle?: (heard: boolean) => void;
 }
 
 export interface WriteEcho {
   /**
-   * Resolves with true once an event of the key at `version` or later has been heard, false if events may
-   * have been lost meanwhile (a flush, the listener lost, a clear) or none came within `timeoutMs`.
+   * Resolves with true once the key's set event of exactly `version` has been heard, false if events may have
+   * been lost meanwhile (a flush, the listener lost, a clear) or it did not come within `timeoutMs`.
    */
   heard(version: number, timeoutMs: number): Promise<boolean>;
   /** The write failed: nothing to wait for. */
@@ -24,14 +24,16 @@ export interface WriteEcho {
  * Lets a write know when this process has heard its own change event. Events reach a listener in commit
  * order, so by then every change committed before the write has been heard too: a delete another process
  * committed just before the write cannot still be on its way when the writer asks whether its result went
- * stale. Fed with the change events of one namespace, by row key.
+ * stale. Only the write's own event will do: versions follow commit order per key except where a write
+ * drew its version before another one's row came and went (an insert that met no row), so a later version
+ * heard says nothing about this one. Fed with the set events of one namespace, by row key.
  */
 export class WriteEchoes {
   private readonly waiting = new Map<string, Set<Waiter>>();
 
   /** Before the write is sent: its event may come before its answer. */
   expect(key: string): WriteEcho {
-    const waiter: Waiter = { key, heardUpTo: 0, lost: false };
+    const waiter: Waiter = { key, heard: new Set(), lost: false };
     const waiters = this.waiting.get(key) ?? new Set();
     this.waiting.set(key, waiters);
     waiters.add(waiter);
@@ -41,7 +43,7 @@ export class WriteEchoes {
     };
     return {
       heard: (version, timeoutMs) => {
-        if (waiter.lost || waiter.heardUpTo >= version) {
+        if (waiter.lost || waiter.heard.has(version)) {
           forget();
           return Promise.resolve(!waiter.lost);
         }
@@ -60,8 +62,8 @@ export class WriteEchoes {
     };
   }
 
-  /** A set or delete of the namespace, named by its row key or, for a long key, by the key's digest. */
-  changed(key: string | undefined, keyDigest: string | undefined, version: number): void {
+  /** A set of the namespace, named by its row key or, for a long key, by the key's digest. */
+  set(key: string | undefined, keyDigest: string | undefined, version: number): void {
     if (key !== undefined) {
       for (const waiter of [...(this.waiting.get(key) ?? [])]) this.note(waiter, version);
       return;
@@ -83,7 +85,7 @@ export class WriteEchoes {
   }
 
   private note(waiter: Waiter, version: number): void {
-    waiter.heardUpTo = Math.max(waiter.heardUpTo, version);
-    if (waiter.target !== undefined && waiter.heardUpTo >= waiter.target) waiter.settle?.(true);
+    if (waiter.target === version) waiter.settle?.(true);
+    else waiter.heard.add(version);
   }
 }

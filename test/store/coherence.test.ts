@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type CacheChange, ConnectionError, type PostgresCache, type StoredEntry } from '../../src/index.js';
 import { announcedDelete } from '../../src/store/postgres-cache.js';
 import { cacheFixture } from '../support/cache-fixture.js';
-import { eventually, sleep } from '../support/database.js';
+import { databaseUrl, eventually, sleep } from '../support/database.js';
 import { parityScript } from '../support/parity-script.js';
 
 const { schema, pool, newCache } = cacheFixture('coherence', 8);
@@ -148,35 +148,42 @@ describe('change events', () => {
     expect(versions).toEqual([...versions].sort((a, b) => a - b));
   });
 
-  it('an announced delete of a key whose insert is in flight waits for it, and deletes it', async () => {
-    const cache = newCache();
-    await cache.init();
-    cache.namespace = 'announced-race';
-    const writer = await pool.connect();
-    try {
-      await writer.query('BEGIN');
-      // As any writer would (the version trigger fills in version and digest), not yet committed.
-      await writer.query(
-        `INSERT INTO "${schema}".pgcache_entries (namespace, key_hash, key, value) VALUES ($1, '\\x00', $2, $3)`,
-        ['announced-race', 'k', '{"value":"v"}'],
+  it.each(['read committed', 'repeatable read'])(
+    'an announced delete of a key whose insert is in flight waits for it, and deletes it (%s)',
+    async (isolation) => {
+      const url = new URL(databaseUrl());
+      url.searchParams.set('options', `-c default_transaction_isolation=${isolation.replace(' ', '\\ ')}`);
+      const cache = newCache({ connectionString: url.toString() });
+      await cache.init();
+      const { rows: settings } = await cache.adapter.pool.query('SHOW default_transaction_isolation');
+      expect(settings[0]?.default_transaction_isolation).toBe(isolation);
+      cache.namespace = 'announced-race';
+      const writer = await pool.connect();
+      try {
+        await writer.query('BEGIN');
+        // As any writer would (the version trigger fills in version and digest), not yet committed.
+        await writer.query(
+          `INSERT INTO "${schema}".pgcache_entries (namespace, key_hash, key, value) VALUES ($1, '\\x00', $2, $3)`,
+          ['announced-race', 'k', '{"value":"v"}'],
+        );
+        let answered = false;
+        const deleting = cache[announcedDelete]('k').finally(() => {
+          answered = true;
+        });
+        await sleep(200);
+        // A delete that could not see the row would have answered by now, and sent its event before the row's.
+        expect(answered).toBe(false);
+        await writer.query('COMMIT');
+        expect(await deleting).toBe(true);
+      } finally {
+        writer.release();
+      }
+      const { rows } = await pool.query(
+        `SELECT count(*)::int AS n FROM "${schema}".pgcache_entries WHERE namespace = 'announced-race'`,
       );
-      let answered = false;
-      const deleting = cache[announcedDelete]('k').finally(() => {
-        answered = true;
-      });
-      await sleep(200);
-      // A delete that could not see the row would have answered by now, and sent its event before the row's.
-      expect(answered).toBe(false);
-      await writer.query('COMMIT');
-      expect(await deleting).toBe(true);
-    } finally {
-      writer.release();
-    }
-    const { rows } = await pool.query(
-      `SELECT count(*)::int AS n FROM "${schema}".pgcache_entries WHERE namespace = 'announced-race'`,
-    );
-    expect(rows[0]?.n).toBe(0);
-  });
+      expect(rows[0]?.n).toBe(0);
+    },
+  );
 
   it('a TRUNCATE of the table, by anyone, empties every L1 with one flush event', async () => {
     const cache = newCache();

@@ -13,7 +13,7 @@ import {
   tableChangeChannel,
   windowed,
 } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { gate } from '../wrap/support.js';
 import { q } from './support.js';
@@ -407,6 +407,72 @@ describe('cached()', () => {
       await late.close();
       await lateEars.disconnect();
       await proxy.close();
+    }
+  });
+
+  it("waits for its write's own event, not any later version of the key (an insert keeps the version it drew first)", async () => {
+    const proxy = await startTcpProxy(databaseUrl());
+    proxy.serverDelayMs = 800;
+    // The writer's inserts pause after drawing their version, before meeting the row (or its absence).
+    const url = new URL(databaseUrl());
+    url.searchParams.set('application_name', 'late_writer');
+    await pool.query(`CREATE FUNCTION ${q(schema)}.pause_late_writer() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF current_setting('application_name') = 'late_writer' THEN PERFORM pg_sleep(2); END IF;
+        RETURN NEW;
+      END $$`);
+    await pool.query(`CREATE TRIGGER pause_late_writer BEFORE INSERT ON ${q(schema)}.pgcache_entries
+      FOR EACH ROW EXECUTE FUNCTION ${q(schema)}.pause_late_writer()`);
+    const lateEars = new PostgresCache({
+      connectionString: url.toString(),
+      listenerConnectionString: proxy.url,
+      schema,
+      namespace: 'app',
+      sweepInterval: 0,
+    });
+    lateEars.on('error', () => undefined);
+    const held = gate();
+    let reads = 0;
+    const load = async (id: number) => {
+      const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
+      reads++;
+      await held.opened;
+      return rows[0]?.name as string;
+    };
+    const late = cached(load, { cache: lateEars, name: 'drawn', key: String });
+    const prompt = track(cached(load, { cache, name: 'drawn', key: String }));
+    try {
+      await Promise.all([late.ready, prompt.ready]);
+      await setName(60, 'before');
+      const run = late(60);
+      expect(await eventually(() => reads === 1)).toBe(true);
+      held.open();
+      // The write has drawn its version and pauses: meanwhile another writer's row comes and is invalidated.
+      const pausing = async () =>
+        (
+          await pool.query(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'late_writer' AND wait_event = 'PgSleep'",
+          )
+        ).rows[0]?.n === 1;
+      expect(await eventually(pausing)).toBe(true);
+      await pool.query(
+        `INSERT INTO ${q(schema)}.pgcache_entries (namespace, key_hash, key, value) VALUES ($1, '\\x00', $2, $3)`,
+        ['cached:drawn', 'cached:drawn:60', '{"value":"another writer"}'],
+      );
+      await setName(60, 'after');
+      // 500 ms before the write goes on: its event (800 ms on the way) reaches the writer's process after the
+      // write has answered, while the other writer's, with a version above the write's, has arrived before.
+      await sleep(1500);
+      await prompt.invalidate(60);
+      expect(await run).toBe('before');
+      await late.close();
+      expect(await prompt(60)).toBe('after');
+    } finally {
+      held.open();
+      await late.close();
+      await lateEars.disconnect();
+      await proxy.close();
+      await pool.query(`DROP TRIGGER pause_late_writer ON ${q(schema)}.pgcache_entries`);
     }
   });
 
