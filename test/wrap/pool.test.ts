@@ -337,3 +337,27 @@ describe('a pool whose size changes', () => {
     }
   });
 });
+
+describe('a fill a loader starts and does not wait for', () => {
+  it("does not hold up the loader's callers; the connection goes back once it ends", async () => {
+    const cache = openCache({ namespace: 'unawaited', poolSize: 3 });
+    const slow = gate();
+    let inner: Promise<string> | undefined;
+    const outer = await Promise.race([
+      cache.wrap('outer', async () => {
+        inner = cache.wrap('warmed', async () => {
+          await slow.opened;
+          return 'warmed';
+        });
+        return 'outer';
+      }),
+      sleep(3000).then(() => 'held up'),
+    ]);
+    expect(outer).toBe('outer');
+    expect(poolIsIdle(cache.adapter.pool)).toBe(false);
+    slow.open();
+    expect(await inner).toBe('warmed');
+    expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
+    expect(await cache.wrap('warmed', async () => 'again')).toBe('warmed');
+  });
+});

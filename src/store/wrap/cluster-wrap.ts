@@ -394,8 +394,9 @@ function changedMeanwhile(before: ChangeStamp, after: ChangeStamp): boolean {
 
 /**
  * Runs `work` on a held lock, commits, and only then lets its write reach L1. A failure before the
- * commit rolls back and frees the lock; a failed commit leaves L1 untouched. Fills that a loader started on
- * the lock's connection end first.
+ * commit rolls back and frees the lock; a failed commit leaves L1 untouched. Fills the loader started on the
+ * lock's connection (session locks only) may outlive it: the callers are answered at once (the write is in
+ * already, outside any transaction), and the lock and connection are given back once those fills end.
  */
 async function completeUnderLock<R>(
   lock: HeldLock,
@@ -406,11 +407,15 @@ async function completeUnderLock<R>(
   try {
     outcome = await work();
   } catch (error) {
-    await holderConnectionIdle(frame);
-    await lock.abandon();
+    if (frame.onConnection.size > 0) afterFillsOnConnection(frame, () => lock.abandon());
+    else await lock.abandon();
     throw error;
   }
-  await holderConnectionIdle(frame);
+  if (frame.onConnection.size > 0) {
+    outcome.publish?.(true);
+    afterFillsOnConnection(frame, () => lock.commit());
+    return outcome.result;
+  }
   try {
     await lock.commit();
   } catch (error) {
@@ -419,6 +424,13 @@ async function completeUnderLock<R>(
   }
   outcome.publish?.(true);
   return outcome.result;
+}
+
+/** Frees the lock once no fill runs on its connection; at once when none does. Never rejects. */
+function afterFillsOnConnection(frame: LoaderFrame, free: () => Promise<void>): void {
+  void holderConnectionIdle(frame)
+    .then(free)
+    .catch(() => undefined);
 }
 
 /**
