@@ -342,13 +342,17 @@ describe('a fill a loader starts and does not wait for', () => {
   it("does not hold up the loader's callers; the connection goes back once it ends", async () => {
     const cache = openCache({ namespace: 'unawaited', poolSize: 3 });
     const slow = gate();
+    const started = gate();
     let inner: Promise<string> | undefined;
     const outer = await Promise.race([
       cache.wrap('outer', async () => {
         inner = cache.wrap('warmed', async () => {
+          started.open();
           await slow.opened;
           return 'warmed';
         });
+        // Returns once the inner fill runs on this holder's connection, without waiting for it to end.
+        await started.opened;
         return 'outer';
       }),
       sleep(3000).then(() => 'held up'),
