@@ -1,4 +1,4 @@
-import { keyDigestHex, notAStringKey } from '../adapter/validation.js';
+import { isStorableKey, keyDigestHex, notAStringKey } from '../adapter/validation.js';
 
 /**
  * Past this many UTF-16 units (namespace + key), a key is identified by its digest. The trigger sends
@@ -19,4 +19,17 @@ export function entryId(namespace: string, key: string): string {
 
 export function digestEntryId(namespace: string, keyDigest: string): string {
   return `${namespace}\u0000\u0000${keyDigest}`;
+}
+
+/**
+ * The id a lookup of `key` may read, or undefined when it may read none: a key PostgreSQL would not store is in
+ * no entry, and must not find another key's. A short id holds the key itself, so such a key can only miss,
+ * unless it starts with NUL and reads as a digest id; a long key is named by its UTF-8's digest, the same for a
+ * lone surrogate as for U+FFFD. (The full check costs a scan of the key on every L1 hit.)
+ */
+export function lookupId(namespace: string, key: string): string | undefined {
+  if (namespace.length + key.length > LONG_KEY_UNITS) {
+    return isStorableKey(key) ? digestEntryId(namespace, keyDigestHex(key)) : undefined;
+  }
+  return key.charCodeAt(0) === 0 ? undefined : `${namespace}\u0000${key}`;
 }

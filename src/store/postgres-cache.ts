@@ -7,7 +7,6 @@ import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.j
 import {
   assertEntryList,
   assertKeys,
-  isStorableKey,
   normalizeTtl,
   notAStringKey,
   storableKeys,
@@ -20,7 +19,7 @@ import { type ListenerLease, leaseListener } from '../notify/shared-listener.js'
 import { reportError } from '../report-error.js';
 import { ChangeWaiters } from './change-waiters.js';
 import { ClearsSeen } from './clears-seen.js';
-import { digestEntryId, entryId } from './entry-id.js';
+import { digestEntryId, entryId, lookupId } from './entry-id.js';
 import { FillGuard, type FillTicket } from './fill-guard.js';
 import { heapBytesOf } from './heap-size.js';
 import { keyvStoredKey } from './keyv-key.js';
@@ -660,10 +659,10 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** What L1 holds while it is trusted and no own write of it is in flight, counted nowhere. */
   private l1TrustedEntry(namespace: string, key: string): L1Entry | undefined {
-    // A key PostgreSQL would not store is in no entry, yet its id may be another key's: one ending in a lone
-    // surrogate hashes as the one ending in U+FFFD does. It misses, and PostgreSQL refuses it.
-    if (!this.l1 || !this.l1Trusted || typeof key !== 'string' || !isStorableKey(key)) return undefined;
-    const id = entryId(namespace, key);
+    if (!this.l1 || !this.l1Trusted || typeof key !== 'string') return undefined;
+    // A key PostgreSQL would not store misses (and PostgreSQL refuses it).
+    const id = lookupId(namespace, key);
+    if (id === undefined) return undefined;
     return this.writing.covers(namespace, id) ? undefined : this.l1.get(id);
   }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { cached, InvalidKeyError, InvalidOptionError } from '../../src/index.js';
@@ -27,6 +28,10 @@ describe('PostgresCache refuses bad input with a typed error', () => {
     expect(await cache.get(`unstorable:${long}\uFFFD`)).toBe('the other key');
     await expect(cache.get(`unstorable:${long}\uD800`)).rejects.toBeInstanceOf(InvalidKeyError);
     await expect(cache.has(`unstorable:${long}\uD800`)).rejects.toBeInstanceOf(InvalidKeyError);
+    // A short key that starts with NUL reads, in L1, as the id of a long key's digest.
+    const digest = createHash('sha256').update(`unstorable:${long}\uFFFD`).digest('hex');
+    await expect(cache.get(`\u0000${digest}`)).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(cache.has(`\u0000${digest}`)).rejects.toBeInstanceOf(InvalidKeyError);
   });
 
   it('a wrap() ttl that cannot even be turned into text, and the value stays', async () => {
