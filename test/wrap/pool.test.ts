@@ -146,46 +146,6 @@ describe('holder permits (one, in a pool of two)', () => {
   });
 });
 
-describe('fills inside a loader', () => {
-  it('a chain of wrap() calls deeper than the pool answers, and leaves a connection for reads', async () => {
-    const cache = openCache({ namespace: 'deep-chain', poolSize: 2, connectionTimeout: 2000 });
-    const chain = (depth: number): Promise<number> =>
-      cache.wrap(`level-${depth}`, async () => (depth === 5 ? 5 : (await chain(depth + 1)) + 0));
-    expect(await chain(0)).toBe(5);
-    expect(await cache.wrap('level-3', async () => -1)).toBe(5);
-    expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
-  });
-
-  it("with every slot held by an outer fill, inner fills run on the holders' connections; reads still go", async () => {
-    const cache = openCache({ namespace: 'inner-no-slot', poolSize: 3, connectionTimeout: 2000 });
-    await cache.set('plain', 'value');
-    const innerRunning = gate();
-    const outerRunning = gate();
-    let innerStarted = 0;
-    let outerStarted = 0;
-    const outer = [0, 1].map((index) =>
-      cache.wrap(`outer-${index}`, async () => {
-        // Both outer fills hold their slots before either asks for its inner key.
-        if (++outerStarted === 2) outerRunning.open();
-        await outerRunning.opened;
-        const inner = await cache.wrap(`inner-${index}`, async () => {
-          // Each inner loader runs until both have started: side by side, or not at all.
-          if (++innerStarted === 2) innerRunning.open();
-          await innerRunning.opened;
-          return `inner ${index}`;
-        });
-        return { inner };
-      }),
-    );
-    await innerRunning.opened;
-    // Both slots (pool of three, less one) are held by the outer fills: a plain read still gets a connection.
-    expect((await cache.adapter.readEntry('inner-no-slot', 'plain'))?.value).toBe('value');
-    expect(await Promise.all(outer)).toEqual([{ inner: 'inner 0' }, { inner: 'inner 1' }]);
-    expect(await cache.wrap('inner-1', async () => 'again')).toBe('inner 1');
-    expect(await eventually(() => poolIsIdle(cache.adapter.pool))).toBe(true);
-  });
-});
-
 describe('caches that share one pool', () => {
   it('share its holder slots: pool size - 1 fills at once across them, and reads still go', async () => {
     const shared = new pg.Pool({ connectionString: databaseUrl(), max: 3, connectionTimeoutMillis: 2000 });

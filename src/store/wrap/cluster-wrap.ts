@@ -5,16 +5,7 @@ import { DisconnectedError, LockTimeoutError } from '../../errors.js';
 import { unlessAborted } from './abort.js';
 import { fillLockKey, type HeldLock, tryFillLock } from './advisory-lock.js';
 import type { Publish, WrapHost } from './host.js';
-import {
-  holderConnectionIdle,
-  insideALoader,
-  type LoaderFrame,
-  loaderFrameOn,
-  newFrame,
-  onHolderConnection,
-  outsideLoaders,
-  runLoader,
-} from './loader-frame.js';
+import { insideLoaderOn, outsideLoaders, runLoader } from './loader-frame.js';
 import {
   assertWrapCall,
   type RawWrapResult,
@@ -69,8 +60,7 @@ function holdersOf(pool: pg.Pool): Semaphore {
  * Holders keep a pool connection for the length of the loader, so at most pool size - 1 of them run at
  * once on a pool (whichever caches share it): other fills queue here, in memory, rather than on
  * `pool.connect()`; the connection left over keeps reads going. A fill inside a loader never queues (its
- * own caller may hold the slot it would wait for): it takes its lock on the holder's own connection (see
- * `LoaderFrame`).
+ * own caller may hold the slot it would wait for): it takes a connection of its own, past the slots.
  */
 export class ClusterWrap {
   private readonly fills = new SingleFlight<Filled>();
@@ -106,7 +96,7 @@ export class ClusterWrap {
     const options = resolveWrapOptions(ttlOrOptions, refreshThreshold, this.host.defaults);
     // A fill started inside a loader skips the holder-permit queue, so it must not join one that waits
     // there (its own caller may hold the permit that fill waits for): it gets a flight of its own.
-    const flight = `${namespace}\u0000${storedKey}${insideALoader() ? '\u0000nested' : ''}`;
+    const flight = `${namespace}\u0000${storedKey}${insideLoaderOn(this.host.pool) ? '\u0000nested' : ''}`;
     // Counted once per fill: callers that joined one running here made no lookup and no load of their own.
     const joined = this.fills.has(flight);
     const shared = this.fills.run(flight, () => this.fill(key, namespace, storedKey, loader, options));
@@ -191,28 +181,21 @@ export class ClusterWrap {
     options: ResolvedWrapOptions<T>,
     stopQueueing: AbortSignal,
   ): Promise<Filled | NotLoaded> {
-    const parent = loaderFrameOn(this.host.pool);
-    if (parent?.lock.mode === 'session') {
-      return onHolderConnection(
-        parent,
-        this.loadOnHolder(parent, namespace, storedKey, lockKey, loader, options),
-      );
-    }
-    // Inside a loader whose fill holds a transaction lock, a lock of this key cannot join that transaction: a
-    // connection of its own, outside the slots (its own caller may hold the one it would wait for).
-    const release = parent ? () => undefined : await this.holders.acquire(stopQueueing);
+    const { pool } = this.host;
+    // Inside a loader, a fill must not queue for a slot, which its own caller may hold: it takes a connection
+    // of its own, past the slots (so a pool must allow for how deep loaders nest wrap()).
+    const release = insideLoaderOn(pool) ? () => undefined : await this.holders.acquire(stopQueueing);
     if (release === undefined) return 'no slot';
     try {
       // The cache may have closed while this fill queued for a slot.
       if (this.host.isClosed()) throw new DisconnectedError();
-      const lock = await tryFillLock(this.host.pool, lockKey, options.lockMode, this.host.queryTimeout);
+      const lock = await tryFillLock(pool, lockKey, options.lockMode, this.host.queryTimeout);
       if (lock === undefined) return 'held elsewhere';
-      const frame = newFrame(this.host.pool, lock);
-      return await completeUnderLock<Filled>(lock, frame, async () => {
+      return await completeUnderLock<Filled>(lock, async () => {
         // Another process may have written it between our look and the lock.
         const cached = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
         if (cached !== undefined) return { result: { entry: cached, loaded: false } };
-        const loaded = await load(loader, options, frame);
+        const loaded = await load(loader, options, pool);
         const publish = loaded.stored
           ? await this.host.write(namespace, storedKey, loaded.stored.text, loaded.stored.ttl, lock.client)
           : undefined;
@@ -221,47 +204,6 @@ export class ClusterWrap {
     } finally {
       release();
     }
-  }
-
-  /**
-   * A fill inside a loader whose holder has a session lock: its key's lock, read, load and write on that
-   * holder's connection (session locks stack per session), which the holder frees only after this.
-   */
-  private async loadOnHolder<T>(
-    parent: LoaderFrame,
-    namespace: string,
-    storedKey: string,
-    lockKey: [number, number],
-    loader: Loader<T>,
-    options: ResolvedWrapOptions<T>,
-  ): Promise<Filled | NotLoaded> {
-    const { client } = parent.lock;
-    const run = (text: string) =>
-      client.query({ text, values: lockKey, query_timeout: this.host.queryTimeout } as pg.QueryConfig);
-    if (this.host.isClosed()) throw new DisconnectedError();
-    const { rows } = await run('SELECT pg_try_advisory_lock($1, $2) AS locked');
-    if (rows[0]?.locked !== true) return 'held elsewhere';
-    let filled: Filled;
-    let publish: Publish | undefined;
-    try {
-      const cached = decodeEntry(await this.host.read(namespace, storedKey, client));
-      if (cached !== undefined) {
-        filled = { entry: cached, loaded: false };
-      } else {
-        const loaded = await load(loader, options, newFrame(parent.pool, parent.lock, parent.onConnection));
-        if (loaded.stored) {
-          const { text, ttl } = loaded.stored;
-          publish = await this.host.write(namespace, storedKey, text, ttl, client);
-        }
-        filled = { entry: loaded.entry, loaded: true };
-      }
-    } finally {
-      // A failure here leaves the lock to the holder's session, which ends or unlocks with it.
-      await run('SELECT pg_advisory_unlock($1, $2)').catch(() => undefined);
-    }
-    // Written outside any transaction: committed already.
-    publish?.(true);
-    return filled;
   }
 
   private async afterLockTimeout<T>(
@@ -358,13 +300,12 @@ export class ClusterWrap {
             await this.host.waitForChange(namespace, storedKey, options.maxPollInterval);
           return;
         }
-        const frame = newFrame(this.host.pool, lock);
-        const loaded = await completeUnderLock<Loaded | undefined>(lock, frame, async () => {
+        const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
           // The stamp first: a write landing between it and the read below counts as one made meanwhile.
           const before = await this.host.changeStamp(namespace, storedKey, lock.client);
           const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
           if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
-          const fresh = await load(loader, options, frame);
+          const fresh = await load(loader, options, this.host.pool);
           // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
           // loaded. The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
           const after = await this.host.changeStamp(namespace, storedKey, lock.client);
@@ -394,27 +335,18 @@ function changedMeanwhile(before: ChangeStamp, after: ChangeStamp): boolean {
 
 /**
  * Runs `work` on a held lock, commits, and only then lets its write reach L1. A failure before the
- * commit rolls back and frees the lock; a failed commit leaves L1 untouched. Fills the loader started on the
- * lock's connection (session locks only) may outlive it: the callers are answered at once (the write is in
- * already, outside any transaction), and the lock and connection are given back once those fills end.
+ * commit rolls back and frees the lock; a failed commit leaves L1 untouched.
  */
 async function completeUnderLock<R>(
   lock: HeldLock,
-  frame: LoaderFrame,
   work: () => Promise<{ result: R; publish?: Publish | undefined }>,
 ): Promise<R> {
   let outcome: { result: R; publish?: Publish | undefined };
   try {
     outcome = await work();
   } catch (error) {
-    if (frame.onConnection.size > 0) afterFillsOnConnection(frame, () => lock.abandon());
-    else await lock.abandon();
+    await lock.abandon();
     throw error;
-  }
-  if (frame.onConnection.size > 0) {
-    outcome.publish?.(true);
-    afterFillsOnConnection(frame, () => lock.commit());
-    return outcome.result;
   }
   try {
     await lock.commit();
@@ -426,23 +358,16 @@ async function completeUnderLock<R>(
   return outcome.result;
 }
 
-/** Frees the lock once no fill runs on its connection; at once when none does. Never rejects. */
-function afterFillsOnConnection(frame: LoaderFrame, free: () => Promise<void>): void {
-  void holderConnectionIdle(frame)
-    .then(free)
-    .catch(() => undefined);
-}
-
 /**
- * Runs the loader (inside the frame of the lock it holds, if it holds one) and prepares what to store:
- * `undefined` is returned to callers but never cached.
+ * Runs the loader (inside a frame of the pool whose connection its fill holds, if it holds one) and prepares
+ * what to store: `undefined` is returned to callers but never cached.
  */
 async function load<T>(
   loader: Loader<T>,
   options: ResolvedWrapOptions<T>,
-  frame: LoaderFrame | undefined,
+  holding: pg.Pool | undefined,
 ): Promise<Loaded> {
-  const value = await runLoader(loader, frame);
+  const value = await runLoader(loader, holding);
   if (value === undefined) return { entry: { value, expires: undefined } };
   const ttl = normalizeTtl(valueDependent(options.ttl, value, 'ttl')) ?? undefined;
   const entry: KeyvEntry = { value, expires: ttl === undefined ? undefined : Date.now() + ttl };

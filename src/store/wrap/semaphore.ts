@@ -8,38 +8,53 @@ export class Semaphore {
 
   constructor(private readonly limit: () => number) {}
 
+  /** The function that gives a permit back if one is free now and nobody waits for one, else undefined. */
+  private takeFree(): (() => void) | undefined {
+    this.drain();
+    if (this.queue.length > 0 || this.active >= this.limit()) return undefined;
+    this.active++;
+    return this.releaser();
+  }
+
   /**
    * Resolves with the function that gives the permit back (calling it twice gives back one permit), or with
    * undefined when `signal` aborts first (the task then leaves the queue holding nothing).
    */
   async acquire(signal?: AbortSignal): Promise<(() => void) | undefined> {
-    if (this.active < this.limit()) {
-      this.active++;
-    } else {
-      if (signal?.aborted) return undefined;
-      // The permit passes straight from the releasing task to this one, so `active` stays as it is.
-      const granted = await new Promise<boolean>((resolve) => {
-        const take = () => {
-          signal?.removeEventListener('abort', giveUp);
-          resolve(true);
-        };
-        const giveUp = () => {
-          const index = this.queue.indexOf(take);
-          if (index >= 0) this.queue.splice(index, 1);
-          resolve(false);
-        };
-        this.queue.push(take);
-        signal?.addEventListener('abort', giveUp, { once: true });
-      });
-      if (!granted) return undefined;
-    }
+    const now = this.takeFree();
+    if (now) return now;
+    if (signal?.aborted) return undefined;
+    const granted = await new Promise<boolean>((resolve) => {
+      const take = () => {
+        signal?.removeEventListener('abort', giveUp);
+        resolve(true);
+      };
+      const giveUp = () => {
+        const index = this.queue.indexOf(take);
+        if (index >= 0) this.queue.splice(index, 1);
+        resolve(false);
+      };
+      this.queue.push(take);
+      signal?.addEventListener('abort', giveUp, { once: true });
+    });
+    return granted ? this.releaser() : undefined;
+  }
+
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = this.active <= this.limit() ? this.queue.shift() : undefined;
-      if (next) next();
-      else this.active--;
+      this.active--;
+      this.drain();
     };
+  }
+
+  /** Hands free permits to the tasks waiting longest (more than one when the limit has grown). */
+  private drain(): void {
+    while (this.queue.length > 0 && this.active < this.limit()) {
+      this.active++;
+      this.queue.shift()?.();
+    }
   }
 }
