@@ -60,6 +60,9 @@ interface RemovedRow {
   live: boolean;
 }
 
+/** How often an announced delete is tried while writes of its key keep landing under REPEATABLE READ. */
+const ANNOUNCED_DELETE_ATTEMPTS = 5;
+
 const toRemoved = (row: RemovedRow): RemovedEntry => ({
   key: row.key,
   version: Number(row.version),
@@ -469,16 +472,17 @@ export class PostgresAdapter extends EventEmitter {
         undefined,
         claim,
       );
-    let rows: RemovedRow[];
-    try {
-      rows = await remove();
-    } catch (error) {
-      // Under REPEATABLE READ (a database's default isolation), delete_announced's wait for an insert of the
-      // key in flight ends in a serialization failure: a new statement's snapshot sees that row, and takes it.
-      if (!announceAbsent || sqlStateOf(error) !== SERIALIZATION_FAILURE) throw error;
-      rows = await remove();
+    // Under REPEATABLE READ (a database's default isolation), delete_announced ends in a serialization failure
+    // when a write of the key lands while it runs: a new statement's snapshot sees that write, and takes it.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const rows = await remove();
+        return rows[0] ? toRemoved(rows[0]) : undefined;
+      } catch (error) {
+        const again = announceAbsent && attempt < ANNOUNCED_DELETE_ATTEMPTS;
+        if (!again || sqlStateOf(error) !== SERIALIZATION_FAILURE) throw error;
+      }
     }
-    return rows[0] ? toRemoved(rows[0]) : undefined;
   }
 
   /** Deletes the keys; returns the rows removed. */

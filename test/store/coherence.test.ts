@@ -185,6 +185,39 @@ describe('change events', () => {
     },
   );
 
+  it('an announced delete under REPEATABLE READ outlasts a key written twice while it waits', async () => {
+    const url = new URL(databaseUrl());
+    url.searchParams.set('options', '-c default_transaction_isolation=repeatable\\ read');
+    const cache = newCache({ connectionString: url.toString() });
+    await cache.init();
+    cache.namespace = 'announced-hot';
+    await cache.set('k', 'v0');
+    const entries = `"${schema}".pgcache_entries`;
+    const update = `UPDATE ${entries} SET value = $1 WHERE namespace = 'announced-hot' AND key = 'k'`;
+    const [first, second] = await Promise.all([pool.connect(), pool.connect()]);
+    try {
+      await first.query('BEGIN');
+      await first.query(update, ['{"value":"v1"}']);
+      const deleting = cache[announcedDelete]('k');
+      await sleep(200);
+      await second.query('BEGIN');
+      const queued = second.query(update, ['{"value":"v2"}']);
+      await sleep(200);
+      await first.query('COMMIT');
+      await queued;
+      await sleep(200);
+      await second.query('COMMIT');
+      expect(await deleting).toBe(true);
+    } finally {
+      first.release();
+      second.release();
+    }
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM ${entries} WHERE namespace = 'announced-hot'`,
+    );
+    expect(rows[0]?.n).toBe(0);
+  });
+
   it('a TRUNCATE of the table, by anyone, empties every L1 with one flush event', async () => {
     const cache = newCache();
     await cache.init();
