@@ -12,7 +12,6 @@ export function fillLockKey(table: string, namespace: string, key: string): [num
 /** A fill lock held on a connection of its own; every read and write of the holder goes through `client`. */
 export interface HeldLock {
   readonly client: pg.PoolClient;
-  readonly mode: LockMode;
   /** Makes the holder's writes visible (COMMIT in transaction mode), frees the lock, returns the connection. */
   commit(): Promise<void>;
   /** Frees the lock and drops what the holder wrote if it can (ROLLBACK), returns the connection. Never throws. */
@@ -95,14 +94,13 @@ function sessionLock(
       client.release(true);
     }
   };
-  return { client, mode: 'session', commit: unlock, abandon: unlock };
+  return { client, commit: unlock, abandon: unlock };
 }
 
 function transactionLock(client: pg.PoolClient, run: Run): HeldLock {
   let done = false;
   return {
     client,
-    mode: 'transaction',
     async commit() {
       if (done) return;
       done = true;
