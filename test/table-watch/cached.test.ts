@@ -106,6 +106,39 @@ afterAll(async () => {
   await pool.end();
 });
 
+/**
+ * A cache on `connectionString` that hears events `delayMs` late (its LISTEN goes through a delaying proxy),
+ * and a loader of a user's name that counts its reads and then waits at `held`.
+ */
+async function lateHearing(delayMs: number, connectionString = databaseUrl()) {
+  const proxy = await startTcpProxy(databaseUrl());
+  proxy.serverDelayMs = delayMs;
+  const lateEars = new PostgresCache({
+    connectionString,
+    listenerConnectionString: proxy.url,
+    schema,
+    namespace: 'app',
+    sweepInterval: 0,
+  });
+  lateEars.on('error', () => undefined);
+  const held = gate();
+  const loader = {
+    reads: 0,
+    load: async (id: number) => {
+      const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
+      loader.reads++;
+      await held.opened;
+      return rows[0]?.name as string;
+    },
+  };
+  const close = async () => {
+    held.open();
+    await lateEars.disconnect();
+    await proxy.close();
+  };
+  return { lateEars, held, loader, close };
+}
+
 describe('cached()', () => {
   it('caches per arguments and drops exactly the result whose row changed (an UPDATE over a plain connection)', async () => {
     await setName(1, 'ann');
@@ -369,31 +402,14 @@ describe('cached()', () => {
 
   it("a result stored before another cache's invalidate() was heard is deleted once its own event is back (before close() returns)", async () => {
     // This cache hears events 100 ms late: the delete comes after its own write has answered.
-    const proxy = await startTcpProxy(databaseUrl());
-    proxy.serverDelayMs = 100;
-    const lateEars = new PostgresCache({
-      connectionString: databaseUrl(),
-      listenerConnectionString: proxy.url,
-      schema,
-      namespace: 'app',
-      sweepInterval: 0,
-    });
-    lateEars.on('error', () => undefined);
-    const held = gate();
-    let reads = 0;
-    const load = async (id: number) => {
-      const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
-      reads++;
-      await held.opened;
-      return rows[0]?.name as string;
-    };
-    const late = cached(load, { cache: lateEars, name: 'late', key: String });
-    const prompt = track(cached(load, { cache, name: 'late', key: String }));
+    const { lateEars, held, loader, close } = await lateHearing(100);
+    const late = cached(loader.load, { cache: lateEars, name: 'late', key: String });
+    const prompt = track(cached(loader.load, { cache, name: 'late', key: String }));
     try {
       await Promise.all([late.ready, prompt.ready]);
       await setName(50, 'before');
       const run = late(50);
-      expect(await eventually(() => reads === 1)).toBe(true);
+      expect(await eventually(() => loader.reads === 1)).toBe(true);
       await setName(50, 'after');
       await prompt.invalidate(50);
       held.open();
@@ -405,14 +421,11 @@ describe('cached()', () => {
     } finally {
       held.open();
       await late.close();
-      await lateEars.disconnect();
-      await proxy.close();
+      await close();
     }
   });
 
   it("waits for its write's own event, not any later version of the key (an insert keeps the version it drew first)", async () => {
-    const proxy = await startTcpProxy(databaseUrl());
-    proxy.serverDelayMs = 800;
     // The writer's inserts pause after drawing their version, before meeting the row (or its absence).
     const url = new URL(databaseUrl());
     url.searchParams.set('application_name', 'late_writer');
@@ -423,29 +436,14 @@ describe('cached()', () => {
       END $$`);
     await pool.query(`CREATE TRIGGER pause_late_writer BEFORE INSERT ON ${q(schema)}.pgcache_entries
       FOR EACH ROW EXECUTE FUNCTION ${q(schema)}.pause_late_writer()`);
-    const lateEars = new PostgresCache({
-      connectionString: url.toString(),
-      listenerConnectionString: proxy.url,
-      schema,
-      namespace: 'app',
-      sweepInterval: 0,
-    });
-    lateEars.on('error', () => undefined);
-    const held = gate();
-    let reads = 0;
-    const load = async (id: number) => {
-      const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
-      reads++;
-      await held.opened;
-      return rows[0]?.name as string;
-    };
-    const late = cached(load, { cache: lateEars, name: 'drawn', key: String });
-    const prompt = track(cached(load, { cache, name: 'drawn', key: String }));
+    const { lateEars, held, loader, close } = await lateHearing(800, url.toString());
+    const late = cached(loader.load, { cache: lateEars, name: 'drawn', key: String });
+    const prompt = track(cached(loader.load, { cache, name: 'drawn', key: String }));
     try {
       await Promise.all([late.ready, prompt.ready]);
       await setName(60, 'before');
       const run = late(60);
-      expect(await eventually(() => reads === 1)).toBe(true);
+      expect(await eventually(() => loader.reads === 1)).toBe(true);
       held.open();
       // The write has drawn its version and pauses: meanwhile another writer's row comes and is invalidated.
       const pausing = async () =>
@@ -470,8 +468,7 @@ describe('cached()', () => {
     } finally {
       held.open();
       await late.close();
-      await lateEars.disconnect();
-      await proxy.close();
+      await close();
       await pool.query(`DROP TRIGGER pause_late_writer ON ${q(schema)}.pgcache_entries`);
     }
   });
