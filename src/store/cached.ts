@@ -168,11 +168,12 @@ export function cached<A extends unknown[], R>(
   const log = invalidation?.log ?? new InvalidationLog();
   // Without notifications no event comes back: a write has nothing to wait for.
   const echoes = store.options.notifications === false ? undefined : new WriteEchoes();
-  /** Stored results waiting for their own event (see `settle`). */
+  /** Results being written or waiting for their own event (see `settle`). */
   const settling = new Set<Promise<void>>();
   logDeletesOf(store, namespace, log, echoes);
+  let closing = false;
   // Results are stored only while deletes made by other processes reach this one (see logDeletesOf).
-  const mayStore = () => trusted() && store.coherent;
+  const mayStore = () => !closing && trusted() && store.coherent;
 
   const ready = Promise.all([store.init(), invalidation?.ready]).then(() => undefined);
   ready.catch((error: unknown) => absorb(error, 'starting'));
@@ -245,7 +246,7 @@ export function cached<A extends unknown[], R>(
 
   /** `token` is the log's, taken as the run began (before its read): ended once its write has settled. */
   async function run(key: string, args: A, tags: readonly string[] | undefined, token: number): Promise<R> {
-    let written: { settled: Promise<void> } | undefined;
+    let writing = false;
     try {
       if (trusted()) {
         const hit = await read(key);
@@ -256,18 +257,20 @@ export function cached<A extends unknown[], R>(
       } else counters.bypassed++;
       counters.loads++;
       const value = await fn(...args);
-      // The callers have their value now; whether it stays stored is settled in the background.
-      written = await write(key, tags, value, token);
+      const written = write(key, tags, value, token);
+      // Counted from before the write is sent, so that close() waits for it: the write, then its settling.
+      writing = true;
+      const done = written.then((outcome) => outcome?.settled).catch(() => undefined);
+      settling.add(done);
+      void done.finally(() => {
+        settling.delete(done);
+        log.end(token);
+      });
+      // The callers have their value once the write has answered; whether it stays is settled in the background.
+      await written;
       return value;
     } finally {
-      if (written) {
-        const { settled } = written;
-        settling.add(settled);
-        void settled.finally(() => {
-          settling.delete(settled);
-          log.end(token);
-        });
-      } else log.end(token);
+      if (!writing) log.end(token);
     }
   }
 
@@ -324,6 +327,7 @@ export function cached<A extends unknown[], R>(
     invalidation: { value: invalidation },
     close: {
       value: async () => {
+        closing = true;
         // Results still waiting for their own event (milliseconds, as a rule) are kept or deleted first.
         await Promise.all(settling);
         await invalidation?.close();

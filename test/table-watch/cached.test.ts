@@ -425,6 +425,28 @@ describe('cached()', () => {
     }
   });
 
+  it('close() while a run is on its way to the cache: nothing stale is left behind', async () => {
+    const { lateEars, held, loader, close } = await lateHearing(100);
+    const late = cached(loader.load, { cache: lateEars, name: 'closing', key: String });
+    const prompt = track(cached(loader.load, { cache, name: 'closing', key: String }));
+    try {
+      await Promise.all([late.ready, prompt.ready]);
+      await setName(70, 'before');
+      const run = late(70);
+      expect(await eventually(() => loader.reads === 1)).toBe(true);
+      await setName(70, 'after');
+      await prompt.invalidate(70);
+      held.open();
+      const closed = late.close();
+      expect(await run).toBe('before');
+      await closed;
+      expect(await prompt(70)).toBe('after');
+    } finally {
+      await late.close();
+      await close();
+    }
+  });
+
   it("waits for its write's own event, not any later version of the key (an insert keeps the version it drew first)", async () => {
     // The writer's inserts pause after drawing their version, before meeting the row (or its absence).
     const url = new URL(databaseUrl());
