@@ -72,18 +72,12 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
 }
 
 /**
- * What `pg` reads as a connection string: a postgres(ql):// or socket: URL, or a socket directory. It reads
- * anything else too, as a path relative to a made-up host, and the command would fail only on connecting.
+ * What `pg` reads as a connection string: a postgres(ql):// or socket: URL (a host-less one too, as
+ * `postgres://user@/db?host=/var/run/postgresql`), or a socket directory. It reads anything else too, as a
+ * path relative to a made-up host, and the command would fail only on connecting.
  */
 function assertDatabaseUrl(url: string, from: string): void {
-  if (url.startsWith('/')) return;
-  let protocol: string | undefined;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    protocol = undefined;
-  }
-  if (protocol === 'postgres:' || protocol === 'postgresql:' || protocol === 'socket:') return;
+  if (url.startsWith('/') || /^(postgres|postgresql|socket):/i.test(url)) return;
   throw new UsageError(`${from} is not a PostgreSQL URL (postgres://user@host:port/database)`);
 }
 

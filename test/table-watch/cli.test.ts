@@ -73,6 +73,7 @@ describe('the database URL on the command line', () => {
       'postgres://postgres@127.0.0.1:5432/test',
       'postgresql://db.example/app?sslmode=require',
       'socket:/var/run/postgresql?db=app',
+      'postgres://app@/app?host=/var/run/postgresql',
       '/var/run/postgresql app',
     ]) {
       expect(urlOf(['--url', url])).toBe(url);
