@@ -142,13 +142,13 @@ export class ClusterWrap {
         Math.max(1, Math.min(pause, deadline - Date.now())),
         stopWaiting.signal,
       );
-      // Queued for a holder permit, it still looks again when the key changes, and gives up at the deadline.
+      // Queued for a holder slot, it still looks again when the key changes, and gives up at the deadline. Not
+      // `Date.now() >= deadline` after the wait: a timer may fire a millisecond before the clock gets there, and
+      // the fill would then stay queued until a slot came free.
       const stopQueueing = new AbortController();
       void this.host
         .waitForChange(namespace, storedKey, Math.max(1, deadline - Date.now()), stopWaiting.signal)
-        .then((changedMeanwhile) => {
-          if (changedMeanwhile || Date.now() >= deadline) stopQueueing.abort();
-        });
+        .then(() => stopQueueing.abort());
       try {
         const cached = decodeEntry(await this.host.read(namespace, storedKey));
         if (cached !== undefined) return { entry: cached, loaded: false };
