@@ -107,10 +107,11 @@ afterAll(async () => {
 });
 
 /**
- * A cache on `connectionString` that hears events `delayMs` late (its LISTEN goes through a delaying proxy),
- * and a loader of a user's name that counts its reads and then waits at `held`.
+ * One function cached twice under `name`: `late` on a cache (on `connectionString`) that hears events `delayMs`
+ * late (its LISTEN goes through a delaying proxy), `prompt` on the shared cache. `runReading(id)` stores
+ * 'before' as the user's name and starts a call of `late`, answering once it has read it and waits at `held`.
  */
-async function lateHearing(delayMs: number, connectionString = databaseUrl()) {
+async function lateHearing(name: string, delayMs: number, connectionString = databaseUrl()) {
   const proxy = await startTcpProxy(databaseUrl());
   proxy.serverDelayMs = delayMs;
   const lateEars = new PostgresCache({
@@ -122,21 +123,30 @@ async function lateHearing(delayMs: number, connectionString = databaseUrl()) {
   });
   lateEars.on('error', () => undefined);
   const held = gate();
-  const loader = {
-    reads: 0,
-    load: async (id: number) => {
-      const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
-      loader.reads++;
-      await held.opened;
-      return rows[0]?.name as string;
-    },
+  let reads = 0;
+  const load = async (id: number) => {
+    const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
+    reads++;
+    await held.opened;
+    return rows[0]?.name as string;
+  };
+  const late = cached(load, { cache: lateEars, name, key: String });
+  const prompt = track(cached(load, { cache, name, key: String }));
+  await Promise.all([late.ready, prompt.ready]);
+  const runReading = async (id: number) => {
+    await setName(id, 'before');
+    const run = late(id);
+    expect(await eventually(() => reads === 1)).toBe(true);
+    // Wrapped: an async function would otherwise wait for the run it returns.
+    return { run };
   };
   const close = async () => {
     held.open();
+    await late.close();
     await lateEars.disconnect();
     await proxy.close();
   };
-  return { lateEars, held, loader, close };
+  return { late, prompt, held, runReading, close };
 }
 
 describe('cached()', () => {
@@ -402,14 +412,10 @@ describe('cached()', () => {
 
   it("a result stored before another cache's invalidate() was heard is deleted once its own event is back (before close() returns)", async () => {
     // This cache hears events 100 ms late: the delete comes after its own write has answered.
-    const { lateEars, held, loader, close } = await lateHearing(100);
-    const late = cached(loader.load, { cache: lateEars, name: 'late', key: String });
-    const prompt = track(cached(loader.load, { cache, name: 'late', key: String }));
+    const { late, prompt, held, runReading, close } = await lateHearing('late', 100);
     try {
-      await Promise.all([late.ready, prompt.ready]);
-      await setName(50, 'before');
-      const run = late(50);
-      expect(await eventually(() => loader.reads === 1)).toBe(true);
+      // The run is held after its read until the update and the invalidation have committed.
+      const { run } = await runReading(50);
       await setName(50, 'after');
       await prompt.invalidate(50);
       held.open();
@@ -419,21 +425,14 @@ describe('cached()', () => {
       expect(late.stats.refusedWrites).toBe(1);
       expect(await prompt(50)).toBe('after');
     } finally {
-      held.open();
-      await late.close();
       await close();
     }
   });
 
   it('close() while a run is on its way to the cache: nothing stale is left behind', async () => {
-    const { lateEars, held, loader, close } = await lateHearing(100);
-    const late = cached(loader.load, { cache: lateEars, name: 'closing', key: String });
-    const prompt = track(cached(loader.load, { cache, name: 'closing', key: String }));
+    const { late, prompt, held, runReading, close } = await lateHearing('closing', 100);
     try {
-      await Promise.all([late.ready, prompt.ready]);
-      await setName(70, 'before');
-      const run = late(70);
-      expect(await eventually(() => loader.reads === 1)).toBe(true);
+      const { run } = await runReading(70);
       await setName(70, 'after');
       await prompt.invalidate(70);
       held.open();
@@ -442,7 +441,6 @@ describe('cached()', () => {
       await closed;
       expect(await prompt(70)).toBe('after');
     } finally {
-      await late.close();
       await close();
     }
   });
@@ -458,14 +456,9 @@ describe('cached()', () => {
       END $$`);
     await pool.query(`CREATE TRIGGER pause_late_writer BEFORE INSERT ON ${q(schema)}.pgcache_entries
       FOR EACH ROW EXECUTE FUNCTION ${q(schema)}.pause_late_writer()`);
-    const { lateEars, held, loader, close } = await lateHearing(800, url.toString());
-    const late = cached(loader.load, { cache: lateEars, name: 'drawn', key: String });
-    const prompt = track(cached(loader.load, { cache, name: 'drawn', key: String }));
+    const { late, prompt, held, runReading, close } = await lateHearing('drawn', 800, url.toString());
     try {
-      await Promise.all([late.ready, prompt.ready]);
-      await setName(60, 'before');
-      const run = late(60);
-      expect(await eventually(() => loader.reads === 1)).toBe(true);
+      const { run } = await runReading(60);
       held.open();
       // The write has drawn its version and pauses: meanwhile another writer's row comes and is invalidated.
       const pausing = async () =>
@@ -488,8 +481,6 @@ describe('cached()', () => {
       await late.close();
       expect(await prompt(60)).toBe('after');
     } finally {
-      held.open();
-      await late.close();
       await close();
       await pool.query(`DROP TRIGGER pause_late_writer ON ${q(schema)}.pgcache_entries`);
     }
