@@ -10,7 +10,7 @@ interface Waiter {
   settle?: (heard: boolean) => void;
 }
 
-export interface WriteEcho {
+interface WriteEcho {
   /**
    * Resolves with true once the key's set event of exactly `version` has been heard, false if events may have
    * been lost meanwhile (a flush, the listener lost, a clear) or it did not come within `timeoutMs`.

@@ -5,7 +5,7 @@ import type pg from 'pg';
  * What a loader runs inside: the pool its fill holds a slot and a connection of. A `wrap()` in a running loader
  * on the same pool must not queue for a slot, which its own caller may hold.
  */
-export interface LoaderFrame {
+interface LoaderFrame {
   readonly pool: pg.Pool;
   /** False once the loader has settled: a callback it left behind (a timer, a handler) is not inside it. */
   active: boolean;
