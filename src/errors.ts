@@ -109,8 +109,18 @@ export function isConnectionFailure(error: unknown): boolean {
   return CONNECTION_MESSAGES.some((text) => error.message.includes(text));
 }
 
-/** SQLSTATE of a transaction that could not be serialized (retrying it in a new one is the cure). */
-export const SERIALIZATION_FAILURE = '40001';
+/**
+ * SQLSTATEs of a transaction rolled back so that another could go on: a serialization failure (a row changed
+ * after the snapshot of a REPEATABLE READ or SERIALIZABLE transaction) and a deadlock's victim. The same
+ * statement in a new transaction is the cure.
+ */
+const ROLLED_BACK_FOR_ANOTHER = new Set(['40001', '40P01']);
+
+/** Whether a statement that failed so may simply be run again: it had no effect. */
+export function isRolledBackForAnother(error: unknown): boolean {
+  const code = sqlStateOf(error);
+  return code !== undefined && ROLLED_BACK_FOR_ANOTHER.has(code);
+}
 
 /** The SQLSTATE of a `pg` error, or of the one a typed error wraps. */
 export function sqlStateOf(error: unknown): string | undefined {

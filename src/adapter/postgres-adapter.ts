@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { StoredData } from 'keyv';
 import pg from 'pg';
-import { DisconnectedError, SERIALIZATION_FAILURE, sqlStateOf, toCacheError } from '../errors.js';
+import { DisconnectedError, isRolledBackForAnother, toCacheError } from '../errors.js';
 import { reportError } from '../report-error.js';
 import { checkOut } from './checkout.js';
 import { Coalescer } from './coalescer.js';
@@ -60,8 +60,13 @@ interface RemovedRow {
   live: boolean;
 }
 
-/** How often an announced delete is tried while writes of its key keep landing under REPEATABLE READ. */
-const ANNOUNCED_DELETE_ATTEMPTS = 5;
+/**
+ * How often a statement is tried that the server rolled back for another transaction's sake. Under READ
+ * COMMITTED that is a deadlock's victim only; under REPEATABLE READ as a database's or role's default, it is
+ * any write of a row that another transaction changed after the statement's snapshot, as long as writes of
+ * that row keep landing.
+ */
+const STATEMENT_ATTEMPTS = 5;
 
 const toRemoved = (row: RemovedRow): RemovedEntry => ({
   key: row.key,
@@ -463,26 +468,14 @@ export class PostgresAdapter extends EventEmitter {
   ): Promise<RemovedEntry | undefined> {
     assertNamespace(namespace);
     assertStorableKey(key);
-    const claim = { namespace, keys: [key], writes: true };
-    const remove = () =>
-      this.run<RemovedRow>(
-        announceAbsent ? this.statements.deleteAnnounced : this.statements.delete,
-        [namespace, key],
-        'delete',
-        undefined,
-        claim,
-      );
-    // Under REPEATABLE READ (a database's default isolation), delete_announced ends in a serialization failure
-    // when a write of the key lands while it runs: a new statement's snapshot sees that write, and takes it.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const rows = await remove();
-        return rows[0] ? toRemoved(rows[0]) : undefined;
-      } catch (error) {
-        const again = announceAbsent && attempt < ANNOUNCED_DELETE_ATTEMPTS;
-        if (!again || sqlStateOf(error) !== SERIALIZATION_FAILURE) throw error;
-      }
-    }
+    const rows = await this.run<RemovedRow>(
+      announceAbsent ? this.statements.deleteAnnounced : this.statements.delete,
+      [namespace, key],
+      'delete',
+      undefined,
+      { namespace, keys: [key], writes: true },
+    );
+    return rows[0] ? toRemoved(rows[0]) : undefined;
   }
 
   /** Deletes the keys; returns the rows removed. */
@@ -654,8 +647,26 @@ export class PostgresAdapter extends EventEmitter {
     return this.slots.run(() => this.query(statement, values, operation), claim);
   }
 
-  /** Runs a statement; values given as a function are taken once a connection is held. */
+  /**
+   * Runs a statement; values given as a function are taken once a connection is held. On the pool, where each
+   * statement is a transaction of its own, one the server rolled back for another's sake runs again.
+   */
   private async query<Row>(
+    statement: Statement,
+    values: StatementValues,
+    operation: string,
+    client?: pg.ClientBase,
+  ): Promise<Row[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.queryOnce<Row>(statement, values, operation, client);
+      } catch (error) {
+        if (client || attempt >= STATEMENT_ATTEMPTS || !isRolledBackForAnother(error)) throw error;
+      }
+    }
+  }
+
+  private async queryOnce<Row>(
     statement: Statement,
     values: StatementValues,
     operation: string,

@@ -1,0 +1,118 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresAdapter } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, sleep, uniqueSchema } from '../support/database.js';
+
+// A database (or role) whose default isolation is REPEATABLE READ runs each of the adapter's autocommit
+// statements in a transaction of its own at that level: a row another transaction changed after the
+// statement's snapshot fails it with a serialization failure, where READ COMMITTED would have waited and
+// gone on. The statement had no effect, so the adapter runs it again.
+const schema = uniqueSchema('repeatable_read');
+const pool = adminPool();
+const entries = `"${schema}".pgcache_entries`;
+
+function repeatableReadAdapter(): PostgresAdapter {
+  const url = new URL(databaseUrl());
+  url.searchParams.set('options', '-c default_transaction_isolation=repeatable\\ read');
+  const adapter = new PostgresAdapter({ connectionString: url.toString(), schema, sweepInterval: 0 });
+  adapter.namespace = 'rr';
+  return adapter;
+}
+
+/** Runs `operation` while another transaction holds an update of the key's row, and commits that after. */
+async function racingAnUpdate<T>(key: string, operation: () => Promise<T>): Promise<T> {
+  const other: pg.PoolClient = await pool.connect();
+  try {
+    await other.query('BEGIN');
+    await other.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'rr' AND key = $2`, [
+      JSON.stringify({ value: 'theirs' }),
+      key,
+    ]);
+    const running = operation();
+    running.catch(() => undefined);
+    // Long enough for the statement to take its snapshot and queue on the row's lock.
+    await sleep(200);
+    await other.query('COMMIT');
+    return await running;
+  } finally {
+    other.release();
+  }
+}
+
+async function storedValue(key: string): Promise<string | undefined> {
+  const { rows } = await pool.query(`SELECT value FROM ${entries} WHERE namespace = 'rr' AND key = $1`, [
+    key,
+  ]);
+  return rows[0]?.value;
+}
+
+let adapter: PostgresAdapter;
+
+beforeAll(async () => {
+  adapter = repeatableReadAdapter();
+  await adapter.init();
+  const { rows } = await adapter.pool.query('SHOW default_transaction_isolation');
+  expect(rows[0]?.default_transaction_isolation).toBe('repeatable read');
+});
+
+afterAll(async () => {
+  await adapter.disconnect();
+  await dropSchema(schema);
+  await pool.end();
+});
+
+describe('REPEATABLE READ as the default isolation', () => {
+  it('a set of a row another transaction is changing waits for it, and writes after it', async () => {
+    await adapter.set('set', 'before');
+    await racingAnUpdate('set', () => adapter.set('set', 'ours'));
+    expect(await storedValue('set')).toBe('ours');
+    expect(await adapter.get('set')).toBe('ours');
+  });
+
+  it('so does a setMany', async () => {
+    await adapter.setMany([
+      { key: 'many-a', value: 'before' },
+      { key: 'many-b', value: 'before' },
+    ]);
+    await racingAnUpdate('many-b', () =>
+      adapter.setMany([
+        { key: 'many-a', value: 'ours' },
+        { key: 'many-b', value: 'ours' },
+      ]),
+    );
+    expect(await adapter.getMany(['many-a', 'many-b'])).toEqual(['ours', 'ours']);
+  });
+
+  it('a delete and a deleteMany of such a row delete it', async () => {
+    await adapter.set('delete', 'before');
+    expect(await racingAnUpdate('delete', () => adapter.delete('delete'))).toBe(true);
+    expect(await storedValue('delete')).toBeUndefined();
+    await adapter.setMany([
+      { key: 'gone-a', value: 'before' },
+      { key: 'gone-b', value: 'before' },
+    ]);
+    expect(await racingAnUpdate('gone-a', () => adapter.deleteMany(['gone-a', 'gone-b']))).toBe(true);
+    expect(await adapter.getMany(['gone-a', 'gone-b'])).toEqual([undefined, undefined]);
+  });
+
+  it('a clear while another transaction changes the clear marker clears', async () => {
+    await adapter.clear();
+    await adapter.set('cleared', 'before');
+    const other = await pool.connect();
+    try {
+      await other.query('BEGIN');
+      // The namespace's clear marker: the row a clear() updates.
+      await other.query(
+        `UPDATE ${entries} SET value = value WHERE namespace = 'rr' AND key_hash = '\\x'::bytea`,
+      );
+      const clearing = adapter.clear();
+      clearing.catch(() => undefined);
+      await sleep(200);
+      await other.query('COMMIT');
+      await clearing;
+    } finally {
+      other.release();
+    }
+    expect(await adapter.get('cleared')).toBeUndefined();
+  });
+});
