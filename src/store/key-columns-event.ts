@@ -18,13 +18,22 @@ export function keyColumnsEvent(event: TableEvent): TableEvent {
   };
 }
 
+/**
+ * A plain object with the row's columns, so that it copies, clones and serializes as one, whose prototype turns
+ * the read of any other name into the error (a Proxy as the row itself could not be `structuredClone`d).
+ */
 function keyColumnsRow(row: TableRow, table: string): TableRow {
-  return new Proxy(row, {
+  return Object.assign(Object.create(columnGuard(table)) as TableRow, row);
+}
+
+function columnGuard(table: string): object {
+  // Inherits Object.prototype through its target, so `instanceof Object` and its methods hold as for any row.
+  return new Proxy(Object.create(Object.prototype) as object, {
     get(target, property, receiver) {
       if (typeof property === 'symbol' || property in target || NOT_COLUMNS.has(property)) {
         return Reflect.get(target, property, receiver);
       }
-      const columns = Object.keys(target);
+      const columns = Object.keys(receiver);
       throw new InvalidOptionError(
         `a rule read column ${JSON.stringify(property)} of ${table}, whose events carry the watch's key columns only ` +
           `(${columns.length > 0 ? columns.join(', ') : 'none'}): install the watch with keyColumns that include it`,

@@ -651,6 +651,35 @@ describe('invalidateOnTableChange()', () => {
     }
   });
 
+  it('a rule may copy, clone or serialize the rows it gets, and reads their key columns as usual', async () => {
+    const own = new PostgresCache({ pool, schema, namespace: 'copies', sweepInterval: 0 });
+    const errors: Error[] = [];
+    const seen: unknown[] = [];
+    const copying = track(
+      invalidateOnTableChange(own, {
+        table: 'users',
+        keys: (row) => {
+          const clone = structuredClone(row);
+          seen.push(clone, { ...row }, JSON.parse(JSON.stringify(row)), row instanceof Object);
+          return [`user:${clone.id}`];
+        },
+      }),
+    );
+    copying.on('error', (error) => errors.push(error));
+    try {
+      await copying.ready;
+      await own.set('user:13', 'cached');
+      await own.set('unrelated', 'cached too');
+      await setName(13, 'thirteen');
+      expect(await eventually(async () => (await own.get('user:13')) === undefined, 15_000)).toBe(true);
+      expect(await own.get('unrelated')).toBe('cached too');
+      expect(errors).toEqual([]);
+      expect(seen.slice(0, 4)).toEqual([{ id: 13 }, { id: 13 }, { id: 13 }, true]);
+    } finally {
+      await own.disconnect();
+    }
+  });
+
   it("deletes what a PostgresCache's wrap() stored under the key, with or without a namespace", async () => {
     const named = new PostgresCache({ pool, schema, namespace: 'app', sweepInterval: 0 });
     for (const [store, id] of [
