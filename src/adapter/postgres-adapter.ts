@@ -121,6 +121,7 @@ export class PostgresAdapter extends EventEmitter {
   private readonly valueReads: Coalescer<string, string | undefined>;
   private readonly entryReads: Coalescer<string, StoredEntry | undefined>;
   private readonly writes: Coalescer<IssuedWrite, number>;
+  private readonly deletes: Coalescer<string, RemovedEntry | undefined>;
   private readonly forwardPoolError = (error: Error) =>
     reportError(this, toCacheError(error, 'idle pool connection'));
   private ready: Promise<void> | undefined;
@@ -188,6 +189,22 @@ export class PostgresAdapter extends EventEmitter {
       maxBatchSize: MAX_STATEMENT_CHARS,
       one: async (namespace, entry) => (await this.upsertEntries(namespace, [entry]))[0] as number,
       many: (namespace, entries) => this.upsertEntries(namespace, entries),
+    });
+    this.deletes = new Coalescer({
+      slots,
+      maxBatch,
+      ...readSize,
+      keyOf: (key) => key,
+      writes: true,
+      one: async (namespace, key) => {
+        const rows = await this.query<RemovedRow>(this.statements.delete, [namespace, key], 'delete');
+        return rows[0] ? toRemoved(rows[0]) : undefined;
+      },
+      many: async (namespace, keys) => {
+        const rows = await this.query<RemovedRow>(this.statements.deleteMany, [namespace, keys], 'delete');
+        const removed = new Map(rows.map((row) => [row.key, toRemoved(row)]));
+        return keys.map((key) => removed.get(key));
+      },
     });
     this.sweeper = new Sweeper(
       (batch) => this.sweepBatch(batch),
@@ -468,12 +485,20 @@ export class PostgresAdapter extends EventEmitter {
   ): Promise<RemovedEntry | undefined> {
     assertNamespace(namespace);
     assertStorableKey(key);
+    if (!announceAbsent) {
+      await this.usable();
+      return this.deletes.submit(namespace, key);
+    }
     const rows = await this.run<RemovedRow>(
-      announceAbsent ? this.statements.deleteAnnounced : this.statements.delete,
+      this.statements.deleteAnnounced,
       [namespace, key],
       'delete',
       undefined,
-      { namespace, keys: [key], writes: true },
+      {
+        namespace,
+        keys: [key],
+        writes: true,
+      },
     );
     return rows[0] ? toRemoved(rows[0]) : undefined;
   }

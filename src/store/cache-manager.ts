@@ -65,9 +65,9 @@ export function createPostgresCacheManager(options: PostgresCacheManagerOptions 
   const off = <E extends keyof Events>(event: E, listener: Events[E]) =>
     ours(event) ? ownEvents.off(event, listener) : managerOff(event, listener);
 
-  // One statement for all the keys: cache-manager's own mdel deletes them one call at a time, and many
-  // thousands of calls queue past connectionTimeout, leaving some keys deleted and the rest not. Each key is
-  // prefixed as Keyv's delete() prefixes it (not twice), which is what that mdel called.
+  // One statement for all the keys, where cache-manager's own mdel makes one call per key (merged by the
+  // adapter only as far as they wait for a connection together). Each key is prefixed as Keyv's delete()
+  // prefixes it (not twice), which is what that mdel called.
   async function mdel(keys: string[]): Promise<boolean> {
     try {
       await postgres.deleteMany(keys.map((key) => keyvStoredKey(keyv.namespace ?? '', key)));

@@ -133,6 +133,22 @@ describe('merging calls that wait for a connection', () => {
     await pool.end();
   });
 
+  it('merges concurrent deletes too, each answering for its own key', async () => {
+    const { pool, counted } = countingPool(2);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    adapter.namespace = 'deletes';
+    await adapter.setMany(Array.from({ length: 100 }, (_, i) => ({ key: `deletes:k${i}`, value: `v${i}` })));
+    counted.statements = 0;
+    // Half the keys were never written; two keys are deleted twice, and the earlier call finds the row.
+    const keys = [...Array.from({ length: 200 }, (_, i) => `deletes:k${i}`), 'deletes:k1', 'deletes:k2'];
+    const deleted = await Promise.all(keys.map((key) => adapter.delete(key)));
+    expect(counted.statements).toBeLessThan(keys.length / 4);
+    expect(deleted).toEqual(keys.map((_, i) => i < 100));
+    expect(await adapter.getMany(keys.slice(0, 100))).toEqual(keys.slice(0, 100).map(() => undefined));
+    await adapter.disconnect();
+    await pool.end();
+  });
+
   it('keeps at most maxInFlight statements running, so it opens no more connections than that', async () => {
     const { pool, counted } = countingPool(10);
     const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, maxInFlight: 2 });
