@@ -4,7 +4,10 @@ import { MAX_TIMER_MS } from '../timer-limit.js';
 import { assertIdentifier, assertPrefix, fittedIdentifier } from './identifiers.js';
 
 export interface PostgresAdapterOptions {
-  /** PostgreSQL URL. Ignored when `pool` is given. Defaults to the `DATABASE_URL` environment variable. */
+  /**
+   * PostgreSQL URL. Ignored when `pool` is given. Defaults to the `DATABASE_URL` environment variable, unless
+   * `pool` is given or `poolConfig` names the server itself (connectionString, host, port, database or user).
+   */
   connectionString?: string;
   /** A pool of your own. The adapter uses it and never ends it. */
   pool?: pg.Pool;
@@ -132,6 +135,12 @@ function timerMs(value: number | undefined, fallback: number, name: string, allo
   return ms;
 }
 
+function namesServer(config: pg.PoolConfig | undefined): boolean {
+  if (!config) return false;
+  const { connectionString, host, port, database, user } = config;
+  return [connectionString, host, port, database, user].some((setting) => setting !== undefined);
+}
+
 export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): ResolvedAdapterOptions {
   const schema = options.schema ?? 'public';
   const tablePrefix = options.tablePrefix ?? 'pgcache_';
@@ -139,7 +148,10 @@ export function resolveAdapterOptions(options: PostgresAdapterOptions = {}): Res
   assertPrefix(tablePrefix);
   const notifyChannel = options.notifyChannel ?? defaultNotifyChannel(schema, tablePrefix);
   assertIdentifier(notifyChannel, 'notifyChannel');
-  const connectionString = options.connectionString ?? process.env.DATABASE_URL;
+  // The environment is a default for a cache given no connection, never a rival to the one it was given.
+  const connectionString = options.pool
+    ? undefined
+    : (options.connectionString ?? (namesServer(options.poolConfig) ? undefined : process.env.DATABASE_URL));
   if (!options.pool && !connectionString && !options.poolConfig) {
     throw new InvalidOptionError('give connectionString, pool or poolConfig, or set DATABASE_URL');
   }

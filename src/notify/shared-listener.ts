@@ -8,9 +8,10 @@ interface Shared {
 
 const shared = new Map<string, Shared>();
 
+/** A URL and a config holding only that URL are one connection. */
 function identity(connection: ListenerOptions['connection']): string {
-  if (typeof connection === 'string') return connection;
-  const { connectionString, host, port, database, user } = connection;
+  const { connectionString, host, port, database, user } =
+    typeof connection === 'string' ? { connectionString: connection } : connection;
   return JSON.stringify({ connectionString, host, port, database, user });
 }
 

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { StoredData } from 'keyv';
-import type pg from 'pg';
 import { NamespaceTracker } from '../adapter/namespaces.js';
 import { flag, KEYV_INSTANCES } from '../adapter/options.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
@@ -24,6 +23,7 @@ import { FillGuard, type FillTicket } from './fill-guard.js';
 import { heapBytesOf } from './heap-size.js';
 import { keyvStoredKey } from './keyv-key.js';
 import { assertL1Options, L1, type L1Entry } from './l1.js';
+import { listenerConnection } from './listener-connection.js';
 import { type ListenerWatch, watchListener } from './listener-watch.js';
 import { type PostgresCacheOptions, triggerCheckIntervalOf } from './options.js';
 import { type CacheStats, emptyStats } from './stats.js';
@@ -130,7 +130,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     });
     if (notifications) {
       this.lease = leaseListener({
-        connection: options.listenerConnectionString ?? listenerConnection(this.adapter),
+        connection: listenerConnection(this.adapter, options.listenerConnectionString),
         reconnect: options.reconnect,
         heartbeatInterval: options.heartbeatInterval,
         heartbeatTimeout: options.heartbeatTimeout,
@@ -851,11 +851,4 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private reportError(error: PostgresCacheError) {
     reportError(this, error);
   }
-}
-
-/** The listener needs its own connection; with a supplied pool, it connects with the pool's settings. */
-function listenerConnection(adapter: PostgresAdapter): string | pg.ClientConfig {
-  const { connectionString, pool } = adapter.options;
-  if (connectionString) return connectionString;
-  return (adapter.pool as unknown as { options: pg.ClientConfig }).options ?? pool;
 }

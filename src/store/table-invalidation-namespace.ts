@@ -14,9 +14,8 @@ export function namespacedCache(
   const { options, adapter } = parent;
   return new PostgresCache({
     ...options,
+    // Its listener connects as this pool does, which is where the parent's listens (one LISTEN connection).
     pool: adapter.pool,
-    // The listener's identity is its connection string (or the pool's settings): the same as the parent's.
-    connectionString: adapter.options.connectionString,
     namespace,
     sweepInterval: 0,
     // cached() reads the stored text itself.

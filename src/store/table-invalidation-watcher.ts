@@ -1,6 +1,6 @@
-import type pg from 'pg';
 import { TableWatcher } from '../notify/table-watch/table-watcher.js';
 import type { CatalogQuery } from '../notify/table-watch/watch-check.js';
+import { listenerConnection } from './listener-connection.js';
 import type { PostgresCache } from './postgres-cache.js';
 
 /**
@@ -11,21 +11,13 @@ import type { PostgresCache } from './postgres-cache.js';
 export function tableWatcherFor(cache: PostgresCache, options: { channel?: string } = {}): TableWatcher {
   const { adapter } = cache;
   return new TableWatcher({
-    connection: listenerConnection(cache),
+    connection: listenerConnection(adapter, cache.options.listenerConnectionString),
     cacheSchema: adapter.options.schema,
     tablePrefix: adapter.options.tablePrefix,
     channel: options.channel,
     reconnect: cache.options.reconnect,
     heartbeatInterval: cache.options.heartbeatInterval,
   });
-}
-
-/** What PostgresCache itself LISTENs on, so the two share one connection. */
-function listenerConnection(cache: PostgresCache): string | pg.ClientConfig {
-  const { adapter } = cache;
-  if (cache.options.listenerConnectionString) return cache.options.listenerConnectionString;
-  if (adapter.options.connectionString) return adapter.options.connectionString;
-  return (adapter.pool as unknown as { options: pg.ClientConfig }).options;
 }
 
 /** Catalog queries through the cache's adapter: its connection slots and deadline. */

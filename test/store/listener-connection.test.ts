@@ -1,0 +1,92 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresCache } from '../../src/index.js';
+import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+
+// DATABASE_URL is a default for a cache given no connection at all. A cache given a pool, or the pool's
+// settings, must listen where that pool writes: a listener on another database hears none of the pool's
+// changes, while the checks made through the pool find the trigger and trust the L1.
+const schema = uniqueSchema('listener_connection');
+const pool = adminPool();
+const savedUrl = process.env.DATABASE_URL;
+
+/** The same server, another database: where a listener that followed DATABASE_URL would be. */
+function elsewhere(): string {
+  const url = new URL(databaseUrl());
+  url.pathname = '/postgres';
+  return url.toString();
+}
+
+async function tableExistsIn(connectionString: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT to_regclass($1) IS NOT NULL AS found', [
+      `"${schema}".pgcache_entries`,
+    ]);
+    return rows[0]?.found === true;
+  } finally {
+    await client.end();
+  }
+}
+
+const caches: PostgresCache[] = [];
+function newCache(options: ConstructorParameters<typeof PostgresCache>[0]): PostgresCache {
+  const cache = new PostgresCache({ schema, sweepInterval: 0, ...options });
+  caches.push(cache);
+  return cache;
+}
+
+/** `reader` hears a change another cache makes on the pool's database, and drops its L1 copy. */
+async function hearsWrites(reader: PostgresCache): Promise<boolean> {
+  const writer = newCache({ connectionString: databaseUrl() });
+  await Promise.all([reader.init(), writer.init()]);
+  await writer.set('k', 'v1');
+  expect(await reader.get('k')).toBe('v1');
+  expect(reader.coherent).toBe(true);
+  await writer.set('k', 'v2');
+  return eventually(async () => (await reader.get('k')) === 'v2', 3000);
+}
+
+beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
+afterEach(async () => {
+  process.env.DATABASE_URL = savedUrl;
+  await Promise.all(caches.splice(0).map((cache) => cache.disconnect()));
+});
+afterAll(async () => {
+  await dropSchema(schema);
+  await pool.end();
+  // Where a cache that followed DATABASE_URL would have created its tables.
+  const other = new pg.Client({ connectionString: elsewhere() });
+  await other.connect();
+  await other.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await other.end();
+});
+
+describe('where the listener connects', () => {
+  it('with a supplied pool: where the pool does, whatever DATABASE_URL names', async () => {
+    process.env.DATABASE_URL = elsewhere();
+    expect(await hearsWrites(newCache({ pool }))).toBe(true);
+  });
+
+  it('with poolConfig naming the server: there, for the pool and the listener alike', async () => {
+    const url = new URL(databaseUrl());
+    process.env.DATABASE_URL = elsewhere();
+    const cache = newCache({
+      poolConfig: {
+        host: url.hostname,
+        port: Number(url.port || 5432),
+        user: decodeURIComponent(url.username) || undefined,
+        password: decodeURIComponent(url.password) || undefined,
+        database: url.pathname.slice(1),
+      },
+    });
+    expect(await hearsWrites(cache)).toBe(true);
+    expect(await tableExistsIn(elsewhere())).toBe(false);
+  });
+
+  it('with nothing given: DATABASE_URL, for the pool and the listener alike', async () => {
+    process.env.DATABASE_URL = databaseUrl();
+    expect(await hearsWrites(newCache({}))).toBe(true);
+  });
+});
