@@ -1,6 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { assertStorableKey, assertStorableValue, normalizeTtl } from '../adapter/validation.js';
+import {
+  assertNamespace,
+  assertStorableKey,
+  assertStorableValue,
+  normalizeTtl,
+} from '../adapter/validation.js';
 import { DisconnectedError } from '../errors.js';
+import { type CacheStats, emptyStats } from './stats.js';
 import { unlessAborted } from './wrap/abort.js';
 import type { Loader } from './wrap/cluster-wrap.js';
 import {
@@ -17,12 +23,28 @@ import { encodeEntry } from './wrap/serialization.js';
  * A store that keeps nothing: every get misses, so every `wrap()` runs its loader. The same Keyv
  * store interface as PostgresCache, for local development and tests, and the same refusals: a key,
  * value or ttl PostgresCache would refuse, and any call after `disconnect()`, fail here too, with the
- * same typed errors, so that code tested against it does not first fail in production.
+ * same typed errors, so that code tested against it does not first fail in production. It also has the rest of
+ * PostgresCache's public calls (`init()`, `coherent`, `stats`, `clearNamespace()`, …), as no-ops or zeros.
  */
 export class NullCache extends EventEmitter {
   readonly opts = { dialect: 'null', url: 'null' };
   namespace?: string | undefined;
   private closed = false;
+
+  /** There is nothing to prepare. */
+  async init(): Promise<void> {
+    this.checkOpen();
+  }
+
+  /** Always: it holds nothing that could be stale. */
+  get coherent(): boolean {
+    return true;
+  }
+
+  /** All zero: there is no L1, no database and no listener. */
+  get stats(): CacheStats {
+    return { ...emptyStats(), listener: { connected: false, reconnects: 0, backendPid: undefined } };
+  }
 
   async get(key: string): Promise<undefined> {
     this.checkKeys([key]);
@@ -60,6 +82,20 @@ export class NullCache extends EventEmitter {
   }
 
   async clear(): Promise<void> {
+    this.checkOpen();
+  }
+
+  async clearNamespace(namespace: string): Promise<void> {
+    this.checkOpen();
+    assertNamespace(namespace);
+  }
+
+  /** As `deleteMany`, for keys as `wrap()` takes them. */
+  async deleteWrapped(keys: string[]): Promise<boolean> {
+    return this.deleteMany(keys);
+  }
+
+  async clearWrapped(): Promise<void> {
     this.checkOpen();
   }
 

@@ -6,7 +6,14 @@ import {
   InvalidOptionError,
   InvalidValueError,
   NullCache,
+  type PostgresCache,
 } from '../../src/index.js';
+
+/** What an application calls on a PostgresCache besides the Keyv store calls: a NullCache must take it too. */
+type ApplicationCalls = Pick<
+  PostgresCache,
+  'init' | 'coherent' | 'stats' | 'clearNamespace' | 'deleteWrapped' | 'clearWrapped' | 'wrap' | 'getOrSet'
+>;
 
 describe('NullCache', () => {
   it('accepts every call and keeps nothing', async () => {
@@ -21,6 +28,23 @@ describe('NullCache', () => {
     expect(await keyv.delete([])).toBe(true);
     await keyv.clear();
     await keyv.disconnect();
+  });
+
+  it("stands in for a PostgresCache in an application's own calls too", async () => {
+    // The type-check fails here if one of these is missing or differs in shape.
+    const cache: ApplicationCalls & NullCache = new NullCache();
+    await cache.init();
+    expect(cache.coherent).toBe(true);
+    await cache.set('k', '"v"');
+    expect(cache.stats.l1).toEqual({ hits: 0, misses: 0, size: 0, bytes: 0 });
+    expect(cache.stats.listener.connected).toBe(false);
+    await cache.clearNamespace('any');
+    expect(await cache.deleteWrapped(['k'])).toBe(false);
+    await cache.clearWrapped();
+    await expect(cache.deleteWrapped(['a\u0000b'])).rejects.toBeInstanceOf(InvalidKeyError);
+    await cache.disconnect();
+    await expect(cache.init()).rejects.toBeInstanceOf(DisconnectedError);
+    await expect(cache.clearNamespace('any')).rejects.toBeInstanceOf(DisconnectedError);
   });
 
   // Code tested against NullCache must not first fail in production.
