@@ -6,6 +6,7 @@ import { announcedDelete } from '../../src/store/postgres-cache.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { databaseUrl, eventually, sleep } from '../support/database.js';
 import { parityScript } from '../support/parity-script.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 
 const { schema, pool, newCache } = cacheFixture('coherence', 8);
 
@@ -76,6 +77,37 @@ describe('the read-versus-event race', () => {
     reader.namespace = ns;
     expect(await reader.get('k')).toBe('cleared soon');
     expect(await reader.get('k')).toBeUndefined();
+  });
+
+  it('a read that spans a loss of the listener does not fill L1 with a row whose change event was lost', async () => {
+    const proxy = await startTcpProxy(databaseUrl());
+    try {
+      const reader = newCache({
+        listenerConnectionString: proxy.url,
+        connectionTimeout: 1000,
+        reconnect: { initialDelay: 50, maxDelay: 100 },
+      });
+      reader.on('error', () => undefined);
+      const writer = newCache({ l1: false });
+      await Promise.all([reader.init(), writer.init()]);
+      const ns = 'race-reconnect';
+      await writer.adapter.writeEntry(ns, 'k', 'before');
+      pauseNextRead(reader, async () => {
+        // The listener is lost, and its reconnects stall: the write below reaches no one in this process.
+        proxy.mode = 'silent';
+        proxy.dropAll();
+        expect(await eventually(() => !reader.coherent, 5000, 1)).toBe(true);
+        await writer.adapter.writeEntry(ns, 'k', 'after');
+        proxy.mode = 'forward';
+        expect(await eventually(() => reader.coherent, 10_000, 5)).toBe(true);
+      });
+      reader.namespace = ns;
+      expect(await reader.get('k')).toBe('before');
+      expect(await reader.get('k')).toBe('after');
+      expect(reader.stats.refusedFills).toBe(1);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("an own write whose answer arrives after another process's newer write does not win in L1", async () => {
