@@ -26,6 +26,16 @@ export interface RepointNotice {
 }
 
 /**
+ * Sent by a cache through its own pool before it trusts its L1, and awaited on its listener: that it arrives
+ * proves the listener hears the database the cache writes to. Anyone may send one; it only ever answers the
+ * cache waiting for its `id`.
+ */
+export interface DeliveryProbe {
+  op: 'probe';
+  id: string;
+}
+
+/**
  * Reads a payload from the cache's channel. Any database user may NOTIFY any channel, so anything
  * that is not exactly an event of ours yields undefined, never an exception.
  */
@@ -33,9 +43,12 @@ export function decodeCacheChange(payload: string | undefined): CacheChange | un
   return changeOf(parsePayloadObject(payload));
 }
 
-/** As `decodeCacheChange`, and a `RepointNotice` too. */
-export function decodeChannelMessage(payload: string | undefined): CacheChange | RepointNotice | undefined {
+/** As `decodeCacheChange`, and a `RepointNotice` or a `DeliveryProbe` too. */
+export function decodeChannelMessage(
+  payload: string | undefined,
+): CacheChange | RepointNotice | DeliveryProbe | undefined {
   const data = parsePayloadObject(payload);
+  if (data?.op === 'probe') return typeof data.id === 'string' ? { op: 'probe', id: data.id } : undefined;
   if (data?.op === 'repoint') {
     const { to, by } = data;
     return {

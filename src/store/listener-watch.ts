@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { TriggerState } from '../adapter/postgres-adapter.js';
-import { type PostgresCacheError, SchemaError, toCacheError } from '../errors.js';
+import { ConnectionError, type PostgresCacheError, SchemaError, toCacheError } from '../errors.js';
 import type { BackoffOptions } from '../notify/backoff.js';
 import { type CacheChange, decodeChannelMessage } from '../notify/change-event.js';
 import type { PgListener } from '../notify/listener.js';
@@ -16,6 +17,10 @@ export interface ListenerWatchHost {
   startId: string;
   /** Where the cache table's trigger sends its events now, and the stamp of its triggers. */
   triggerState: () => Promise<TriggerState>;
+  /** NOTIFYs the payload on the channel through the cache's pool. */
+  sendProbe: (payload: string) => Promise<void>;
+  /** How long a probe may take to come back on the listener, in ms. */
+  probeTimeout: number;
   retry: BackoffOptions | undefined;
   /** How often a trusted L1 checks the trigger again, in ms; 0 for never. */
   checkInterval: number;
@@ -60,9 +65,38 @@ export function watchListener(listener: PgListener, host: ListenerWatchHost): Li
   // The triggers' stamp at the last answer: a trigger disabled and enabled again between two checks leaves
   // the same answer, but not the same stamp, and changes made meanwhile reached no L1.
   let lastStamp: string | undefined;
+  const probes = new Map<string, () => void>();
+  /**
+   * The listener may hear another database than the pool writes to (a `listenerConnectionString` that names
+   * another, or PgBouncer in transaction mode, where LISTEN does not stay): a probe sent through the pool must
+   * come back on the listener before an answer may trust L1.
+   */
+  const proveDelivery = async () => {
+    const id = randomUUID();
+    let timer: NodeJS.Timeout | undefined;
+    const arrival = new Promise<void>((resolve, reject) => {
+      probes.set(id, resolve);
+      timer = setTimeout(() => reject(lostProbe(channel, host.probeTimeout)), host.probeTimeout);
+      timer.unref();
+    });
+    // Awaited below only once the probe is sent.
+    arrival.catch(() => undefined);
+    try {
+      await host.sendProbe(JSON.stringify({ op: 'probe', id }));
+      await arrival;
+    } finally {
+      clearTimeout(timer);
+      probes.delete(id);
+    }
+  };
   const check = new ChannelCheck({
     expected: channel,
-    read: host.triggerState,
+    read: async () => {
+      const state = await host.triggerState();
+      // Only an answer that may trust L1 needs the proof: a periodic check of a trusted L1 sends no probe.
+      if (state.channel === channel && (asked || !host.isTrusted())) await proveDelivery();
+      return state;
+    },
     onAnswer: (matches, { channel: actual, stamp }) => {
       if (host.isClosed() || !listener.connected || !listeningHere) return;
       host.firstCheckDone();
@@ -112,6 +146,8 @@ export function watchListener(listener: PgListener, host: ListenerWatchHost): Li
     const message = decodeChannelMessage(payload);
     if (!message) {
       host.counters.ignored++;
+    } else if (message.op === 'probe') {
+      probes.get(message.id)?.();
     } else if (message.op === 'repoint') {
       // Our own start's notice: the check it needs ran already, after that start's commit.
       if (message.by === host.startId) return;
@@ -148,6 +184,14 @@ export function watchListener(listener: PgListener, host: ListenerWatchHost): Li
     },
     unlisten: async () => (await listening.catch(() => undefined))?.(),
   };
+}
+
+function lostProbe(channel: string, timeoutMs: number): ConnectionError {
+  return new ConnectionError(
+    `a probe NOTIFYed on ${JSON.stringify(channel)} through the cache's pool did not reach its listener within ` +
+      `${timeoutMs} ms: the listener hears another database, or its LISTEN does not stay (PgBouncer in ` +
+      'transaction mode); give listenerConnectionString a direct URL of the same database. L1 stays bypassed',
+  );
 }
 
 function notOurChannel(table: string, channel: string, actual: string | undefined): SchemaError {

@@ -749,11 +749,16 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private watchListener(listener: PgListener) {
     const { adapter } = this;
+    const channel = adapter.options.notifyChannel;
     this.watch = watchListener(listener, {
-      channel: adapter.options.notifyChannel,
+      channel,
       table: adapter.names.identity,
       startId: adapter.startId,
       triggerState: () => adapter.triggerState(),
+      sendProbe: async (payload) => {
+        await adapter.execute('SELECT pg_notify($1, $2)', [channel, payload], 'probing change events');
+      },
+      probeTimeout: adapter.options.connectionTimeout,
       retry: this.options.reconnect,
       checkInterval: this.triggerCheckInterval,
       counters: this.counters.events,

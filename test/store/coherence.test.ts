@@ -348,6 +348,8 @@ describe('change events', () => {
       '{"op":"drop","ns":"x","v":3}',
       '{"op":"set","ns":"x","kh":"zz","v":4}',
       '{"op":"set","ns":"x","key":"k","v":"9"}',
+      '{"op":"probe"}',
+      '{"op":"probe","id":7}',
       'x'.repeat(7000),
     ];
     const before = cache.stats.events;

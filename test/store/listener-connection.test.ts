@@ -1,7 +1,14 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresCache } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { ConnectionError, PostgresCache } from '../../src/index.js';
+import {
+  adminPool,
+  databaseUrl,
+  dropSchema,
+  eventually,
+  outcomeWithin,
+  uniqueSchema,
+} from '../support/database.js';
 
 // DATABASE_URL is a default for a cache given no connection at all. A cache given a pool, or the pool's
 // settings, must listen where that pool writes: a listener on another database hears none of the pool's
@@ -83,6 +90,25 @@ describe('where the listener connects', () => {
     });
     expect(await hearsWrites(cache)).toBe(true);
     expect(await tableExistsIn(elsewhere())).toBe(false);
+  });
+
+  it('a listener that hears another database than the pool keeps L1 bypassed, and says why', async () => {
+    const cache = newCache({ listenerConnectionString: elsewhere(), connectionTimeout: 1000 });
+    const errors: Error[] = [];
+    cache.on('error', (error) => errors.push(error));
+    // Its LISTEN works, and the trigger notifies its channel: only a probe through the pool that never
+    // comes back on the listener shows that no change event will.
+    expect(await outcomeWithin(cache.init(), 5000)).toBeInstanceOf(ConnectionError);
+    expect(await eventually(() => errors.length > 0, 5000)).toBe(true);
+    expect(errors[0]).toBeInstanceOf(ConnectionError);
+    expect(errors[0]?.message).toMatch(/did not reach its listener .*listenerConnectionString/);
+    expect(cache.coherent).toBe(false);
+    const writer = newCache({ connectionString: databaseUrl() });
+    await writer.set('elsewhere', 'v1');
+    expect(await cache.get('elsewhere')).toBe('v1');
+    await writer.set('elsewhere', 'v2');
+    expect(await cache.get('elsewhere')).toBe('v2');
+    expect(cache.stats.l1.hits).toBe(0);
   });
 
   it('with nothing given: DATABASE_URL, for the pool and the listener alike', async () => {
