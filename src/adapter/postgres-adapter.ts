@@ -682,11 +682,15 @@ export class PostgresAdapter extends EventEmitter {
     operation: string,
     client?: pg.ClientBase,
   ): Promise<Row[]> {
+    // Tried again only while the tries so far took less than one statement's timeout: a call that keeps losing
+    // ends within about twice that, not five times.
+    const retryUntil = performance.now() + this.options.statementTimeout;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.queryOnce<Row>(statement, values, operation, client);
       } catch (error) {
-        if (client || attempt >= STATEMENT_ATTEMPTS || !isRolledBackForAnother(error)) throw error;
+        const again = !client && attempt < STATEMENT_ATTEMPTS && performance.now() < retryUntil;
+        if (!again || !isRolledBackForAnother(error)) throw error;
       }
     }
   }
@@ -710,8 +714,10 @@ export class PostgresAdapter extends EventEmitter {
       held?.release();
       return result.rows as Row[];
     } catch (error) {
-      // As pg's pool.query() does: a connection whose statement failed is not reused (it may still be running).
-      held?.release(true);
+      // As pg's pool.query() does, a connection whose statement failed is not reused (it may still be running),
+      // except after a rollback for another transaction's sake: the server has answered, and the statement
+      // (prepared already) will likely run again at once.
+      held?.release(isRolledBackForAnother(error) ? undefined : true);
       throw toCacheError(error, `${operation} on ${this.names.identity}`);
     }
   }

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import { PgListener } from './listener.js';
 import { assertListenerOptions, type ListenerOptions } from './listener-options.js';
 
@@ -8,11 +10,27 @@ interface Shared {
 
 const shared = new Map<string, Shared>();
 
-/** A URL and a config holding only that URL are one connection. */
+/**
+ * A URL and a config holding only that URL are one connection; so are configs that differ in no setting that
+ * picks the server, the role or how to reach it.
+ */
 function identity(connection: ListenerOptions['connection']): string {
-  const { connectionString, host, port, database, user } =
+  const config: pg.ClientConfig =
     typeof connection === 'string' ? { connectionString: connection } : connection;
-  return JSON.stringify({ connectionString, host, port, database, user });
+  const { connectionString, host, port, database, user, ssl } = config;
+  const password = typeof config.password === 'function' ? functionId(config.password) : config.password;
+  return JSON.stringify({ connectionString, host, port, database, user, password, ssl });
+}
+
+/** A password given as a function is compared by reference: the same function, the same credentials. */
+const functionIds = new WeakMap<object, string>();
+function functionId(fn: object): string {
+  let id = functionIds.get(fn);
+  if (id === undefined) {
+    id = `function ${randomUUID()}`;
+    functionIds.set(fn, id);
+  }
+  return id;
 }
 
 export interface ListenerLease {

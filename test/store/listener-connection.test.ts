@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionError, PostgresCache } from '../../src/index.js';
+import { ConnectionError, PostgresAdapter, PostgresCache } from '../../src/index.js';
+import { listenerConnection } from '../../src/store/listener-connection.js';
 import {
   adminPool,
   databaseUrl,
@@ -109,6 +110,38 @@ describe('where the listener connects', () => {
     await writer.set('elsewhere', 'v2');
     expect(await cache.get('elsewhere')).toBe('v2');
     expect(cache.stats.l1.hits).toBe(0);
+  });
+
+  it("takes the pool's settings whenever there is more to them than a URL (TLS, a password)", async () => {
+    const url = databaseUrl();
+    const ssl = { rejectUnauthorized: false };
+    const withUrlOnly = new PostgresAdapter({ connectionString: url, sweepInterval: 0 });
+    const withTls = new PostgresAdapter({ connectionString: url, poolConfig: { ssl }, sweepInterval: 0 });
+    const supplied = new PostgresAdapter({ pool, connectionString: elsewhere(), sweepInterval: 0 });
+    try {
+      expect(listenerConnection(withUrlOnly, undefined)).toBe(url);
+      expect(listenerConnection(withTls, undefined)).toMatchObject({ connectionString: url, ssl });
+      // Named alongside a pool, a URL is ignored, as documented: the listener goes where the pool does.
+      expect(listenerConnection(supplied, undefined)).toBe((pool as unknown as { options: object }).options);
+      expect(listenerConnection(supplied, url)).toBe(url);
+    } finally {
+      await Promise.all([withUrlOnly, withTls, supplied].map((adapter) => adapter.disconnect()));
+    }
+  });
+
+  it('caches that connect alike share one LISTEN connection; others do not', async () => {
+    const url = databaseUrl();
+    const byUrl = newCache({ connectionString: url });
+    // The same server, role and database: its listener is given the pool's settings, not the URL.
+    const byUrlAndPoolSize = newCache({ connectionString: url, poolConfig: { max: 3 } });
+    const otherDatabase = newCache({ listenerConnectionString: elsewhere(), connectionTimeout: 500 });
+    otherDatabase.on('error', () => undefined);
+    await Promise.all([byUrl.init(), byUrlAndPoolSize.init(), otherDatabase.init().catch(() => undefined)]);
+    const pid = byUrl.stats.listener.backendPid;
+    expect(pid).toBeGreaterThan(0);
+    expect(byUrlAndPoolSize.stats.listener.backendPid).toBe(pid);
+    expect(otherDatabase.stats.listener.backendPid).toBeGreaterThan(0);
+    expect(otherDatabase.stats.listener.backendPid).not.toBe(pid);
   });
 
   it('with nothing given: DATABASE_URL, for the pool and the listener alike', async () => {

@@ -3,11 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAdapter } from '../../src/index.js';
 import { adminPool, databaseUrl, dropSchema, sleep, uniqueSchema } from '../support/database.js';
 
-// A database (or role) whose default isolation is REPEATABLE READ runs each of the adapter's autocommit
+// A statement the server rolled back for another transaction's sake had no effect, so the adapter runs it
+// again. A database (or role) whose default isolation is REPEATABLE READ runs each of the adapter's autocommit
 // statements in a transaction of its own at that level: a row another transaction changed after the
 // statement's snapshot fails it with a serialization failure, where READ COMMITTED would have waited and
-// gone on. The statement had no effect, so the adapter runs it again.
-const schema = uniqueSchema('repeatable_read');
+// gone on. Under any isolation, a transaction of the application's can make one of them a deadlock's victim.
+const schema = uniqueSchema('rolled_back');
 const pool = adminPool();
 const entries = `"${schema}".pgcache_entries`;
 
@@ -114,5 +115,39 @@ describe('REPEATABLE READ as the default isolation', () => {
       other.release();
     }
     expect(await adapter.get('cleared')).toBeUndefined();
+  });
+});
+
+describe("a deadlock with an application's transaction", () => {
+  it('a deleteMany made its victim runs again, after that transaction, and deletes', async () => {
+    const plain = new PostgresAdapter({ connectionString: databaseUrl(), schema, sweepInterval: 0 });
+    plain.namespace = 'dl';
+    const other = await pool.connect();
+    try {
+      await plain.setMany([
+        { key: 'a', value: 'before' },
+        { key: 'b', value: 'before' },
+      ]);
+      // delete_keys locks its rows in digest order: the application takes the second one first.
+      const { rows } = await pool.query(
+        `SELECT key FROM ${entries} WHERE namespace = 'dl' ORDER BY key_hash`,
+      );
+      const [first, second] = rows.map((row) => row.key as string);
+      const update = `UPDATE ${entries} SET value = 'theirs' WHERE namespace = 'dl' AND key = $1`;
+      await other.query('BEGIN');
+      await other.query(update, [second]);
+      const deleting = plain.deleteMany(['a', 'b']);
+      deleting.catch(() => undefined);
+      // It holds the first row and waits for the second; the application now waits for the first. After
+      // deadlock_timeout (1 s) the server cancels the one that waited first: the adapter's statement.
+      await sleep(200);
+      await other.query(update, [first]);
+      await other.query('COMMIT');
+      expect(await deleting).toBe(true);
+      expect(await plain.getMany(['a', 'b'])).toEqual([undefined, undefined]);
+    } finally {
+      other.release();
+      await plain.disconnect();
+    }
   });
 });
