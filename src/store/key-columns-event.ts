@@ -19,8 +19,10 @@ export function keyColumnsEvent(event: TableEvent): TableEvent {
 }
 
 /**
- * A plain object with the row's columns, so that it copies, clones and serializes as one, whose prototype turns
- * the read of any other name into the error (a Proxy as the row itself could not be `structuredClone`d).
+ * An ordinary object with the row's columns as its own properties, so that it spreads, clones and serializes
+ * as the row would, whose prototype turns the read of any other name into the error (a Proxy as the row itself
+ * could not be `structuredClone`d). Its prototype is not `Object.prototype`: deep-equality checks that compare
+ * prototypes (`assert.deepStrictEqual`) tell it from a literal; compare a spread copy instead.
  */
 function keyColumnsRow(row: TableRow, table: string): TableRow {
   return Object.assign(Object.create(columnGuard(table)) as TableRow, row);

@@ -65,24 +65,27 @@ export function watchListener(listener: PgListener, host: ListenerWatchHost): Li
   // The triggers' stamp at the last answer: a trigger disabled and enabled again between two checks leaves
   // the same answer, but not the same stamp, and changes made meanwhile reached no L1.
   let lastStamp: string | undefined;
-  const probes = new Map<string, () => void>();
+  const probes = new Map<string, { arrived: () => void; lost: (error: Error) => void }>();
   /**
    * The listener may hear another database than the pool writes to (a `listenerConnectionString` that names
    * another, or PgBouncer in transaction mode, where LISTEN does not stay): a probe sent through the pool must
-   * come back on the listener before an answer may trust L1.
+   * come back on the listener before an answer may trust L1. Its time counts from when the pool has sent it
+   * (a busy pool delays the sending, not the delivery).
    */
   const proveDelivery = async () => {
+    if (!listener.connected) throw new ConnectionError('the listener is not connected');
     const id = randomUUID();
     let timer: NodeJS.Timeout | undefined;
-    const arrival = new Promise<void>((resolve, reject) => {
-      probes.set(id, resolve);
-      timer = setTimeout(() => reject(lostProbe(channel, host.probeTimeout)), host.probeTimeout);
-      timer.unref();
-    });
+    const arrival = new Promise<void>((arrived, lost) => probes.set(id, { arrived, lost }));
     // Awaited below only once the probe is sent.
     arrival.catch(() => undefined);
     try {
       await host.sendProbe(JSON.stringify({ op: 'probe', id }));
+      timer = setTimeout(
+        () => probes.get(id)?.lost(lostProbe(channel, host.probeTimeout)),
+        host.probeTimeout,
+      );
+      timer.unref();
       await arrival;
     } finally {
       clearTimeout(timer);
@@ -134,6 +137,8 @@ export function watchListener(listener: PgListener, host: ListenerWatchHost): Li
   recheck?.unref();
   const disconnected = () => {
     check.cancel();
+    // A probe sent before cannot come back now: the check waiting for it gives way to the next one.
+    for (const { lost } of probes.values()) lost(new ConnectionError('the listener was disconnected'));
     host.distrust();
   };
   const failed = (error: Error) => host.reportError(toCacheError(error, 'listener'));
@@ -147,7 +152,7 @@ export function watchListener(listener: PgListener, host: ListenerWatchHost): Li
     if (!message) {
       host.counters.ignored++;
     } else if (message.op === 'probe') {
-      probes.get(message.id)?.();
+      probes.get(message.id)?.arrived();
     } else if (message.op === 'repoint') {
       // Our own start's notice: the check it needs ran already, after that start's commit.
       if (message.by === host.startId) return;

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import {
+  assertEntryList,
+  assertKeys,
   assertNamespace,
-  assertStorableKey,
   assertStorableValue,
   normalizeTtl,
 } from '../adapter/validation.js';
@@ -161,14 +162,16 @@ export class NullCache extends EventEmitter {
     if (this.closed) throw new DisconnectedError();
   }
 
-  private checkKeys(keys: readonly unknown[]): void {
+  /** An array of storable keys, as PostgresCache takes them (a string given as the list is refused). */
+  private checkKeys(keys: unknown): void {
     this.checkOpen();
-    for (const key of keys) assertStorableKey(key);
+    assertKeys(keys);
   }
 
-  private checkEntries(entries: ReadonlyArray<{ key: unknown; value: unknown; ttl?: unknown }>): void {
-    this.checkKeys(entries.map((entry) => entry.key));
-    for (const entry of entries) {
+  private checkEntries(entries: unknown): void {
+    this.checkOpen();
+    assertEntryList(entries);
+    for (const entry of entries as Array<{ key: string; value?: unknown; ttl?: unknown }>) {
       assertStorableValue(entry.value);
       normalizeTtl(entry.ttl);
     }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError, PostgresAdapter, PostgresCache } from '../../src/index.js';
+import type { PgListener } from '../../src/notify/listener.js';
 import { listenerConnection } from '../../src/store/listener-connection.js';
 import {
   adminPool,
@@ -8,6 +9,7 @@ import {
   dropSchema,
   eventually,
   outcomeWithin,
+  sleep,
   uniqueSchema,
 } from '../support/database.js';
 
@@ -19,9 +21,10 @@ const pool = adminPool();
 const savedUrl = process.env.DATABASE_URL;
 
 /** The same server, another database: where a listener that followed DATABASE_URL would be. */
+let otherDatabase = 'postgres';
 function elsewhere(): string {
   const url = new URL(databaseUrl());
-  url.pathname = '/postgres';
+  url.pathname = `/${otherDatabase}`;
   return url.toString();
 }
 
@@ -56,7 +59,12 @@ async function hearsWrites(reader: PostgresCache): Promise<boolean> {
   return eventually(async () => (await reader.get('k')) === 'v2', 3000);
 }
 
-beforeAll(() => PostgresCache.initDb({ connectionString: databaseUrl(), schema }));
+beforeAll(async () => {
+  // The embedded server's tests run in `postgres` itself.
+  const { rows } = await pool.query('SELECT current_database() AS name');
+  if (rows[0]?.name === 'postgres') otherDatabase = 'template1';
+  await PostgresCache.initDb({ connectionString: databaseUrl(), schema });
+});
 afterEach(async () => {
   process.env.DATABASE_URL = savedUrl;
   await Promise.all(caches.splice(0).map((cache) => cache.disconnect()));
@@ -147,5 +155,54 @@ describe('where the listener connects', () => {
   it('with nothing given: DATABASE_URL, for the pool and the listener alike', async () => {
     process.env.DATABASE_URL = databaseUrl();
     expect(await hearsWrites(newCache({}))).toBe(true);
+  });
+});
+
+describe('the probe before L1 is trusted', () => {
+  it('a probe lost with its listener gives way to the next connection at once', async () => {
+    const cache = newCache({ connectionTimeout: 4000, reconnect: { initialDelay: 200, maxDelay: 200 } });
+    cache.on('error', () => undefined);
+    await cache.init();
+    const listener = (cache as unknown as { lease: { listener: PgListener } }).lease.listener;
+    const kill = (pid: number | undefined) => pool.query('SELECT pg_terminate_backend($1)', [pid]);
+    // The first probe after the reconnect goes out once its listener is gone again: it cannot come back.
+    const { adapter } = cache;
+    const execute = adapter.execute.bind(adapter);
+    let killBeforeProbe = false;
+    adapter.execute = async (text, values, operation, claim) => {
+      if (operation === 'probing change events' && killBeforeProbe) {
+        killBeforeProbe = false;
+        await kill(listener.backendPid);
+      }
+      return execute(text, values, operation, claim);
+    };
+    let connects = 0;
+    let lastConnect = 0;
+    listener.on('connected', () => {
+      connects++;
+      lastConnect = Date.now();
+      if (connects === 1) killBeforeProbe = true;
+    });
+    await kill(listener.backendPid);
+    expect(await eventually(() => connects >= 2, 10_000)).toBe(true);
+    expect(await eventually(() => cache.coherent, 10_000, 5)).toBe(true);
+    // A check and a probe's round trip after the last connect, not the 4 s a lost probe would be waited for.
+    expect(Date.now() - lastConnect).toBeLessThan(2000);
+  });
+
+  it("counts its time from the pool's sending: a busy pool delays trust, and is not taken for a deaf listener", async () => {
+    const cache = newCache({ connectionTimeout: 1000 });
+    const errors: Error[] = [];
+    cache.on('error', (error) => errors.push(error));
+    const { adapter } = cache;
+    const execute = adapter.execute.bind(adapter);
+    // As if every connection of the pool were busy for longer than connectionTimeout.
+    adapter.execute = async (text, values, operation, claim) => {
+      if (operation === 'probing change events') await sleep(1500);
+      return execute(text, values, operation, claim);
+    };
+    await cache.init().catch(() => undefined);
+    expect(await eventually(() => cache.coherent, 5000, 5)).toBe(true);
+    expect(errors.filter((error) => /did not reach its listener/.test(error.message))).toEqual([]);
   });
 });

@@ -42,6 +42,16 @@ describe('NullCache', () => {
     expect(await cache.deleteWrapped(['k'])).toBe(false);
     await cache.clearWrapped();
     await expect(cache.deleteWrapped(['a\u0000b'])).rejects.toBeInstanceOf(InvalidKeyError);
+    // A string where a list of keys belongs, as PostgresCache refuses it.
+    for (const call of [
+      () => cache.deleteWrapped('abc' as unknown as string[]),
+      () => cache.deleteMany('abc' as unknown as string[]),
+      () => cache.getMany('abc' as unknown as string[]),
+      () => cache.hasMany('abc' as unknown as string[]),
+      () => cache.setMany('abc' as unknown as []),
+    ]) {
+      await expect(call()).rejects.toBeInstanceOf(InvalidKeyError);
+    }
     await cache.disconnect();
     await expect(cache.init()).rejects.toBeInstanceOf(DisconnectedError);
     await expect(cache.clearNamespace('any')).rejects.toBeInstanceOf(DisconnectedError);
