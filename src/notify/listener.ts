@@ -165,7 +165,14 @@ export class PgListener extends EventEmitter<ListenerEvents> {
       typeof this.options.connection === 'string'
         ? { connectionString: this.options.connection }
         : this.options.connection;
-    const client = new pg.Client({ ...config, keepAlive: true, application_name: 'postgres-cache listener' });
+    // A pool's settings (pg-pool) keep the password from enumeration, out of stack traces: a spread drops it.
+    const password = 'password' in config ? { password: config.password } : {};
+    const client = new pg.Client({
+      ...config,
+      ...password,
+      keepAlive: true,
+      application_name: 'postgres-cache listener',
+    });
     client.on('error', (error) => this.lose(client, error));
     client.on('end', () => this.lose(client, undefined));
     client.on('notification', (message) => this.dispatch(message.channel, message.payload));

@@ -17,18 +17,27 @@ const shared = new Map<string, Shared>();
 function identity(connection: ListenerOptions['connection']): string {
   const config: pg.ClientConfig =
     typeof connection === 'string' ? { connectionString: connection } : connection;
-  const { connectionString, host, port, database, user, ssl } = config;
-  const password = typeof config.password === 'function' ? functionId(config.password) : config.password;
-  return JSON.stringify({ connectionString, host, port, database, user, password, ssl });
+  const { connectionString, host, port, database, user, password, ssl, stream } = config;
+  return JSON.stringify({ connectionString, host, port, database, user, password, ssl, stream }, byReference);
 }
 
-/** A password given as a function is compared by reference: the same function, the same credentials. */
-const functionIds = new WeakMap<object, string>();
-function functionId(fn: object): string {
-  let id = functionIds.get(fn);
+/**
+ * What JSON cannot compare by content, a function (a password callback, a socket factory) or an object of a
+ * class (a TLS context), is compared by reference: the same one, the same connection.
+ */
+const referenceIds = new WeakMap<object, string>();
+function byReference(_key: string, value: unknown): unknown {
+  const isInstance =
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    ![Object.prototype, null].includes(Object.getPrototypeOf(value));
+  if (typeof value !== 'function' && !isInstance) return value;
+  const reference = value as object;
+  let id = referenceIds.get(reference);
   if (id === undefined) {
-    id = `function ${randomUUID()}`;
-    functionIds.set(fn, id);
+    id = `reference ${randomUUID()}`;
+    referenceIds.set(reference, id);
   }
   return id;
 }

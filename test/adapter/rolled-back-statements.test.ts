@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAdapter } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, sleep, uniqueSchema } from '../support/database.js';
+import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
 
 // A statement the server rolled back for another transaction's sake had no effect, so the adapter runs it
 // again. A database (or role) whose default isolation is REPEATABLE READ runs each of the adapter's autocommit
@@ -136,14 +136,31 @@ describe("a deadlock with an application's transaction", () => {
       const update = `UPDATE ${entries} SET value = 'theirs' WHERE namespace = 'dl' AND key = $1`;
       await other.query('BEGIN');
       await other.query(update, [second]);
+      const deadlocks = async () => {
+        await pool.query('SELECT pg_stat_clear_snapshot()');
+        const { rows } = await pool.query(
+          'SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()',
+        );
+        return Number(rows[0]?.deadlocks);
+      };
+      const deadlocksBefore = await deadlocks();
       const deleting = plain.deleteMany(['a', 'b']);
       deleting.catch(() => undefined);
       // It holds the first row and waits for the second; the application now waits for the first. After
       // deadlock_timeout (1 s) the server cancels the one that waited first: the adapter's statement.
-      await sleep(200);
+      const waiting = async () => {
+        const { rows: found } = await pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
+          [`%${schema}%delete_keys%`],
+        );
+        return found.length > 0;
+      };
+      expect(await eventually(waiting, 10_000)).toBe(true);
       await other.query(update, [first]);
       await other.query('COMMIT');
       expect(await deleting).toBe(true);
+      // The server did choose a victim, and the call still answered: it was run again.
+      expect(await eventually(async () => (await deadlocks()) > deadlocksBefore, 10_000, 100)).toBe(true);
       expect(await plain.getMany(['a', 'b'])).toEqual([undefined, undefined]);
     } finally {
       other.release();
