@@ -198,7 +198,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
         () =>
           reject(
             new ConnectionError(
-              `change events did not flow within ${timeoutMs} ms; the listener keeps retrying`,
+              listener.connected
+                ? `change events were not seen to reach the listener within ${timeoutMs} ms (the check of the ` +
+                    "trigger, or its probe through the cache's pool, has not answered; an 'error' event says " +
+                    'why once it knows); L1 stays bypassed, and the check keeps retrying'
+                : `change events did not flow within ${timeoutMs} ms; the listener keeps retrying`,
             ),
           ),
         timeoutMs,

@@ -108,7 +108,9 @@ describe('where the listener connects', () => {
     cache.on('error', (error) => errors.push(error));
     // Its LISTEN works, and the trigger notifies its channel: only a probe through the pool that never
     // comes back on the listener shows that no change event will.
-    expect(await outcomeWithin(cache.init(), 5000)).toBeInstanceOf(ConnectionError);
+    const started = await outcomeWithin(cache.init(), 5000);
+    expect(started).toBeInstanceOf(ConnectionError);
+    expect((started as Error).message).toMatch(/not seen to reach the listener .*probe/);
     expect(await eventually(() => errors.length > 0, 5000)).toBe(true);
     expect(errors[0]).toBeInstanceOf(ConnectionError);
     expect(errors[0]?.message).toMatch(/did not reach its listener .*listenerConnectionString/);
