@@ -18,8 +18,9 @@ import { type ListenerLease, leaseListener } from '../notify/shared-listener.js'
 import { reportError } from '../report-error.js';
 import { ChangeWaiters } from './change-waiters.js';
 import { ClearsSeen } from './clears-seen.js';
-import { digestEntryId, entryId, lookupId } from './entry-id.js';
-import { FillGuard, type FillTicket } from './fill-guard.js';
+import { CoherentL1, type InvalidationReason } from './coherent-l1.js';
+import { entryId } from './entry-id.js';
+import type { FillTicket } from './fill-guard.js';
 import { heapBytesOf } from './heap-size.js';
 import { keyvStoredKey } from './keyv-key.js';
 import { assertL1Options, L1, type L1Entry } from './l1.js';
@@ -38,7 +39,7 @@ import {
 import { type KeyvData, keyvDataOf } from './wrap/serialization.js';
 import { WritesInFlight } from './writes-in-flight.js';
 
-export type InvalidationReason = 'event' | 'clear' | 'flush' | 'disconnected';
+export type { InvalidationReason } from './coherent-l1.js';
 
 export interface PostgresCacheEvents {
   hit: [{ key: string; tier: 'l1' | 'postgres' }];
@@ -90,8 +91,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   readonly adapter: PostgresAdapter;
   private readonly namespaces = new NamespaceTracker();
 
-  private readonly l1: L1 | undefined;
-  private readonly guard: FillGuard;
+  private readonly coherentL1: CoherentL1;
   private readonly lease: ListenerLease | undefined;
   private readonly counters = emptyStats();
   private watch: ListenerWatch | undefined;
@@ -101,8 +101,6 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     this.reportError(toCacheError(error, 'updating L1 after a write')),
   );
   private readonly clears = new ClearsSeen();
-  /** L1 is read and filled only while this is true: listener connected, or a TTL-bounded L1 without one. */
-  private l1Trusted: boolean;
   private closed = false;
   private closing: Promise<void> | undefined;
   private clusterWrap: ClusterWrap | undefined;
@@ -122,9 +120,14 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const notifications = flag(options.notifications, true, 'notifications');
     flag(options.decodeL1Hits, false, 'decodeL1Hits');
     const l1Wanted = options.l1 !== false && (notifications || options.l1?.ttl !== undefined);
-    this.l1 = l1Wanted ? new L1(options.l1 || {}) : undefined;
-    this.guard = new FillGuard();
-    this.l1Trusted = !notifications;
+    this.coherentL1 = new CoherentL1(l1Wanted ? new L1(options.l1 || {}) : undefined, !notifications, {
+      counters: this.counters,
+      waiters: this.waiters,
+      clears: this.clears,
+      writing: this.writing,
+      invalidated: (invalidation) => this.announce('invalidate', invalidation),
+      changed: (change) => this.announce('change', change),
+    });
     this.firstChannelCheck = new Promise((resolve) => {
       this.channelChecked = resolve;
     });
@@ -154,14 +157,14 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
    * this cache's. True while change events reach it, or with notifications off.
    */
   get coherent(): boolean {
-    return this.l1Trusted;
+    return this.coherentL1.trusted;
   }
 
   get stats(): CacheStats {
     const listener = this.lease?.listener;
     return {
       ...structuredClone(this.counters),
-      l1: { ...this.counters.l1, size: this.l1?.size ?? 0, bytes: this.l1?.bytes ?? 0 },
+      l1: { ...this.counters.l1, size: this.coherentL1.l1?.size ?? 0, bytes: this.coherentL1.l1?.bytes ?? 0 },
       listener: {
         connected: listener?.connected ?? false,
         reconnects: listener?.reconnects ?? 0,
@@ -257,12 +260,12 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     });
     if (missing.length === 0) return result;
     const missingKeys = missing.map((index) => keys[index] as string);
-    const tickets = this.beginFills(namespace, missingKeys);
+    const tickets = this.coherentL1.beginAll(namespace, missingKeys);
     let entries: Array<StoredEntry | undefined>;
     try {
       entries = await this.adapter.readEntries(namespace, missingKeys);
     } catch (error) {
-      for (const ticket of tickets) this.abandonFill(ticket);
+      for (const ticket of tickets) this.coherentL1.abandon(ticket);
       throw error;
     }
     entries.forEach((entry, position) => {
@@ -287,16 +290,16 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private async setOne(key: string, value: unknown, ttl: number | undefined): Promise<number> {
     const namespace = this.namespaceOf(key);
-    const ticket = this.beginFill(namespace, key);
+    const ticket = this.coherentL1.begin(namespace, key);
     let version: number;
     try {
       version = await this.writing.around(
         { ids: [entryId(namespace, key)] },
         () => this.adapter.writeEntry(namespace, key, value, ttl),
-        (version) => this.fill(ticket, value as string, version, normalizeTtl(ttl) ?? undefined),
+        (version) => this.coherentL1.fill(ticket, value as string, version, normalizeTtl(ttl) ?? undefined),
       );
     } catch (error) {
-      this.abandonFill(ticket);
+      this.coherentL1.abandon(ticket);
       throw error;
     }
     this.announce('set', { key });
@@ -312,7 +315,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     // A copy: it is read again once the write has answered, and the caller may have reused its array.
     const entries = given.map(({ key, value, ttl }) => ({ key, value, ttl }));
     const namespace = this.namespaceOf(entries[0]?.key);
-    const tickets = this.beginFills(
+    const tickets = this.coherentL1.beginAll(
       namespace,
       entries.map((entry) => entry.key),
     );
@@ -327,11 +330,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
         (versions) =>
           entries.forEach((entry, index) => {
             const ttlLeft = normalizeTtl(entry.ttl) ?? undefined;
-            this.fill(tickets[index], entry.value as string, versions[index] as number, ttlLeft);
+            this.coherentL1.fill(tickets[index], entry.value as string, versions[index] as number, ttlLeft);
           }),
       );
     } catch (error) {
-      for (const ticket of tickets) this.abandonFill(ticket);
+      for (const ticket of tickets) this.coherentL1.abandon(ticket);
       throw error;
     }
     for (const entry of entries) this.announce('set', { key: entry.key });
@@ -352,7 +355,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     const removed = await this.writing.around(
       { ids: [entryId(namespace, key)] },
       () => this.adapter.removeEntry(namespace, key, announceAbsent),
-      (row) => this.forgetOwn(namespace, key, row?.version),
+      (row) => this.coherentL1.forgetOwn(namespace, key, row?.version),
     );
     this.announce('delete', { key });
     return removed?.live === true;
@@ -390,7 +393,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       () => this.adapter.removeEntries(namespace, keys),
       (rows) => {
         const versions = new Map(rows.map((entry) => [entry.key, entry.version]));
-        for (const key of keys) this.forgetOwn(namespace, key, versions.get(key));
+        for (const key of keys) this.coherentL1.forgetOwn(namespace, key, versions.get(key));
       },
     );
     for (const key of keys) this.announce('delete', { key });
@@ -416,15 +419,12 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     await this.writing.around(
       { namespace },
       () => this.adapter.clearNamespace(namespace),
-      (version) => {
-        // Our own clear: void fills in flight now rather than waiting for the event to come back.
-        this.guard.reset();
-        this.evictCleared(
+      (version) =>
+        this.coherentL1.clearedOwn(
           namespace,
           version,
           this.clears.answer(namespace, version, this.lease !== undefined),
-        );
-      },
+        ),
     );
   }
 
@@ -465,8 +465,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     version: number;
     value: string;
   }> {
-    if (!this.l1) return;
-    for (const [id, entry] of this.l1.entries()) {
+    if (!this.coherentL1.l1) return;
+    for (const [id, entry] of this.coherentL1.l1.entries()) {
       const separator = id.indexOf('\u0000');
       const namespace = id.slice(0, separator);
       const { version, value } = entry;
@@ -490,8 +490,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private async shutDown(): Promise<void> {
     this.closed = true;
-    this.l1Trusted = false;
-    this.l1?.clear();
+    this.coherentL1.trusted = false;
+    this.coherentL1.l1?.clear();
     // Waiting wrap() calls look again now, and fail at once as disconnected.
     this.waiters.wakeWhere(() => true);
     this.watch?.stop();
@@ -545,28 +545,33 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       storedKey: (namespace, key) => this.wrapStoredKey(namespace, key),
       peek: (namespace, key) => this.l1EntryOf(namespace, key),
       keepDecoded: (namespace, key, held, decoded) =>
-        this.l1?.keepDecoded(entryId(namespace, key), held as L1Entry, decoded, heapBytesOf(decoded)),
+        this.coherentL1.l1?.keepDecoded(
+          entryId(namespace, key),
+          held as L1Entry,
+          decoded,
+          heapBytesOf(decoded),
+        ),
       // wrap()'s own looks: the call was counted once as it began (L1) and is once more as it ends (PostgreSQL).
       read: async (namespace, key, client) => {
-        const held = client ? undefined : this.l1TrustedEntry(namespace, key);
+        const held = client ? undefined : this.coherentL1.entry(namespace, key);
         if (held !== undefined) return held.value;
         return this.readThrough(namespace, key, () => this.adapter.readEntry(namespace, key, client), true);
       },
       changeStamp: (namespace, key, client) => this.adapter.changeStamp(namespace, key, client),
       missedL1: (key, found) => this.countPostgresRead(key, found),
       write: async (namespace, key, text, ttl, client) => {
-        const ticket = this.beginFill(namespace, key);
+        const ticket = this.coherentL1.begin(namespace, key);
         let version: number;
         try {
           version = await this.adapter.writeEntry(namespace, key, text, ttl, client);
         } catch (error) {
-          this.abandonFill(ticket);
+          this.coherentL1.abandon(ticket);
           throw error;
         }
         // Filled once the caller's transaction is committed: an uncommitted row must not reach L1.
         return (committed: boolean) => {
-          if (!committed) return this.abandonFill(ticket);
-          this.fill(ticket, text, version, ttl);
+          if (!committed) return this.coherentL1.abandon(ticket);
+          this.coherentL1.fill(ticket, text, version, ttl);
           this.announce('set', { key });
         };
       },
@@ -625,55 +630,25 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     read: () => Promise<StoredEntry | undefined>,
     uncounted = false,
   ): Promise<string | undefined> {
-    const ticket = this.beginFill(namespace, key);
+    const ticket = this.coherentL1.begin(namespace, key);
     let entry: StoredEntry | undefined;
     try {
       entry = await read();
     } catch (error) {
-      this.abandonFill(ticket);
+      this.coherentL1.abandon(ticket);
       throw error;
     }
     return this.afterRead(ticket, key, entry, uncounted);
-  }
-
-  /** Registers an operation with the fill guard before it goes to the database (none when L1 is off). */
-  private beginFill(namespace: string, key: string): FillTicket | undefined {
-    return this.l1 ? this.guard.begin(namespace, entryId(namespace, key)) : undefined;
-  }
-
-  /** One ticket per key, or none: a key that is refused ends the tickets begun before it. */
-  private beginFills(namespace: string, keys: string[]): Array<FillTicket | undefined> {
-    const tickets: Array<FillTicket | undefined> = [];
-    try {
-      for (const key of keys) tickets.push(this.beginFill(namespace, key));
-    } catch (error) {
-      for (const ticket of tickets) this.abandonFill(ticket);
-      throw error;
-    }
-    return tickets;
-  }
-
-  private abandonFill(ticket: FillTicket | undefined) {
-    if (ticket) this.guard.end(ticket);
   }
 
   private fromL1(namespace: string, key: string): string | undefined {
     return this.l1EntryOf(namespace, key)?.value;
   }
 
-  /** What L1 holds while it is trusted and no own write of it is in flight, counted nowhere. */
-  private l1TrustedEntry(namespace: string, key: string): L1Entry | undefined {
-    if (!this.l1 || !this.l1Trusted || typeof key !== 'string') return undefined;
-    // A key PostgreSQL would not store misses (and PostgreSQL refuses it).
-    const id = lookupId(namespace, key);
-    if (id === undefined) return undefined;
-    return this.writing.covers(namespace, id) ? undefined : this.l1.get(id);
-  }
-
   /** The L1 entry itself, with what wrap() decoded from it if anything. */
   private l1EntryOf(namespace: string, key: string): L1Entry | undefined {
-    if (!this.l1 || !this.l1Trusted) return undefined;
-    const entry = this.l1TrustedEntry(namespace, key);
+    if (!this.coherentL1.l1 || !this.coherentL1.trusted) return undefined;
+    const entry = this.coherentL1.entry(namespace, key);
     if (entry === undefined) {
       this.counters.l1.misses++;
       return undefined;
@@ -692,10 +667,10 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   ) {
     if (!uncounted) this.countPostgresRead(key, entry !== undefined);
     if (entry === undefined) {
-      this.abandonFill(ticket);
+      this.coherentL1.abandon(ticket);
       return undefined;
     }
-    this.fill(ticket, entry.value, entry.version, entry.ttlLeft);
+    this.coherentL1.fill(ticket, entry.value, entry.version, entry.ttlLeft);
     return entry.value;
   }
 
@@ -710,26 +685,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     }
   }
 
-  /**
-   * Ends the ticket; the value enters L1 only if no newer change arrived while it was in flight. Its version
-   * counts as seen, so that an older read still in flight (one that began before our own write) is refused.
-   */
-  private fill(ticket: FillTicket | undefined, value: string, version: number, ttlLeft: number | undefined) {
-    if (!ticket || !this.l1) return;
-    this.guard.observe(ticket.id, version);
-    const allowed = this.guard.end(ticket, version);
-    if (!this.l1Trusted) return;
-    if (allowed) {
-      this.l1.set(ticket.id, value, version, ttlLeft, ticket.startedAt);
-    } else {
-      this.counters.refusedFills++;
-      // What L1 holds may be that newer version (our own write): only what is no newer than this goes.
-      this.l1.evictOlderThan(ticket.id, version + 1);
-    }
-  }
-
   [forgetDeletedRows](rows: ReadonlyArray<{ namespace: string; key: string; version: number }>): void {
-    for (const row of rows) this.forgetOwn(row.namespace, row.key, row.version);
+    for (const row of rows) this.coherentL1.forgetOwn(row.namespace, row.key, row.version);
   }
 
   [ownWrite]<T>(
@@ -742,13 +699,6 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
         ? ({ everything: true } as const)
         : { ids: entries.map((entry) => entryId(entry.namespace, entry.key)) };
     return this.writing.around(marks, write, settle);
-  }
-
-  /** After our own delete: drop the entry, and refuse any read in flight that returns the deleted row. */
-  private forgetOwn(namespace: string, key: string, deletedVersion: number | undefined) {
-    const id = entryId(namespace, key);
-    if (deletedVersion !== undefined) this.guard.observe(id, deletedVersion + 1);
-    this.l1?.delete(id);
   }
 
   private watchListener(listener: PgListener) {
@@ -767,11 +717,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       checkInterval: this.triggerCheckInterval,
       counters: this.counters.events,
       isClosed: () => this.closed,
-      isTrusted: () => this.l1Trusted,
+      isTrusted: () => this.coherentL1.trusted,
       trust: () => this.trust(),
       distrust: () => this.distrust(),
-      flush: () => this.flush('flush'),
-      apply: (change) => this.apply(change),
+      flush: () => this.coherentL1.flush('flush'),
+      apply: (change) => this.coherentL1.apply(change),
       firstCheckDone: () => this.channelChecked(),
       reportError: (error) => this.reportError(error),
     });
@@ -779,65 +729,20 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   /** Events reach us and the trigger sends them to our channel: L1 is used again, from empty. */
   private trust() {
-    this.flush('flush');
+    this.coherentL1.flush('flush');
     // A handler of that flush may have disconnected the cache.
-    if (this.l1Trusted || this.closed) return;
-    this.l1Trusted = true;
+    if (this.coherentL1.trusted || this.closed) return;
+    this.coherentL1.trusted = true;
     this.announce('connected');
   }
 
   /** Changes may stop reaching us: L1 is emptied and bypassed. Returns whether it was trusted until now. */
   private distrust(): boolean {
-    const wasTrusted = this.l1Trusted;
-    this.l1Trusted = false;
-    this.flush('disconnected');
+    const wasTrusted = this.coherentL1.trusted;
+    this.coherentL1.trusted = false;
+    this.coherentL1.flush('disconnected');
     if (wasTrusted) this.announce('disconnected');
     return wasTrusted;
-  }
-
-  private apply(change: CacheChange) {
-    if (change.op === 'flush') {
-      this.flush('flush');
-    } else if (change.op === 'clear') {
-      this.guard.observeClear(change.namespace, change.version);
-      this.evictCleared(
-        change.namespace,
-        change.version,
-        this.clears.notify(change.namespace, change.version),
-      );
-    } else {
-      const id =
-        change.key === undefined
-          ? digestEntryId(change.namespace, change.keyDigest)
-          : entryId(change.namespace, change.key);
-      this.guard.observe(id, change.version);
-      this.waiters.wake(id);
-      if (this.l1?.evictOlderThan(id, change.version)) {
-        this.counters.evictions.event++;
-        this.announce('invalidate', { namespace: change.namespace, key: change.key, reason: 'event' });
-      }
-    }
-    this.announce('change', change);
-  }
-
-  /**
-   * Evicts what a clear hides, the namespace's entries older than it, on its answer (our own) and on its event
-   * alike: what entered L1 since is newer and stays, and an event forged with its version cannot stand in for
-   * the answer. `first`: the first of the two to come, which is announced (the second only if it evicted).
-   */
-  private evictCleared(namespace: string, version: number, first: boolean) {
-    if (first) this.waiters.wakeWhere((id) => id.startsWith(`${namespace}\u0000`));
-    const removed = this.l1?.deleteNamespace(namespace, version) ?? 0;
-    this.counters.evictions.clear += removed;
-    if (first || removed > 0) this.announce('invalidate', { namespace, reason: 'clear' });
-  }
-
-  private flush(reason: 'flush' | 'disconnected') {
-    this.clears.forget();
-    this.waiters.wakeWhere(() => true);
-    this.guard.reset();
-    this.counters.evictions.flush += this.l1?.clear() ?? 0;
-    this.announce('invalidate', { reason });
   }
 
   /**

@@ -140,7 +140,8 @@ describe('a key that is not a string', () => {
     await cache.init();
     // Internal state: a fill left open would stay for the life of the process.
     const openFills = () =>
-      (cache as unknown as { guard: { inFlight: Map<string, unknown> } }).guard.inFlight.size;
+      (cache as unknown as { coherentL1: { guard: { inFlight: Map<string, unknown> } } }).coherentL1.guard
+        .inFlight.size;
     const entries = [
       { key: 'good', value: 'v' },
       { key: 42 as unknown as string, value: 'w' },
