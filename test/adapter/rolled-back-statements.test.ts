@@ -120,7 +120,12 @@ describe('REPEATABLE READ as the default isolation', () => {
 
 describe("a deadlock with an application's transaction", () => {
   it('a deleteMany made its victim runs again, after that transaction, and deletes', async () => {
-    const plain = new PostgresAdapter({ connectionString: databaseUrl(), schema, sweepInterval: 0 });
+    // The server cancels the first of the two whose deadlock_timeout runs out once the cycle is closed. The
+    // adapter's 3 s leave a loaded machine time to close it; the application's 60 s never run out first.
+    // (Both are superuser settings, as the tests' role is.)
+    const url = new URL(databaseUrl());
+    url.searchParams.set('options', '-c deadlock_timeout=3s');
+    const plain = new PostgresAdapter({ connectionString: url.toString(), schema, sweepInterval: 0 });
     plain.namespace = 'dl';
     const other = await pool.connect();
     try {
@@ -135,6 +140,7 @@ describe("a deadlock with an application's transaction", () => {
       const [first, second] = rows.map((row) => row.key as string);
       const update = `UPDATE ${entries} SET value = 'theirs' WHERE namespace = 'dl' AND key = $1`;
       await other.query('BEGIN');
+      await other.query("SET LOCAL deadlock_timeout = '60s'");
       await other.query(update, [second]);
       const deadlocks = async () => {
         await pool.query('SELECT pg_stat_clear_snapshot()');
@@ -146,8 +152,7 @@ describe("a deadlock with an application's transaction", () => {
       const deadlocksBefore = await deadlocks();
       const deleting = plain.deleteMany(['a', 'b']);
       deleting.catch(() => undefined);
-      // It holds the first row and waits for the second; the application now waits for the first. After
-      // deadlock_timeout (1 s) the server cancels the one that waited first: the adapter's statement.
+      // It holds the first row and waits for the second; the application now waits for the first.
       const waiting = async () => {
         const { rows: found } = await pool.query(
           `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,

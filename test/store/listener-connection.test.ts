@@ -236,7 +236,7 @@ describe('the probe before L1 is trusted', () => {
     expect(await eventually(() => connects >= 2, 10_000)).toBe(true);
     expect(await eventually(() => cache.coherent, 10_000, 5)).toBe(true);
     // A check and a probe's round trip after the last connect, not the 4 s a lost probe would be waited for.
-    expect(Date.now() - lastConnect).toBeLessThan(2000);
+    expect(Date.now() - lastConnect).toBeLessThan(3000);
   });
 
   it("counts its time from the pool's sending: a busy pool delays trust, and is not taken for a deaf listener", async () => {
