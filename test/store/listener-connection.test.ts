@@ -29,6 +29,18 @@ function elsewhere(): string {
   return url.toString();
 }
 
+/** The test database as separate settings, not a URL (whatever DATABASE_URL says then cannot override them). */
+function serverSettings(): pg.PoolConfig {
+  const url = new URL(databaseUrl());
+  return {
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username) || undefined,
+    password: decodeURIComponent(url.password) || undefined,
+    database: url.pathname.slice(1),
+  };
+}
+
 async function tableExistsIn(connectionString: string): Promise<boolean> {
   const client = new pg.Client({ connectionString });
   await client.connect();
@@ -87,17 +99,8 @@ describe('where the listener connects', () => {
   });
 
   it('with poolConfig naming the server: there, for the pool and the listener alike', async () => {
-    const url = new URL(databaseUrl());
     process.env.DATABASE_URL = elsewhere();
-    const cache = newCache({
-      poolConfig: {
-        host: url.hostname,
-        port: Number(url.port || 5432),
-        user: decodeURIComponent(url.username) || undefined,
-        password: decodeURIComponent(url.password) || undefined,
-        database: url.pathname.slice(1),
-      },
-    });
+    const cache = newCache({ poolConfig: serverSettings() });
     expect(await hearsWrites(cache)).toBe(true);
     expect(await tableExistsIn(elsewhere())).toBe(false);
   });
@@ -141,15 +144,7 @@ describe('where the listener connects', () => {
   });
 
   it("connects with a supplied pool's password (which pg-pool keeps from enumeration)", async () => {
-    const url = new URL(databaseUrl());
-    const withPassword = new pg.Pool({
-      host: url.hostname,
-      port: Number(url.port || 5432),
-      user: decodeURIComponent(url.username) || undefined,
-      database: url.pathname.slice(1),
-      password: 'listener-secret',
-      max: 2,
-    });
+    const withPassword = new pg.Pool({ ...serverSettings(), password: 'listener-secret', max: 2 });
     try {
       const cache = newCache({ pool: withPassword });
       await cache.init();
