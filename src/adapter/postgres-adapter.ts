@@ -68,6 +68,9 @@ interface RemovedRow {
  */
 const STATEMENT_ATTEMPTS = 5;
 
+/** Before the `attempt`+1st try: 5–25 ms, times the tries so far, at random so that two losers part. */
+const retryPause = (attempt: number) => (5 + Math.random() * 20) * attempt;
+
 const toRemoved = (row: RemovedRow): RemovedEntry => ({
   key: row.key,
   version: Number(row.version),
@@ -691,6 +694,9 @@ export class PostgresAdapter extends EventEmitter {
       } catch (error) {
         const again = !client && attempt < STATEMENT_ATTEMPTS && performance.now() < retryUntil;
         if (!again || !isRolledBackForAnother(error)) throw error;
+        // A moment for the transaction it gave way to: run again at once, it could take the row that
+        // transaction was waiting for first, and the two would deadlock again.
+        await new Promise((resolve) => setTimeout(resolve, retryPause(attempt)));
       }
     }
   }
