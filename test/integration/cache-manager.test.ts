@@ -169,6 +169,8 @@ describe('createPostgresCacheManager()', () => {
   it('answers as cache-manager over its in-memory store, with L1 hits handed to Keyv decoded', async () => {
     const manager = newManager({ namespace: 'factory-parity' });
     expect(manager.postgres.options.decodeL1Hits).toBe(true);
+    // L1 is used once the cache has checked that change events reach it: init() waits for that.
+    await manager.postgres.init();
     // The one documented difference: what the factory's wrap() loads emits no 'set' event.
     const withoutWrapSets = ({ out, events }: Awaited<ReturnType<typeof script>>) => ({
       out,
