@@ -676,8 +676,9 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   /**
-   * Runs a statement; values given as a function are taken once a connection is held. On the pool, where each
-   * statement is a transaction of its own, one the server rolled back for another's sake runs again.
+   * Runs a statement; values given as a function are taken once a connection is held. One the server rolled
+   * back for another's sake runs again where it was a transaction of its own: always on the pool, and on a given
+   * connection when no transaction block is open on it.
    */
   private async query<Row>(
     statement: Statement,
@@ -692,7 +693,10 @@ export class PostgresAdapter extends EventEmitter {
       try {
         return await this.queryOnce<Row>(statement, values, operation, client);
       } catch (error) {
-        const again = !client && attempt < STATEMENT_ATTEMPTS && performance.now() < retryUntil;
+        const again =
+          attempt < STATEMENT_ATTEMPTS &&
+          performance.now() < retryUntil &&
+          (!client || outsideTransaction(client));
         if (!again || !isRolledBackForAnother(error)) throw error;
         // A moment for the transaction it gave way to: run again at once, it could take the row that
         // transaction was waiting for first, and the two would deadlock again.
@@ -727,6 +731,15 @@ export class PostgresAdapter extends EventEmitter {
       throw toCacheError(error, `${operation} on ${this.names.identity}`);
     }
   }
+}
+
+/**
+ * Whether the connection is outside any transaction block, as its last answer said (pg 8.21+ tells; with an
+ * older pg, a connection is taken to be inside one). After a failed statement, 'I' means it ended alone.
+ */
+function outsideTransaction(client: pg.ClientBase): boolean {
+  const status = (client as Partial<Pick<pg.ClientBase, 'getTransactionStatus'>>).getTransactionStatus;
+  return typeof status === 'function' && status.call(client) === 'I';
 }
 
 function createPool(options: ResolvedAdapterOptions): pg.Pool {

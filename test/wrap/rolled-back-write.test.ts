@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { cacheFixture } from '../support/cache-fixture.js';
+import { databaseUrl, sleep } from '../support/database.js';
+
+// A database (or role) whose default isolation is REPEATABLE READ runs each statement outside a transaction
+// block at that level: a session-mode holder's write of a row another transaction changed after its snapshot
+// fails with a serialization failure, and is a statement of its own that can simply run again. A
+// transaction-mode holder's write is part of its transaction (at READ COMMITTED): it waits, and goes on.
+const { schema, pool, newCache } = cacheFixture('wrap_rolled_back');
+
+function repeatableReadUrl(): string {
+  const url = new URL(databaseUrl());
+  url.searchParams.set('options', '-c default_transaction_isolation=repeatable\\ read');
+  return url.toString();
+}
+
+describe.each(['session', 'transaction'] as const)(
+  'a holder writing a row another transaction changes (%s locks, REPEATABLE READ by default)',
+  (lockMode) => {
+    it('writes after it, and every caller gets the loaded value', async () => {
+      const namespace = `rr-${lockMode}`;
+      const cache = newCache({ connectionString: repeatableReadUrl(), namespace, wrap: { lockMode } });
+      const { rows } = await cache.adapter.pool.query('SHOW default_transaction_isolation');
+      expect(rows[0]?.default_transaction_isolation).toBe('repeatable read');
+      // An expired row: the fill finds no value and loads, and the other transaction has a row to update.
+      const storedKey = `${namespace}:k`;
+      await cache.set(storedKey, JSON.stringify({ value: 'expired', expires: Date.now() + 1 }), 1);
+      await sleep(20);
+      const other = await pool.connect();
+      let committed: Promise<unknown> | undefined;
+      try {
+        const loader = async () => {
+          await other.query('BEGIN');
+          await other.query(
+            `UPDATE "${schema}".pgcache_entries SET value = $1, expires_at = NULL WHERE namespace = $2 AND key = $3`,
+            [JSON.stringify({ value: 'theirs' }), namespace, storedKey],
+          );
+          // Commits once the holder's write has taken its snapshot and queued on the row's lock.
+          committed = sleep(200).then(() => other.query('COMMIT'));
+          return 'ours';
+        };
+        const calls = [cache.wrap('k', loader), cache.wrap('k', loader)];
+        expect(await Promise.all(calls)).toEqual(['ours', 'ours']);
+        await committed;
+      } finally {
+        other.release();
+      }
+      const stored = await pool.query(
+        `SELECT value FROM "${schema}".pgcache_entries WHERE namespace = $1 AND key = $2`,
+        [namespace, storedKey],
+      );
+      expect(JSON.parse(stored.rows[0]?.value).value).toBe('ours');
+      expect(JSON.parse((await cache.get(storedKey)) as string).value).toBe('ours');
+    });
+  },
+);
