@@ -56,6 +56,35 @@ export class NamespaceTracker {
     return this.assigned.has(undefined) ? unnamed : (this.current ?? unnamed);
   }
 
+  /**
+   * A batch split by the namespace each item's key belongs to, as `of` places it alone: a Keyv without a
+   * namespace may send keys that carry a namespaced Keyv's prefix. One group, the batch itself, while the store
+   * is not shared.
+   */
+  groups<Item>(
+    items: Item[],
+    keyOf: (item: Item) => string | undefined,
+    unnamed = '',
+  ): Array<NamespaceGroup<Item>> {
+    const [first] = items;
+    if (!this.shared || items.length < 2) {
+      const key = first === undefined ? '' : (keyOf(first) ?? '');
+      return [{ namespace: this.of(key, unnamed), items, positions: undefined }];
+    }
+    const groups = new Map<string, { namespace: string; items: Item[]; positions: number[] }>();
+    items.forEach((item, position) => {
+      const namespace = this.of(keyOf(item) ?? '', unnamed);
+      let group = groups.get(namespace);
+      if (!group) {
+        group = { namespace, items: [], positions: [] };
+        groups.set(namespace, group);
+      }
+      group.items.push(item);
+      group.positions.push(position);
+    });
+    return [...groups.values()];
+  }
+
   /** Whether more than one namespace was set: several Keyv instances share the store. */
   get shared(): boolean {
     return this.assigned.size > 1;
@@ -81,4 +110,30 @@ export class NamespaceTracker {
     const targets = this.shared ? [...this.assigned] : [this.current];
     return [...new Set(targets.map((namespace) => namespace ?? unnamed))];
   }
+}
+
+/** Part of a batch whose keys belong to one namespace; `positions` in the batch, undefined for all of it. */
+export interface NamespaceGroup<Item> {
+  namespace: string;
+  items: Item[];
+  positions: number[] | undefined;
+}
+
+/** Runs each group's part of a batch (all at once) and puts the answers back in the batch's order. */
+export async function answersInOrder<Item, Answer>(
+  groups: Array<NamespaceGroup<Item>>,
+  run: (namespace: string, items: Item[]) => Promise<Answer[]>,
+): Promise<Answer[]> {
+  const [only] = groups;
+  if (groups.length === 1 && only) return run(only.namespace, only.items);
+  const answers: Answer[] = [];
+  await Promise.all(
+    groups.map(async ({ namespace, items, positions }) => {
+      const part = await run(namespace, items);
+      positions?.forEach((position, index) => {
+        answers[position] = part[index] as Answer;
+      });
+    }),
+  );
+  return answers;
 }

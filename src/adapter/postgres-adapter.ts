@@ -8,7 +8,7 @@ import { checkOut } from './checkout.js';
 import { Coalescer } from './coalescer.js';
 import { ensureSchema } from './migrations.js';
 import { type SchemaNames, schemaNames } from './names.js';
-import { NamespaceTracker } from './namespaces.js';
+import { answersInOrder, NamespaceTracker } from './namespaces.js';
 import {
   KEYV_INSTANCES,
   type PostgresAdapterOptions,
@@ -262,7 +262,11 @@ export class PostgresAdapter extends EventEmitter {
   getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>>;
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
     assertKeyList(keys);
-    return (await this.readEntries(this.namespaceOf(keys[0]), keys)).map((entry) => entry?.value);
+    const entries = await answersInOrder(
+      this.namespaces.groups(keys, (key) => key),
+      (namespace, part) => this.readEntries(namespace, part),
+    );
+    return entries.map((entry) => entry?.value);
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
@@ -277,7 +281,8 @@ export class PostgresAdapter extends EventEmitter {
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[] | void> {
     assertEntryList(entries);
     const written = entries.map(() => true);
-    await this.writeEntries(this.namespaceOf(entries[0]?.key), entries as EntryToWrite[]);
+    const groups = this.namespaces.groups(entries as EntryToWrite[], (entry) => entry.key);
+    await Promise.all(groups.map(({ namespace, items }) => this.writeEntries(namespace, items)));
     return written;
   }
 
@@ -289,8 +294,11 @@ export class PostgresAdapter extends EventEmitter {
   async deleteMany(keys: string[]): Promise<boolean> {
     assertKeyList(keys);
     const asked = keys.length;
-    const removed = await this.removeEntries(this.namespaceOf(keys[0]), keys);
-    return removed.filter((entry) => entry.live).length === asked;
+    const groups = this.namespaces.groups(keys, (key) => key);
+    const removed = await Promise.all(
+      groups.map(({ namespace, items }) => this.removeEntries(namespace, items)),
+    );
+    return removed.flat().filter((entry) => entry.live).length === asked;
   }
 
   /** Clears the namespace of the Keyv on this adapter; every namespace it was given when several share it. */
@@ -305,7 +313,10 @@ export class PostgresAdapter extends EventEmitter {
 
   async hasMany(keys: string[]): Promise<boolean[]> {
     assertKeyList(keys);
-    return this.hasEntries(this.namespaceOf(keys[0]), keys);
+    return answersInOrder(
+      this.namespaces.groups(keys, (key) => key),
+      (namespace, part) => this.hasEntries(namespace, part),
+    );
   }
 
   /**

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { StoredData } from 'keyv';
-import { NamespaceTracker } from '../adapter/namespaces.js';
+import { answersInOrder, NamespaceTracker } from '../adapter/namespaces.js';
 import { flag, KEYV_INSTANCES } from '../adapter/options.js';
 import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.js';
 import {
@@ -250,7 +250,13 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>>;
   async getMany(keys: string[]): Promise<Array<string | undefined>> {
     assertKeys(keys);
-    const namespace = this.namespaceOf(keys[0]);
+    return answersInOrder(
+      this.namespaceGroups(keys, (key) => key),
+      (namespace, part) => this.getManyIn(namespace, part),
+    );
+  }
+
+  private async getManyIn(namespace: string, keys: string[]): Promise<Array<string | undefined>> {
     const result: Array<string | undefined> = new Array(keys.length).fill(undefined);
     const missing: number[] = [];
     keys.forEach((key, index) => {
@@ -314,7 +320,15 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     assertEntryList(given);
     // A copy: it is read again once the write has answered, and the caller may have reused its array.
     const entries = given.map(({ key, value, ttl }) => ({ key, value, ttl }));
-    const namespace = this.namespaceOf(entries[0]?.key);
+    const groups = this.namespaceGroups(entries, (entry) => entry.key);
+    await Promise.all(groups.map(({ namespace, items }) => this.setManyIn(namespace, items)));
+    return entries.map(() => true);
+  }
+
+  private async setManyIn(
+    namespace: string,
+    entries: Array<{ key: string; value: unknown; ttl?: number }>,
+  ): Promise<void> {
     const tickets = this.coherentL1.beginAll(
       namespace,
       entries.map((entry) => entry.key),
@@ -338,7 +352,6 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       throw error;
     }
     for (const entry of entries) this.announce('set', { key: entry.key });
-    return entries.map(() => true);
   }
 
   delete(key: string): Promise<boolean> {
@@ -365,7 +378,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   async deleteMany(keys: string[]): Promise<boolean> {
     // A copy: it is read again once the delete has answered, and the caller may have reused its array.
     const own = storableKeys(keys);
-    return this.deleteIn(this.namespaceOf(own[0]), own);
+    const groups = this.namespaceGroups(own, (key) => key);
+    const deleted = await Promise.all(groups.map(({ namespace, items }) => this.deleteIn(namespace, items)));
+    return deleted.every(Boolean);
   }
 
   /**
@@ -438,7 +453,13 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   async hasMany(keys: string[]): Promise<boolean[]> {
     assertKeys(keys);
-    const namespace = this.namespaceOf(keys[0]);
+    return answersInOrder(
+      this.namespaceGroups(keys, (key) => key),
+      (namespace, part) => this.hasManyIn(namespace, part),
+    );
+  }
+
+  private async hasManyIn(namespace: string, keys: string[]): Promise<boolean[]> {
     const inL1 = keys.map((key) => this.fromL1(namespace, key) !== undefined);
     const rest = keys.filter((_, index) => !inL1[index]);
     const found = await this.adapter.hasEntries(namespace, rest);
@@ -611,6 +632,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   /** The namespace a Keyv-prefixed key belongs to, even when several Keyv instances share this store. */
   private namespaceOf(key: string | undefined): string {
     return this.namespaces.of(key ?? '', this.options.namespace ?? '');
+  }
+
+  /** A batch split by the namespace of each key (see `NamespaceTracker.groups`). */
+  private namespaceGroups<Item>(items: Item[], keyOf: (item: Item) => string | undefined) {
+    return this.namespaces.groups(items, keyOf, this.options.namespace ?? '');
   }
 
   /** L1 then PostgreSQL, filling L1 with what PostgreSQL returned if no newer change was seen meanwhile. */

@@ -78,3 +78,35 @@ describe('many Keyv instances on one store', () => {
     }
   });
 });
+
+// A Keyv without a namespace may send keys that carry a namespaced Keyv's prefix: over a Map, `ns:42` is one
+// key whichever Keyv names it. A batch used to send every key to the namespace of its first.
+describe.each([
+  ['PostgresAdapter', () => new PostgresAdapter({ pool, schema, sweepInterval: 0 })],
+  ['PostgresCache', () => new PostgresCache({ pool, schema, sweepInterval: 0 })],
+] as const)('%s shared by a namespaced Keyv and one without namespace', (_name, open) => {
+  it("batch calls send each key where a call of it alone does, whatever the batch's first key", async () => {
+    const store = open();
+    try {
+      const users = new Keyv({ store, namespace: 'routed' });
+      const plain = new Keyv({ store, namespace: undefined });
+      await plain.clear();
+      const written = await plain.setMany([
+        { key: 'plain', value: 'P' },
+        { key: 'routed:42', value: 'Z' },
+      ]);
+      expect(written).toEqual([true, true]);
+      expect(await users.get('42')).toBe('Z');
+      expect(await plain.get('routed:42')).toBe('Z');
+      expect(await plain.getMany(['plain', 'routed:42'])).toEqual(['P', 'Z']);
+      expect(await plain.getMany(['routed:42', 'plain', 'absent'])).toEqual(['Z', 'P', undefined]);
+      expect(await plain.hasMany(['plain', 'routed:42', 'absent'])).toEqual([true, true, false]);
+      expect(await plain.deleteMany(['plain', 'routed:42'])).toBe(true);
+      expect(await users.get('42')).toBeUndefined();
+      expect(await plain.get('plain')).toBeUndefined();
+      expect(await plain.deleteMany(['plain', 'routed:42'])).toBe(false);
+    } finally {
+      await store.disconnect();
+    }
+  });
+});
