@@ -147,6 +147,33 @@ describe('a rule on a table that sends no events to its channel', () => {
     await rule.close();
   });
 
+  it('a watch one of whose two triggers is disabled or dropped is reported, and the rule is not trusted', async () => {
+    for (const table of ['rows_off', 'truncate_gone']) {
+      await pool.query(`CREATE TABLE ${q(schema)}.${table} (id int PRIMARY KEY)`);
+      await installTableWatch(pool, { schema, table, cacheSchema: schema });
+    }
+    await pool.query(`ALTER TABLE ${q(schema)}.rows_off DISABLE TRIGGER pgcache_watch`);
+    await pool.query(`DROP TRIGGER pgcache_watch_truncate ON ${q(schema)}.truncate_gone`);
+    const errors: Error[] = [];
+    const rule = track(
+      invalidateOnTableChange(cache, {
+        table: ['rows_off', 'truncate_gone'],
+        schema,
+        keys: (row) => [`user:${row.id}`],
+      }),
+    );
+    rule.on('error', (error) => errors.push(error));
+    await rule.ready;
+    expect(await eventually(() => errors.length === 2)).toBe(true);
+    const messages = errors.map((error) => error.message).sort();
+    expect(messages[0]).toContain(`"${schema}"."rows_off" sends no events to "${channel}"`);
+    expect(messages[1]).toContain(`"${schema}"."truncate_gone" sends no events to "${channel}"`);
+    for (const message of messages)
+      expect(message).toContain('its watch on that channel is disabled or incomplete');
+    expect(rule.trusted).toBe(false);
+    await rule.close();
+  });
+
   it('without an error handler, as a process warning; for cached(), to its onError', async () => {
     const warnings: Error[] = [];
     const onWarning = (warning: Error) => warnings.push(warning);

@@ -1,10 +1,17 @@
+/** `pg_trigger.tgtype` bits: a row trigger on INSERT, DELETE and UPDATE (1 | 4 | 8 | 16), and one on TRUNCATE. */
+const ROW_WRITES = 29;
+const TRUNCATE = 32;
+
 /** Runs one catalog query: a pool, or a cache's adapter (its connection slots and deadline). */
 export type CatalogQuery = (text: string, values: unknown[]) => Promise<unknown[]>;
 
 interface TableWatchRow {
   schema: string;
   table: string;
+  /** Both triggers of a watch on the channel are there and enabled: the row trigger and the TRUNCATE one. */
   watched: boolean;
+  /** Some trigger on the table notifies the channel, enabled or not. */
+  onChannel: boolean;
   /** Watched, but some trigger notifying the channel fires only in ordinary sessions (not ENABLE ALWAYS). */
   notAlways: boolean;
   /** Channels that watch triggers of any cache location (`…table_change` functions) on it notify. */
@@ -37,8 +44,14 @@ export async function whyNotWatched(
   const rows = (await query(
     `SELECT n.nspname AS schema, c.relname AS table,
             EXISTS (SELECT 1 FROM pg_trigger t
-                     WHERE t.tgrelid = c.oid AND t.tgenabled IN ('O', 'A')
+                     WHERE t.tgrelid = c.oid AND t.tgenabled IN ('O', 'A') AND t.tgtype & ${ROW_WRITES} = ${ROW_WRITES}
+                       AND split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) = $3)
+            AND EXISTS (SELECT 1 FROM pg_trigger t
+                     WHERE t.tgrelid = c.oid AND t.tgenabled IN ('O', 'A') AND t.tgtype & ${TRUNCATE} = ${TRUNCATE}
                        AND split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) = $3) AS watched,
+            EXISTS (SELECT 1 FROM pg_trigger t
+                     WHERE t.tgrelid = c.oid
+                       AND split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) = $3) AS "onChannel",
             EXISTS (SELECT 1 FROM pg_trigger t
                      WHERE t.tgrelid = c.oid AND t.tgenabled = 'O'
                        AND split_part(encode(t.tgargs, 'escape'), E'\\\\000', 1) = $3) AS "notAlways",
@@ -63,15 +76,19 @@ export async function whyNotWatched(
         reason: `table ${name} does not exist: the rule on it will never evict anything`,
       });
     } else if (!found.some((row) => row.watched)) {
-      const elsewhere = [...new Set(found.flatMap((row) => row.channels))];
+      const elsewhere = [...new Set(found.flatMap((row) => row.channels))].filter(
+        (other) => other !== channel,
+      );
       problems.push({
         table,
         kind: 'silent',
         reason:
           `table ${name} sends no events to ${JSON.stringify(channel)}, the channel this rule listens on: ` +
-          (elsewhere.length > 0
-            ? `its watch notifies ${elsewhere.map((other) => JSON.stringify(other)).join(', ')} (install it with the cache's schema and prefix as cacheSchema and tablePrefix)`
-            : 'it is not watched (installTableWatch, or `postgres-cache watch install`)'),
+          (found.some((row) => row.onChannel)
+            ? 'its watch on that channel is disabled or incomplete (a trigger of it dropped or disabled); install it again'
+            : elsewhere.length > 0
+              ? `its watch notifies ${elsewhere.map((other) => JSON.stringify(other)).join(', ')} (install it with the cache's schema and prefix as cacheSchema and tablePrefix)`
+              : 'it is not watched (installTableWatch, or `postgres-cache watch install`)'),
       });
     } else if (found.some((row) => row.inheritors.some((child) => !tables.includes(child)))) {
       const children = [...new Set(found.flatMap((row) => row.inheritors))].filter(
