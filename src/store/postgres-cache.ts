@@ -97,6 +97,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private watch: ListenerWatch | undefined;
   private readonly triggerCheckInterval: number;
   private readonly waiters = new ChangeWaiters();
+  /** This process's deletes as they are sent, heard by wrap() fills in flight (see `WrapHost.watchOwnDeletes`). */
+  private readonly ownDeletes = new ChangeWaiters();
   private readonly writing = new WritesInFlight((error) =>
     this.reportError(toCacheError(error, 'updating L1 after a write')),
   );
@@ -365,8 +367,11 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private async deleteOne(key: string, announceAbsent: boolean): Promise<boolean> {
     const namespace = this.namespaceOf(key);
+    const id = entryId(namespace, key);
+    // A fill of the key in flight here must not store what it loaded (a key not stored leaves no trace).
+    this.ownDeletes.wake(id);
     const removed = await this.writing.around(
-      { ids: [entryId(namespace, key)] },
+      { ids: [id] },
       () => this.adapter.removeEntry(namespace, key, announceAbsent),
       (row) => this.coherentL1.forgetOwn(namespace, key, row?.version),
     );
@@ -403,6 +408,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private async deleteIn(namespace: string, keys: string[]): Promise<boolean> {
     const ids = keys.map((key) => entryId(namespace, key));
+    // Fills of these keys in flight here must not store what they loaded (see deleteOne).
+    for (const id of ids) this.ownDeletes.wake(id);
     const removed = await this.writing.around(
       { ids },
       () => this.adapter.removeEntries(namespace, keys),
@@ -595,6 +602,26 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
           this.coherentL1.fill(ticket, text, version, ttl);
           this.announce('set', { key });
         };
+      },
+      watchOwnDeletes: (namespace, key) => {
+        let deleted = false;
+        const stop = this.ownDeletes.listen(entryId(namespace, key), () => {
+          deleted = true;
+        });
+        return {
+          get deleted() {
+            return deleted;
+          },
+          stop,
+        };
+      },
+      deleteOvertaken: async (namespace, key) => {
+        if (this.closed) return;
+        try {
+          await this.deleteIn(namespace, [key]);
+        } catch (error) {
+          this.reportError(toCacheError(error, 'deleting a wrap() value a delete overtook'));
+        }
       },
       waitForChange: (namespace, key, timeoutMs, signal) =>
         this.waitForChange(namespace, key, timeoutMs, signal),

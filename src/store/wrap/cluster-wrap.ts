@@ -4,7 +4,7 @@ import { assertStorableKey, normalizeTtl } from '../../adapter/validation.js';
 import { DisconnectedError, LockTimeoutError } from '../../errors.js';
 import { unlessAborted } from './abort.js';
 import { fillLockKey, type HeldLock, tryFillLock } from './advisory-lock.js';
-import type { Publish, WrapHost } from './host.js';
+import type { DeleteWatch, Publish, WrapHost } from './host.js';
 import { insideLoaderOn, outsideLoaders, runLoader } from './loader-frame.js';
 import {
   assertWrapCall,
@@ -186,24 +186,40 @@ export class ClusterWrap {
     // of its own, past the slots (so a pool must allow for how deep loaders nest wrap()).
     const release = insideLoaderOn(pool) ? () => undefined : await this.holders.acquire(stopQueueing);
     if (release === undefined) return 'no slot';
+    let deletes: DeleteWatch | undefined;
+    let outcome: { filled: Filled; written?: boolean };
     try {
       // The cache may have closed while this fill queued for a slot.
       if (this.host.isClosed()) throw new DisconnectedError();
       const lock = await tryFillLock(pool, lockKey, options.lockMode, this.host.queryTimeout);
       if (lock === undefined) return 'held elsewhere';
-      return await completeUnderLock<Filled>(lock, async () => {
+      deletes = this.host.watchOwnDeletes(namespace, storedKey);
+      const watching = deletes;
+      outcome = await completeUnderLock<typeof outcome>(lock, async () => {
+        // The stamp first: a write landing between it and the read below counts as one made meanwhile.
+        const before = await this.host.changeStamp(namespace, storedKey, lock.client);
         // Another process may have written it between our look and the lock.
         const cached = decodeEntry(await this.host.read(namespace, storedKey, lock.client));
-        if (cached !== undefined) return { result: { entry: cached, loaded: false } };
+        if (cached !== undefined) return { result: { filled: { entry: cached, loaded: false } } };
         const loaded = await load(loader, options, pool);
-        const publish = loaded.stored
-          ? await this.host.write(namespace, storedKey, loaded.stored.text, loaded.stored.ttl, lock.client)
-          : undefined;
-        return { result: { entry: loaded.entry, loaded: true }, publish };
+        const filled = { entry: loaded.entry, loaded: true };
+        if (!loaded.stored) return { result: { filled } };
+        // A set, delete or clear that landed while the loader ran is newer than what it loaded, and wins. A delete
+        // that found no row left no trace (a table rule's eviction of a key not stored yet): only this process's
+        // own are known.
+        const after = await this.host.changeStamp(namespace, storedKey, lock.client);
+        if (changedMeanwhile(before, after) || watching.deleted) return { result: { filled } };
+        const { text, ttl } = loaded.stored;
+        const publish = await this.host.write(namespace, storedKey, text, ttl, lock.client);
+        return { result: { filled, written: true }, publish };
       });
     } finally {
+      deletes?.stop();
       release();
     }
+    // An own delete sent while the write was on its way may have committed before it.
+    if (outcome.written && deletes?.deleted) await this.host.deleteOvertaken(namespace, storedKey);
+    return outcome.filled;
   }
 
   private async afterLockTimeout<T>(

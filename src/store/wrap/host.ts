@@ -8,6 +8,15 @@ import type { WrapDefaults } from './options.js';
  */
 export type Publish = (committed: boolean) => void;
 
+/**
+ * Whether this process sent a delete of an entry since the watch began: a delete that finds no row (a table
+ * rule's eviction of a key not stored yet) changes nothing a fill could see in the table.
+ */
+export interface DeleteWatch {
+  readonly deleted: boolean;
+  stop(): void;
+}
+
 /** What `wrap()` needs from the cache it serves (PostgresCache provides it). */
 export interface WrapHost {
   /** The namespace a Keyv on the store writes to now. */
@@ -38,6 +47,10 @@ export interface WrapHost {
     ttl: number | undefined,
     client?: pg.ClientBase,
   ): Promise<Publish>;
+  /** Starts noting this process's deletes of the entry (see `DeleteWatch`). */
+  watchOwnDeletes(namespace: string, storedKey: string): DeleteWatch;
+  /** Deletes a value a fill stored after a delete it did not see in time; reports a failure, never rejects. */
+  deleteOvertaken(namespace: string, storedKey: string): Promise<void>;
   /** See `PostgresCache.waitForChange`. */
   waitForChange(
     namespace: string,

@@ -1,0 +1,125 @@
+import Keyv from 'keyv';
+import { describe, expect, it } from 'vitest';
+import { installTableWatch, invalidateOnTableChange, type PostgresCache } from '../../src/index.js';
+import { cacheFixture } from '../support/cache-fixture.js';
+import { eventually, sleep } from '../support/database.js';
+
+// A change that lands while a fill's loader runs is newer than what the loader read. A table rule's eviction of
+// a key not stored yet deletes nothing: the fill then stored the old value, and it stayed for good.
+const { schema, pool, newCache } = cacheFixture('wrap_overtaken');
+
+async function watchedTable(table: string): Promise<string> {
+  await pool.query(`CREATE TABLE "${schema}".${table} (id int PRIMARY KEY, name text)`);
+  await installTableWatch(pool, { schema, table, cacheSchema: schema });
+  return `"${schema}".${table}`;
+}
+
+async function nameIn(table: string, id: number): Promise<string> {
+  const { rows } = await pool.query(`SELECT name FROM ${table} WHERE id = $1`, [id]);
+  return rows[0]?.name;
+}
+
+async function ruledCache(table: string, namespace: string): Promise<PostgresCache> {
+  const cache = newCache({ namespace });
+  await cache.init();
+  const rule = invalidateOnTableChange(cache, {
+    table: table.split('.')[1]?.replaceAll('"', '') ?? '',
+    schema,
+    keys: (row) => [`user:${row.id}`],
+  });
+  await rule.ready;
+  return cache;
+}
+
+describe('wrap() and a change made while its loader runs', () => {
+  it("a table rule's eviction heard before the fill writes: the loaded value is returned, not stored", async () => {
+    const table = await watchedTable('people_heard');
+    await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
+    const cache = await ruledCache(table, 'heard');
+    const evicted = new Promise((resolve) => cache.once('delete', resolve));
+    const loaded = await cache.wrap('user:1', async () => {
+      const name = await nameIn(table, 1);
+      await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
+      await evicted;
+      return name;
+    });
+    expect(loaded).toBe('old');
+    expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('new');
+  });
+
+  it("a rule's eviction sent while the fill's write waits: the fill deletes what it wrote", async () => {
+    const table = await watchedTable('people_waiting');
+    await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
+    const cache = await ruledCache(table, 'waiting');
+    const evicted = new Promise((resolve) => cache.once('delete', resolve));
+    const blocker = await pool.connect();
+    let released: Promise<unknown> = Promise.resolve();
+    try {
+      const loaded = await cache.wrap('user:1', async () => {
+        const name = await nameIn(table, 1);
+        // The fill's write will wait for this uncommitted row, which never commits.
+        await blocker.query('BEGIN');
+        await blocker.query(
+          `INSERT INTO "${schema}".pgcache_entries (namespace, key, value) VALUES ('waiting', 'waiting:user:1', 'x')`,
+        );
+        released = (async () => {
+          await sleep(100);
+          // The eviction, after the fill checked for changes and sent its write: it deletes nothing.
+          await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
+          await evicted;
+          await blocker.query('ROLLBACK');
+        })();
+        return name;
+      });
+      expect(loaded).toBe('old');
+      await released;
+    } finally {
+      blocker.release();
+    }
+    expect(
+      await eventually(async () => (await cache.wrap('user:1', () => nameIn(table, 1))) === 'new', 2000),
+    ).toBe(true);
+  });
+
+  it('a rule eviction racing the write: every key ends with the new value', { timeout: 60_000 }, async () => {
+    const table = await watchedTable('people_racing');
+    const ids = Array.from({ length: 30 }, (_, index) => index + 1);
+    for (const id of ids) await pool.query(`INSERT INTO ${table} VALUES ($1, 'old')`, [id]);
+    const cache = await ruledCache(table, 'racing');
+    for (const id of ids) {
+      // The eviction lands around the fill's write: before it, between it and its event, or after.
+      await cache.wrap(`user:${id}`, async () => {
+        const name = await nameIn(table, id);
+        await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = $1`, [id]);
+        await sleep(id % 3);
+        return name;
+      });
+    }
+    const fresh = async () => {
+      for (const id of ids)
+        if ((await cache.wrap(`user:${id}`, () => nameIn(table, id))) !== 'new') return false;
+      return true;
+    };
+    expect(await eventually(fresh, 5000)).toBe(true);
+  });
+
+  it("another process's set while the loader runs wins over the loaded value", async () => {
+    const here = newCache({ namespace: 'set-wins' });
+    const elsewhere = newCache({ namespace: 'set-wins' });
+    await Promise.all([here.init(), elsewhere.init()]);
+    const keyv = new Keyv({ store: elsewhere, namespace: 'set-wins' });
+    const loaded = await here.wrap('k', async () => {
+      await keyv.set('k', 'theirs');
+      await sleep(50);
+      return 'loaded';
+    });
+    expect(loaded).toBe('loaded');
+    expect(await keyv.get('k')).toBe('theirs');
+    expect(await here.wrap('k', async () => 'loaded again')).toBe('theirs');
+    // The fill did not write over it.
+    const { rows } = await pool.query(
+      `SELECT value FROM "${schema}".pgcache_entries WHERE namespace = 'set-wins' AND key = 'set-wins:k'`,
+    );
+    expect(JSON.parse(rows[0]?.value).value).toBe('theirs');
+  });
+});
