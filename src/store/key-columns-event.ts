@@ -25,7 +25,12 @@ export function keyColumnsEvent(event: TableEvent): TableEvent {
  * prototypes (`assert.deepStrictEqual`) tell it from a literal; compare a spread copy instead.
  */
 function keyColumnsRow(row: TableRow, table: string): TableRow {
-  return Object.assign(Object.create(columnGuard(table)) as TableRow, row);
+  const copy = Object.create(columnGuard(table)) as TableRow;
+  // Defined, not assigned: assigning a column named __proto__ would set the copy's prototype instead.
+  for (const [column, value] of Object.entries(row)) {
+    Object.defineProperty(copy, column, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return copy;
 }
 
 function columnGuard(table: string): object {

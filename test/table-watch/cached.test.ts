@@ -680,6 +680,30 @@ describe('invalidateOnTableChange()', () => {
     }
   });
 
+  it("a key column named __proto__ reads as a column, not as the row's prototype", async () => {
+    const protos = `${q(schema)}.protos`;
+    await pool.query(`CREATE TABLE ${protos} ("__proto__" text, id int, PRIMARY KEY ("__proto__", id))`);
+    await installTableWatch(pool, { schema, table: 'protos', cacheSchema: schema });
+    await pool.query(`INSERT INTO ${protos} VALUES ('a', 1)`);
+    const own = new PostgresCache({ pool, schema, namespace: 'protos', sweepInterval: 0 });
+    const errors: Error[] = [];
+    const rule = track(
+      invalidateOnTableChange(own, { table: 'protos', keys: (row) => [`p:${row.__proto__}:${row.id}`] }),
+    );
+    rule.on('error', (error) => errors.push(error));
+    try {
+      await rule.ready;
+      await own.set('p:a:1', 'cached');
+      await own.set('unrelated', 'cached too');
+      await pool.query(`DELETE FROM ${protos} WHERE id = 1`);
+      expect(await eventually(async () => (await own.get('p:a:1')) === undefined, 15_000)).toBe(true);
+      expect(await own.get('unrelated')).toBe('cached too');
+      expect(errors).toEqual([]);
+    } finally {
+      await own.disconnect();
+    }
+  });
+
   it("deletes what a PostgresCache's wrap() stored under the key, with or without a namespace", async () => {
     const named = new PostgresCache({ pool, schema, namespace: 'app', sweepInterval: 0 });
     for (const [store, id] of [
