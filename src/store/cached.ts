@@ -8,7 +8,7 @@ import {
 } from '../errors.js';
 import type { TableWatcher } from '../notify/table-watch/table-watcher.js';
 import type { L1Options } from './l1.js';
-import { announcedDelete, type PostgresCache, versionedSet } from './postgres-cache.js';
+import { announcedDelete, evictionsSent, type PostgresCache, versionedSet } from './postgres-cache.js';
 import { type InvalidationRule, TableInvalidation } from './table-invalidation.js';
 import { InvalidationLog } from './table-invalidation-log.js';
 import { namespacedCache } from './table-invalidation-namespace.js';
@@ -170,7 +170,7 @@ export function cached<A extends unknown[], R>(
   const echoes = store.options.notifications === false ? undefined : new WriteEchoes();
   /** Results being written or waiting for their own event (see `settle`). */
   const settling = new Set<Promise<void>>();
-  logDeletesOf(store, namespace, log, echoes);
+  const stopLogging = logDeletesOf(store, namespace, log, echoes);
   let closing = false;
   // Results are stored only while deletes made by other processes reach this one (see logDeletesOf).
   const mayStore = () => !closing && trusted() && store.coherent;
@@ -330,6 +330,7 @@ export function cached<A extends unknown[], R>(
         closing = true;
         // Results still waiting for their own event (milliseconds, as a rule) are kept or deleted first.
         await Promise.all(settling);
+        stopLogging();
         await invalidation?.close();
         await store.disconnect();
       },
@@ -342,15 +343,17 @@ export function cached<A extends unknown[], R>(
  * `invalidate()` or `clear()` must stop a run here that began before it from storing what it loaded. While
  * they may not reach it (the listener down, or just back) nothing is stored: `mayStore` says so, and the log
  * counts everything as changed for the runs in flight across it. Every set also reaches the writes waiting for
- * their own event (`echoes`).
+ * their own event (`echoes`). Returns what stops it.
  */
 function logDeletesOf(
   store: PostgresCache,
   namespace: string,
   log: InvalidationLog,
   echoes: WriteEchoes | undefined,
-): void {
+): () => void {
   const prefix = `${namespace}:`;
+  const unprefixed = (keys: readonly string[]) =>
+    keys.filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length));
   store.on('change', (change) => {
     if (change.op === 'flush' || change.namespace !== namespace) return;
     if (change.op === 'clear') {
@@ -363,13 +366,18 @@ function logDeletesOf(
       return;
     }
     if (change.key === undefined) log.markEverything();
-    else if (change.key.startsWith(prefix)) log.markKeys([change.key.slice(prefix.length)]);
+    else log.markKeys(unprefixed([change.key]));
   });
   // A flush event or the listener lost or back: deletes may have gone unheard.
   store.on('invalidate', ({ reason }) => {
     if (reason !== 'flush' && reason !== 'disconnected') return;
     log.markEverything();
     echoes?.lost();
+  });
+  // This process's own deletes as they are sent (another rule's, say): one that finds no row sends no event.
+  return store[evictionsSent]().listen((eviction) => {
+    if ('tags' in eviction) log.markTags(eviction.tags);
+    else if (eviction.namespace === namespace) log.markKeys(unprefixed(eviction.keys));
   });
 }
 

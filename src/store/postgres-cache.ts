@@ -27,6 +27,7 @@ import { assertL1Options, L1, type L1Entry } from './l1.js';
 import { listenerConnection } from './listener-connection.js';
 import { type ListenerWatch, watchListener } from './listener-watch.js';
 import { type PostgresCacheOptions, triggerCheckIntervalOf } from './options.js';
+import { type SentEvictions, sentEvictionsOf } from './sent-evictions.js';
 import { type CacheStats, emptyStats } from './stats.js';
 import { ClusterWrap, type Loader } from './wrap/cluster-wrap.js';
 import type { WrapHost } from './wrap/host.js';
@@ -73,6 +74,12 @@ export const forgetDeletedRows = Symbol('forgetDeletedRows');
  */
 export const announcedDelete = Symbol('announcedDelete');
 
+/**
+ * For `cached()` and the tag index: this process's deletes as they are sent, which a load in flight here must
+ * hear of even when they find no row. Not exported from the package.
+ */
+export const evictionsSent = Symbol('evictionsSent');
+
 /** For `cached()`: a set that answers with the version it wrote. Not exported from the package. */
 export const versionedSet = Symbol('versionedSet');
 
@@ -97,8 +104,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   private watch: ListenerWatch | undefined;
   private readonly triggerCheckInterval: number;
   private readonly waiters = new ChangeWaiters();
-  /** This process's deletes as they are sent, heard by wrap() fills in flight (see `WrapHost.watchOwnDeletes`). */
-  private readonly ownDeletes = new ChangeWaiters();
+  private sentEvictions: SentEvictions | undefined;
   private readonly writing = new WritesInFlight((error) =>
     this.reportError(toCacheError(error, 'updating L1 after a write')),
   );
@@ -367,11 +373,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private async deleteOne(key: string, announceAbsent: boolean): Promise<boolean> {
     const namespace = this.namespaceOf(key);
-    const id = entryId(namespace, key);
-    // A fill of the key in flight here must not store what it loaded (a key not stored leaves no trace).
-    this.ownDeletes.wake(id);
+    this[evictionsSent]().sent({ namespace, keys: [key] });
     const removed = await this.writing.around(
-      { ids: [id] },
+      { ids: [entryId(namespace, key)] },
       () => this.adapter.removeEntry(namespace, key, announceAbsent),
       (row) => this.coherentL1.forgetOwn(namespace, key, row?.version),
     );
@@ -408,8 +412,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
 
   private async deleteIn(namespace: string, keys: string[]): Promise<boolean> {
     const ids = keys.map((key) => entryId(namespace, key));
-    // Fills of these keys in flight here must not store what they loaded (see deleteOne).
-    for (const id of ids) this.ownDeletes.wake(id);
+    this[evictionsSent]().sent({ namespace, keys });
     const removed = await this.writing.around(
       { ids },
       () => this.adapter.removeEntries(namespace, keys),
@@ -605,8 +608,9 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       },
       watchOwnDeletes: (namespace, key) => {
         let deleted = false;
-        const stop = this.ownDeletes.listen(entryId(namespace, key), () => {
-          deleted = true;
+        const stop = this[evictionsSent]().listen((eviction) => {
+          if ('keys' in eviction && eviction.namespace === namespace && eviction.keys.includes(key))
+            deleted = true;
         });
         return {
           get deleted() {
@@ -736,6 +740,12 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       this.counters.postgres.misses++;
       this.announce('miss', { key });
     }
+  }
+
+  /** This process's deletes of the table's entries as they are sent (see `SentEvictions`). */
+  [evictionsSent](): SentEvictions {
+    this.sentEvictions ??= sentEvictionsOf(this.adapter.pool, this.adapter.names.identity);
+    return this.sentEvictions;
   }
 
   [forgetDeletedRows](rows: ReadonlyArray<{ namespace: string; key: string; version: number }>): void {

@@ -10,7 +10,7 @@ import {
 import { ttlAtRun } from '../adapter/writes.js';
 import { InvalidKeyError, toCacheError } from '../errors.js';
 import { reportError } from '../report-error.js';
-import { forgetDeletedRows, ownWrite, type PostgresCache } from './postgres-cache.js';
+import { evictionsSent, forgetDeletedRows, ownWrite, type PostgresCache } from './postgres-cache.js';
 
 /** A btree row holds about 2.7 KB; tags are index keys, so they are held well below that. */
 const MAX_TAG_BYTES = 1024;
@@ -84,6 +84,8 @@ export class CacheTags {
   async evict(tags: readonly string[]): Promise<number> {
     const unique = uniqueTags(tags);
     if (unique.length === 0) return 0;
+    // Loads in flight here whose results carry one of them must not store them, though nothing is deleted yet.
+    this.cache[evictionsSent]().sent({ tags: unique });
     const { names } = this.cache.adapter;
     // Which rows it deletes is known only once it has run: it goes in order with every keyed call, and our
     // own L1 is not read until it has answered and forgotten them (other processes' through delete events).

@@ -531,6 +531,48 @@ describe('cached()', () => {
     expect(runs).toBe(3);
   });
 
+  it("tags evicted by a rule on the cache, not by the function's own: a run the change overlapped stores nothing", async () => {
+    await setName(30, 'before');
+    const rule = track(invalidateOnTableChange(cache, { table: 'users', tags: (row) => [`user:${row.id}`] }));
+    await rule.ready;
+    // The write above may still be on its way to the rule: its eviction must not count below.
+    await drained(
+      rule,
+      () => setName(31, 'marker'),
+      (eviction) => eviction.tags.includes('user:31'),
+    );
+    const load = userNameLoader();
+    const hold = gate();
+    let read: () => void = () => undefined;
+    const hasRead = new Promise<void>((resolve) => {
+      read = resolve;
+    });
+    const greeting = track(
+      cached(
+        async (id: number) => {
+          const name = await load(id);
+          read();
+          await hold.opened;
+          return name;
+        },
+        { cache, name: 'taggedElsewhere', key: (id) => String(id), tags: (id) => [`user:${id}`] },
+      ),
+    );
+    await greeting.ready;
+    const call = greeting(30);
+    await hasRead;
+    // The rule evicts the tag while nothing carries it yet: it deletes nothing.
+    await drained(
+      rule,
+      () => setName(30, 'after'),
+      (eviction) => eviction.tags.includes('user:30'),
+    );
+    hold.open();
+    expect(await call).toBe('before');
+    expect(await greeting(30)).toBe('after');
+    expect(greeting.stats.refusedWrites).toBe(1);
+  });
+
   it('refuses bad options and bad keys with typed errors, and never stores what JSON cannot hold', async () => {
     expect(() => cached(async () => 1, { cache })).toThrow(InvalidOptionError);
     expect(() => cached(async function named() {}, { cache, ttl: -1 })).toThrow(InvalidOptionError);
