@@ -117,19 +117,9 @@ function nameParts(name: string): string[] {
   const parts: string[] = [];
   let at = 0;
   for (;;) {
-    let part = '';
+    let part: string;
     if (name[at] === '"') {
-      at++;
-      for (;;) {
-        if (at >= name.length) throw new UsageError(`${JSON.stringify(name)} has a quote that is not closed`);
-        if (name[at] === '"' && name[at + 1] === '"') {
-          part += '"';
-          at += 2;
-        } else if (name[at] === '"') {
-          at++;
-          break;
-        } else part += name[at++];
-      }
+      [part, at] = quotedName(name, at);
     } else {
       const dot = name.indexOf('.', at);
       const end = dot === -1 ? name.length : dot;
@@ -154,10 +144,47 @@ function parseMs(text: string): number {
   return ms;
 }
 
-/** `--key a,b`; `--key ''` means no key columns (events name the table only). */
+/** The name quoted as in SQL that starts at `at` (a doubled quote inside stands for one), and where it ends. */
+function quotedName(text: string, at: number): [string, number] {
+  let name = '';
+  let next = at + 1;
+  for (;;) {
+    if (next >= text.length) throw new UsageError(`${JSON.stringify(text)} has a quote that is not closed`);
+    if (text[next] === '"' && text[next + 1] === '"') {
+      name += '"';
+      next += 2;
+    } else if (text[next] === '"') {
+      return [name, next + 1];
+    } else name += text[next++];
+  }
+}
+
+/**
+ * `--key a,b`; `--key ''` means no key columns (events name the table only). Bare names are trimmed
+ * (`id, email`); a name with a comma or spaces of its own is quoted as in SQL (`" id","a,b"`).
+ */
 function splitColumns(list: string): string[] {
   if (list.trim() === '') return [];
-  return list.split(',').map((column) => column.trim());
+  const columns: string[] = [];
+  let at = 0;
+  for (;;) {
+    while (list[at] === ' ') at++;
+    let column: string;
+    if (list[at] === '"') {
+      [column, at] = quotedName(list, at);
+      while (list[at] === ' ') at++;
+    } else {
+      const comma = list.indexOf(',', at);
+      const end = comma === -1 ? list.length : comma;
+      column = list.slice(at, end).trim();
+      at = end;
+    }
+    // An empty one is the API's to refuse, as any name it cannot take.
+    columns.push(column);
+    if (at === list.length) return columns;
+    if (list[at] !== ',') throw new UsageError(`${JSON.stringify(list)}: a quoted name must end at a comma`);
+    at++;
+  }
 }
 
 export const HELP = `Usage: postgres-cache watch <action> [options]
@@ -175,7 +202,7 @@ Options:
   --url URL            PostgreSQL URL (default: DATABASE_URL)
   --schema NAME        schema of tables given without one (default: public); or write schema.table,
                        quoting names with a dot as in SQL: '"a.b"' or 'app."a.b"'
-  --key COL,COL        columns events carry (default: the primary key; '' for none)
+  --key COL,COL        columns events carry (default: the primary key; '' for none; "a,b" quoted as in SQL)
   --channel NAME       channel to notify on (default: <cache-schema>_<prefix>table_changes)
   --cache-schema NAME  schema of the cache, where the shared trigger function lives (default: public)
   --prefix PREFIX      table prefix of the cache (default: pgcache_)

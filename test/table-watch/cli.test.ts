@@ -55,6 +55,18 @@ describe('table names on the command line', () => {
     ]);
   });
 
+  it('takes key columns bare (trimmed) or quoted as in SQL, for names with a comma or spaces of their own', () => {
+    const keysOf = (list: string) => {
+      const command = parseCommand(['watch', 'install', 'users', '--key', list], {});
+      return command.name === 'watch' ? command.args.keyColumns : [];
+    };
+    expect(keysOf('id, email')).toEqual(['id', 'email']);
+    expect(keysOf('" id", "a,b","x""y",Mixed')).toEqual([' id', 'a,b', 'x"y', 'Mixed']);
+    expect(keysOf('')).toEqual([]);
+    expect(keysOf('id,,x')).toEqual(['id', '', 'x']);
+    for (const list of ['"open', '"a"x', '"a" "b"']) expect(() => keysOf(list)).toThrow(UsageError);
+  });
+
   it('refuses names it cannot read as a usage error', () => {
     for (const name of ['"open', 'a.b.c', '.t', 's.', '"a"x', '']) {
       expect(() => tablesOf(name)).toThrow(UsageError);
