@@ -25,6 +25,7 @@ import {
   assertNamespace,
   assertStorableKey,
   assertStorableValue,
+  assertWritableEntries,
   normalizeTtl,
   storableKeys,
 } from './validation.js';
@@ -282,6 +283,7 @@ export class PostgresAdapter extends EventEmitter {
     assertEntryList(entries);
     const written = entries.map(() => true);
     const groups = this.namespaces.groups(entries as EntryToWrite[], (entry) => entry.key);
+    if (groups.length > 1) assertWritableEntries(entries);
     await Promise.all(groups.map(({ namespace, items }) => this.writeEntries(namespace, items)));
     return written;
   }

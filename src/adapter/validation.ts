@@ -96,6 +96,17 @@ export function assertStorableValue(value: unknown): asserts value is string {
   }
 }
 
+/**
+ * The values and ttls of a batch, checked as their writes would check them, before any part of it is written:
+ * a batch split by namespace writes its parts apart.
+ */
+export function assertWritableEntries(entries: ReadonlyArray<{ value: unknown; ttl?: unknown }>): void {
+  for (const entry of entries) {
+    assertStorableValue(entry.value);
+    normalizeTtl(entry.ttl);
+  }
+}
+
 /** The ttl of an entry stored already expired: it replaces what was there, and no read returns it. */
 export const EXPIRED_TTL = -1;
 

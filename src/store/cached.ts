@@ -377,7 +377,9 @@ function logDeletesOf(
   // This process's own deletes as they are sent (another rule's, say): one that finds no row sends no event.
   return store[evictionsSent]().listen((eviction) => {
     if ('tags' in eviction) log.markTags(eviction.tags);
-    else if (eviction.namespace === namespace) log.markKeys(unprefixed(eviction.keys));
+    else if (eviction.namespace !== namespace) return;
+    else if ('everything' in eviction) log.markEverything();
+    else log.markKeys(unprefixed(eviction.keys));
   });
 }
 

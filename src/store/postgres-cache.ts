@@ -6,6 +6,7 @@ import { PostgresAdapter, type StoredEntry } from '../adapter/postgres-adapter.j
 import {
   assertEntryList,
   assertKeys,
+  assertWritableEntries,
   normalizeTtl,
   notAStringKey,
   storableKeys,
@@ -329,6 +330,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
     // A copy: it is read again once the write has answered, and the caller may have reused its array.
     const entries = given.map(({ key, value, ttl }) => ({ key, value, ttl }));
     const groups = this.namespaceGroups(entries, (entry) => entry.key);
+    if (groups.length > 1) assertWritableEntries(entries);
     await Promise.all(groups.map(({ namespace, items }) => this.setManyIn(namespace, items)));
     return entries.map(() => true);
   }
@@ -441,6 +443,7 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
   }
 
   private async clearIn(namespace: string): Promise<void> {
+    this[evictionsSent]().sent({ namespace, everything: true });
     await this.writing.around(
       { namespace },
       () => this.adapter.clearNamespace(namespace),
@@ -609,8 +612,8 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       watchOwnDeletes: (namespace, key) => {
         let deleted = false;
         const stop = this[evictionsSent]().listen((eviction) => {
-          if ('keys' in eviction && eviction.namespace === namespace && eviction.keys.includes(key))
-            deleted = true;
+          if ('tags' in eviction || eviction.namespace !== namespace) return;
+          if ('everything' in eviction || eviction.keys.includes(key)) deleted = true;
         });
         return {
           get deleted() {

@@ -1,7 +1,13 @@
 import type pg from 'pg';
 
-/** A delete this process has begun: of keys in one namespace, or of every entry that carries one of the tags. */
-export type SentEviction = { namespace: string; keys: readonly string[] } | { tags: readonly string[] };
+/**
+ * A delete this process has begun: of keys in one namespace, of a whole namespace (a clear), or of every entry
+ * that carries one of the tags.
+ */
+export type SentEviction =
+  | { namespace: string; keys: readonly string[] }
+  | { namespace: string; everything: true }
+  | { tags: readonly string[] };
 
 /**
  * This process's deletes of a cache table's entries, as they are sent, for the loads in flight here that must

@@ -1,6 +1,6 @@
 import Keyv from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresAdapter, PostgresCache } from '../../src/index.js';
+import { InvalidValueError, PostgresAdapter, PostgresCache } from '../../src/index.js';
 import { adminPool, dropSchema, uniqueSchema } from '../support/database.js';
 
 const schema = uniqueSchema('shared_namespaces');
@@ -105,6 +105,14 @@ describe.each([
       expect(await users.get('42')).toBeUndefined();
       expect(await plain.get('plain')).toBeUndefined();
       expect(await plain.deleteMany(['plain', 'routed:42'])).toBe(false);
+      // One part refused: no part of the batch is written.
+      await expect(
+        store.setMany([
+          { key: 'plain', value: 'fine' },
+          { key: 'routed:43', value: 'bad\u0000' },
+        ]),
+      ).rejects.toThrow(InvalidValueError);
+      expect(await plain.get('plain')).toBeUndefined();
     } finally {
       await store.disconnect();
     }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { installTableWatch, invalidateOnTableChange, type PostgresCache } from '../../src/index.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { eventually, sleep } from '../support/database.js';
+import { lockHolders, lockOf } from './support.js';
 
 // A change that lands while a fill's loader runs is newer than what the loader read. A table rule's eviction of
 // a key not stored yet deletes nothing: the fill then stored the old value, and it stayed for good.
@@ -19,16 +20,17 @@ async function nameIn(table: string, id: number): Promise<string> {
   return rows[0]?.name;
 }
 
-async function ruledCache(table: string, namespace: string): Promise<PostgresCache> {
+/** A cache with a rule on the table: by key (`user:<id>`), or with none, clearing the namespace. */
+async function ruledCache(table: string, namespace: string, keyed = true) {
   const cache = newCache({ namespace });
   await cache.init();
   const rule = invalidateOnTableChange(cache, {
     table: table.split('.')[1]?.replaceAll('"', '') ?? '',
     schema,
-    keys: (row) => [`user:${row.id}`],
+    ...(keyed ? { keys: (row: Record<string, unknown>) => [`user:${row.id}`] } : {}),
   });
   await rule.ready;
-  return cache;
+  return Object.assign(cache, { rule });
 }
 
 describe('wrap() and a change made while its loader runs', () => {
@@ -51,7 +53,7 @@ describe('wrap() and a change made while its loader runs', () => {
     const table = await watchedTable('people_waiting');
     await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
     const cache = await ruledCache(table, 'waiting');
-    const evicted = new Promise((resolve) => cache.once('delete', resolve));
+    const evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
     const blocker = await pool.connect();
     let released: Promise<unknown> = Promise.resolve();
     try {
@@ -79,6 +81,69 @@ describe('wrap() and a change made while its loader runs', () => {
     expect(
       await eventually(async () => (await cache.wrap('user:1', () => nameIn(table, 1))) === 'new', 2000),
     ).toBe(true);
+  });
+
+  it.each([
+    ['by key', true],
+    ['clearing the namespace', false],
+  ])(
+    "a rule's eviction (%s) right after the fill's last look at the key: nothing stale is kept",
+    async (_, keyed) => {
+      const namespace = `window-${keyed ? 'keyed' : 'keyless'}`;
+      const table = await watchedTable(`people_${namespace.replace('-', '_')}`);
+      await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
+      const cache = await ruledCache(table, namespace, keyed);
+      const { adapter } = cache;
+      const changeStamp = adapter.changeStamp.bind(adapter);
+      let looks = 0;
+      // A fill reads the key's stamp before its loader and after it: the table changes, and the rule evicts, in
+      // the round trip between the second and the write.
+      adapter.changeStamp = async (...args) => {
+        const stamp = await changeStamp(...args);
+        if (++looks === 2) {
+          const evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
+          await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
+          await evicted;
+        }
+        return stamp;
+      };
+      expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('old');
+      adapter.changeStamp = changeStamp;
+      expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('new');
+    },
+  );
+
+  it("a refresh, and a rule's eviction right after its last look at the key: it writes nothing back", async () => {
+    const table = await watchedTable('people_refresh');
+    await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
+    const cache = await ruledCache(table, 'refresh');
+    const options = { ttl: 60_000, refreshThreshold: 59_900 };
+    expect(await cache.wrap('user:1', () => nameIn(table, 1), options)).toBe('old');
+    const { adapter } = cache;
+    const changeStamp = adapter.changeStamp.bind(adapter);
+    let looks = 0;
+    let evicted: Promise<unknown> = new Promise(() => undefined);
+    adapter.changeStamp = async (...args) => {
+      const stamp = await changeStamp(...args);
+      if (++looks === 2) {
+        evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
+        await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
+        await evicted;
+      }
+      return stamp;
+    };
+    await sleep(150);
+    // Due: served from L1, and refreshed in the background.
+    expect(await cache.wrap('user:1', () => nameIn(table, 1), options)).toBe('old');
+    expect(await eventually(() => looks === 2)).toBe(true);
+    await evicted;
+    adapter.changeStamp = changeStamp;
+    const lock = lockOf(schema, 'refresh', 'user:1');
+    expect(await eventually(async () => (await lockHolders(pool, lock)) === 0)).toBe(true);
+    const { rows } = await pool.query(
+      `SELECT value FROM "${schema}".pgcache_entries WHERE namespace = 'refresh' AND key = 'refresh:user:1'`,
+    );
+    expect(rows).toEqual([]);
   });
 
   it('a rule eviction racing the write: every key ends with the new value', { timeout: 60_000 }, async () => {

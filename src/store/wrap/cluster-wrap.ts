@@ -316,21 +316,32 @@ export class ClusterWrap {
             await this.host.waitForChange(namespace, storedKey, options.maxPollInterval);
           return;
         }
-        const loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
-          // The stamp first: a write landing between it and the read below counts as one made meanwhile.
-          const before = await this.host.changeStamp(namespace, storedKey, lock.client);
-          const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
-          if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
-          const fresh = await load(loader, options, this.host.pool);
-          // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
-          // loaded. The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
-          const after = await this.host.changeStamp(namespace, storedKey, lock.client);
-          if (changedMeanwhile(before, after)) return { result: undefined };
-          const publish = fresh.stored
-            ? await this.host.write(namespace, storedKey, fresh.stored.text, fresh.stored.ttl, lock.client)
-            : undefined;
-          return { result: fresh, publish };
-        });
+        const deletes = this.host.watchOwnDeletes(namespace, storedKey);
+        let loaded: Loaded | undefined;
+        try {
+          loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
+            // The stamp first: a write landing between it and the read below counts as one made meanwhile.
+            const before = await this.host.changeStamp(namespace, storedKey, lock.client);
+            const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
+            if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
+            const fresh = await load(loader, options, this.host.pool);
+            // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
+            // loaded. The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
+            const after = await this.host.changeStamp(namespace, storedKey, lock.client);
+            if (changedMeanwhile(before, after) || deletes.deleted) return { result: undefined };
+            const publish = fresh.stored
+              ? await this.host.write(namespace, storedKey, fresh.stored.text, fresh.stored.ttl, lock.client)
+              : undefined;
+            return { result: fresh, publish };
+          });
+        } finally {
+          deletes.stop();
+        }
+        // As for a fill: an own delete sent while the write was on its way may have committed before it.
+        if (loaded?.stored && deletes.deleted) {
+          await this.host.deleteOvertaken(namespace, storedKey);
+          loaded = undefined;
+        }
         if (loaded) this.host.refreshed({ key, value: loaded.entry.value });
       } finally {
         release();
