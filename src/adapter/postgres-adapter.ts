@@ -458,6 +458,52 @@ export class PostgresAdapter extends EventEmitter {
   }
 
   /**
+   * As `writeEntry` on `client`, only while the key's change stamp is still `expected` (nothing wrote, deleted or
+   * cleared it since it was read): the version written, or undefined when something did.
+   */
+  async writeEntryIfUnchanged(
+    namespace: string,
+    key: string,
+    value: unknown,
+    ttl: number | undefined,
+    expected: ChangeStamp,
+    client: pg.ClientBase,
+  ): Promise<number | undefined> {
+    assertNamespace(namespace);
+    assertStorableKey(key);
+    assertStorableValue(value);
+    const rows = await this.run<{ version: string }>(
+      this.statements.setIfUnchanged,
+      [namespace, key, value, normalizeTtl(ttl), expected.version ?? null, expected.cleared ?? null],
+      'set',
+      client,
+    );
+    return rows[0] ? Number(rows[0].version) : undefined;
+  }
+
+  /** Deletes the key's row only while it has this version; the row removed, if it was. */
+  async removeEntryVersion(
+    namespace: string,
+    key: string,
+    version: number,
+  ): Promise<RemovedEntry | undefined> {
+    assertNamespace(namespace);
+    assertStorableKey(key);
+    const rows = await this.run<RemovedRow>(
+      this.statements.deleteVersion,
+      [namespace, key, version],
+      'delete',
+      undefined,
+      {
+        namespace,
+        keys: [key],
+        writes: true,
+      },
+    );
+    return rows[0] ? toRemoved(rows[0]) : undefined;
+  }
+
+  /**
    * Writes many entries in one statement (in several, not atomically, past MAX_STATEMENT_CHARS); a key named
    * twice keeps its last value. Returns each entry's version.
    */

@@ -48,6 +48,17 @@ export function buildStatements(n: SchemaNames) {
     set: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at, version)
       VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${n.nextVersion}())
       ${upsertTail} RETURNING version`),
+    // As set, only while the key's row and its namespace's clear marker still have the versions $5 and $6 (NULL:
+    // none): a write, delete or clear since then wins. A row that comes or changes meanwhile is caught by the
+    // conflict arm, which sees the row as it is once locked.
+    setIfUnchanged:
+      named(`INSERT INTO ${n.entries} AS e (namespace, key_hash, key, value, expires_at, version)
+      SELECT $1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${n.nextVersion}()
+      WHERE (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')})
+              IS NOT DISTINCT FROM $5::bigint
+        AND (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${CLEAR_MARKER})
+              IS NOT DISTINCT FROM $6::bigint
+      ${upsertTail} WHERE e.version IS NOT DISTINCT FROM $5::bigint RETURNING version`),
     // Rows are locked in digest order, the same in every statement, so two batches that share keys queue
     // behind each other instead of deadlocking.
     setMany: named(`INSERT INTO ${n.entries} (namespace, key_hash, key, value, expires_at, version)
@@ -56,6 +67,10 @@ export function buildStatements(n: SchemaNames) {
       ORDER BY 2
       ${upsertTail} RETURNING key, version`),
     delete: named(`DELETE FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}
+      RETURNING key, version, (${visible()}) AS live`),
+    // As delete, only while the row has version $3.
+    deleteVersion: named(`DELETE FROM ${n.entries}
+      WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND version = $3::bigint
       RETURNING key, version, (${visible()}) AS live`),
     // As delete, and a key with no row gets a delete event all the same (see delete_announced).
     deleteAnnounced: named(`SELECT key, version, live FROM ${n.deleteAnnounced}($1, $2)`),

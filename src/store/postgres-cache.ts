@@ -31,7 +31,7 @@ import { type PostgresCacheOptions, triggerCheckIntervalOf } from './options.js'
 import { type SentEvictions, sentEvictionsOf } from './sent-evictions.js';
 import { type CacheStats, emptyStats } from './stats.js';
 import { ClusterWrap, type Loader } from './wrap/cluster-wrap.js';
-import type { WrapHost } from './wrap/host.js';
+import type { Publish, WrapHost } from './wrap/host.js';
 import {
   assertWrapDefaults,
   type RawWrapResult,
@@ -594,21 +594,16 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       changeStamp: (namespace, key, client) => this.adapter.changeStamp(namespace, key, client),
       missedL1: (key, found) => this.countPostgresRead(key, found),
       write: async (namespace, key, text, ttl, client) => {
-        const ticket = this.coherentL1.begin(namespace, key);
-        let version: number;
-        try {
-          version = await this.adapter.writeEntry(namespace, key, text, ttl, client);
-        } catch (error) {
-          this.coherentL1.abandon(ticket);
-          throw error;
-        }
-        // Filled once the caller's transaction is committed: an uncommitted row must not reach L1.
-        return (committed: boolean) => {
-          if (!committed) return this.coherentL1.abandon(ticket);
-          this.coherentL1.fill(ticket, text, version, ttl);
-          this.announce('set', { key });
-        };
+        const written = await this.wrapWrite(namespace, key, text, ttl, () =>
+          this.adapter.writeEntry(namespace, key, text, ttl, client),
+        );
+        // writeEntry always writes.
+        return written?.publish ?? (() => undefined);
       },
+      writeIfUnchanged: (namespace, key, text, ttl, stamp, client) =>
+        this.wrapWrite(namespace, key, text, ttl, () =>
+          this.adapter.writeEntryIfUnchanged(namespace, key, text, ttl, stamp, client),
+        ),
       watchOwnDeletes: (namespace, key) => {
         let deleted = false;
         const stop = this[evictionsSent]().listen((eviction) => {
@@ -622,10 +617,15 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
           stop,
         };
       },
-      deleteOvertaken: async (namespace, key) => {
+      deleteOvertaken: async (namespace, key, version) => {
         if (this.closed) return;
         try {
-          await this.deleteIn(namespace, [key]);
+          const removed = await this.writing.around(
+            { ids: [entryId(namespace, key)] },
+            () => this.adapter.removeEntryVersion(namespace, key, version),
+            (row) => this.coherentL1.forgetOwn(namespace, key, row?.version),
+          );
+          if (removed) this.announce('delete', { key });
         } catch (error) {
           this.reportError(toCacheError(error, 'deleting a wrap() value a delete overtook'));
         }
@@ -639,6 +639,38 @@ export class PostgresCache extends EventEmitter<PostgresCacheEvents> {
       queryTimeout: this.adapter.options.queryTimeout,
       defaults: this.options.wrap,
     };
+  }
+
+  /**
+   * A wrap() write: the version written (undefined when `write` wrote nothing), and what puts it in L1 once the
+   * holder's transaction is committed (an uncommitted row must not reach L1).
+   */
+  private async wrapWrite(
+    namespace: string,
+    key: string,
+    text: string,
+    ttl: number | undefined,
+    write: () => Promise<number | undefined>,
+  ): Promise<{ publish: Publish; version: number } | undefined> {
+    const ticket = this.coherentL1.begin(namespace, key);
+    let version: number | undefined;
+    try {
+      version = await write();
+    } catch (error) {
+      this.coherentL1.abandon(ticket);
+      throw error;
+    }
+    if (version === undefined) {
+      this.coherentL1.abandon(ticket);
+      return undefined;
+    }
+    const written = version;
+    const publish = (committed: boolean) => {
+      if (!committed) return this.coherentL1.abandon(ticket);
+      this.coherentL1.fill(ticket, text, written, ttl);
+      this.announce('set', { key });
+    };
+    return { publish, version: written };
   }
 
   // ---- internals ---------------------------------------------------------------------------

@@ -86,58 +86,46 @@ describe('wrap() and a change made while its loader runs', () => {
   it.each([
     ['by key', true],
     ['clearing the namespace', false],
-  ])(
-    "a rule's eviction (%s) right after the fill's last look at the key: nothing stale is kept",
-    async (_, keyed) => {
-      const namespace = `window-${keyed ? 'keyed' : 'keyless'}`;
-      const table = await watchedTable(`people_${namespace.replace('-', '_')}`);
-      await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
-      const cache = await ruledCache(table, namespace, keyed);
-      const { adapter } = cache;
-      const changeStamp = adapter.changeStamp.bind(adapter);
-      let looks = 0;
-      // A fill reads the key's stamp before its loader and after it: the table changes, and the rule evicts, in
-      // the round trip between the second and the write.
-      adapter.changeStamp = async (...args) => {
-        const stamp = await changeStamp(...args);
-        if (++looks === 2) {
-          const evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
-          await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
-          await evicted;
-        }
-        return stamp;
-      };
-      expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('old');
-      adapter.changeStamp = changeStamp;
-      expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('new');
-    },
-  );
+  ])("a rule's eviction (%s) just before the fill's write: nothing stale is kept", async (_, keyed) => {
+    const namespace = `window-${keyed ? 'keyed' : 'keyless'}`;
+    const table = await watchedTable(`people_${namespace.replace('-', '_')}`);
+    await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
+    const cache = await ruledCache(table, namespace, keyed);
+    const { adapter } = cache;
+    const write = adapter.writeEntryIfUnchanged.bind(adapter);
+    // The table changes, and the rule evicts, once the fill has looked for deletes and is about to write.
+    adapter.writeEntryIfUnchanged = async (...args) => {
+      const evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
+      await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
+      await evicted;
+      return write(...args);
+    };
+    expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('old');
+    adapter.writeEntryIfUnchanged = write;
+    expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('new');
+  });
 
-  it("a refresh, and a rule's eviction right after its last look at the key: it writes nothing back", async () => {
+  it("a refresh, and a rule's eviction just before its write: it writes nothing back", async () => {
     const table = await watchedTable('people_refresh');
     await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
     const cache = await ruledCache(table, 'refresh');
     const options = { ttl: 60_000, refreshThreshold: 59_900 };
     expect(await cache.wrap('user:1', () => nameIn(table, 1), options)).toBe('old');
     const { adapter } = cache;
-    const changeStamp = adapter.changeStamp.bind(adapter);
-    let looks = 0;
-    let evicted: Promise<unknown> = new Promise(() => undefined);
-    adapter.changeStamp = async (...args) => {
-      const stamp = await changeStamp(...args);
-      if (++looks === 2) {
-        evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
-        await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
-        await evicted;
-      }
-      return stamp;
+    const write = adapter.writeEntryIfUnchanged.bind(adapter);
+    let evicted: Promise<unknown> | undefined;
+    adapter.writeEntryIfUnchanged = async (...args) => {
+      evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
+      await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
+      await evicted;
+      return write(...args);
     };
     await sleep(150);
     // Due: served from L1, and refreshed in the background.
     expect(await cache.wrap('user:1', () => nameIn(table, 1), options)).toBe('old');
-    expect(await eventually(() => looks === 2)).toBe(true);
+    expect(await eventually(() => evicted !== undefined)).toBe(true);
     await evicted;
-    adapter.changeStamp = changeStamp;
+    adapter.writeEntryIfUnchanged = write;
     const lock = lockOf(schema, 'refresh', 'user:1');
     expect(await eventually(async () => (await lockHolders(pool, lock)) === 0)).toBe(true);
     const { rows } = await pool.query(

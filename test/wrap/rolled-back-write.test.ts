@@ -4,8 +4,9 @@ import { databaseUrl, sleep } from '../support/database.js';
 
 // A database (or role) whose default isolation is REPEATABLE READ runs each statement outside a transaction
 // block at that level: a session-mode holder's write of a row another transaction changed after its snapshot
-// fails with a serialization failure, and is a statement of its own that can simply run again. A
-// transaction-mode holder's write is part of its transaction (at READ COMMITTED): it waits, and goes on.
+// fails with a serialization failure, and is a statement of its own that can simply run again (and then finds
+// the row changed: the change wins). A transaction-mode holder's write is part of its transaction (at READ
+// COMMITTED): it waits, and sees the change.
 const { schema, pool, newCache } = cacheFixture('wrap_rolled_back');
 
 function repeatableReadUrl(): string {
@@ -17,7 +18,7 @@ function repeatableReadUrl(): string {
 describe.each(['session', 'transaction'] as const)(
   'a holder writing a row another transaction changes (%s locks, REPEATABLE READ by default)',
   (lockMode) => {
-    it('writes after it, and every caller gets the loaded value', async () => {
+    it('every caller gets the loaded value, and the change that came first stays', async () => {
       const namespace = `rr-${lockMode}`;
       const cache = newCache({ connectionString: repeatableReadUrl(), namespace, wrap: { lockMode } });
       const { rows } = await cache.adapter.pool.query('SHOW default_transaction_isolation');
@@ -49,8 +50,8 @@ describe.each(['session', 'transaction'] as const)(
         `SELECT value FROM "${schema}".pgcache_entries WHERE namespace = $1 AND key = $2`,
         [namespace, storedKey],
       );
-      expect(JSON.parse(stored.rows[0]?.value).value).toBe('ours');
-      expect(JSON.parse((await cache.get(storedKey)) as string).value).toBe('ours');
+      expect(JSON.parse(stored.rows[0]?.value).value).toBe('theirs');
+      expect(JSON.parse((await cache.get(storedKey)) as string).value).toBe('theirs');
     });
   },
 );

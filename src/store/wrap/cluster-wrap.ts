@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import type { ChangeStamp } from '../../adapter/postgres-adapter.js';
 import { assertStorableKey, normalizeTtl } from '../../adapter/validation.js';
 import { DisconnectedError, LockTimeoutError } from '../../errors.js';
 import { unlessAborted } from './abort.js';
@@ -187,7 +186,7 @@ export class ClusterWrap {
     const release = insideLoaderOn(pool) ? () => undefined : await this.holders.acquire(stopQueueing);
     if (release === undefined) return 'no slot';
     let deletes: DeleteWatch | undefined;
-    let outcome: { filled: Filled; written?: boolean };
+    let outcome: { filled: Filled; version?: number };
     try {
       // The cache may have closed while this fill queued for a slot.
       if (this.host.isClosed()) throw new DisconnectedError();
@@ -203,22 +202,30 @@ export class ClusterWrap {
         if (cached !== undefined) return { result: { filled: { entry: cached, loaded: false } } };
         const loaded = await load(loader, options, pool);
         const filled = { entry: loaded.entry, loaded: true };
-        if (!loaded.stored) return { result: { filled } };
-        // A set, delete or clear that landed while the loader ran is newer than what it loaded, and wins. A delete
-        // that found no row left no trace (a table rule's eviction of a key not stored yet): only this process's
-        // own are known.
-        const after = await this.host.changeStamp(namespace, storedKey, lock.client);
-        if (changedMeanwhile(before, after) || watching.deleted) return { result: { filled } };
+        // A set, delete or clear that landed while the loader ran is newer than what it loaded, and wins: the write
+        // is made only while the stamp is unchanged. A delete that found no row left no trace (a table rule's
+        // eviction of a key not stored yet): only this process's own are known.
+        if (!loaded.stored || watching.deleted) return { result: { filled } };
         const { text, ttl } = loaded.stored;
-        const publish = await this.host.write(namespace, storedKey, text, ttl, lock.client);
-        return { result: { filled, written: true }, publish };
+        const written = await this.host.writeIfUnchanged(
+          namespace,
+          storedKey,
+          text,
+          ttl,
+          before,
+          lock.client,
+        );
+        if (!written) return { result: { filled } };
+        return { result: { filled, version: written.version }, publish: written.publish };
       });
     } finally {
       deletes?.stop();
       release();
     }
     // An own delete sent while the write was on its way may have committed before it.
-    if (outcome.written && deletes?.deleted) await this.host.deleteOvertaken(namespace, storedKey);
+    if (outcome.version !== undefined && deletes?.deleted) {
+      await this.host.deleteOvertaken(namespace, storedKey, outcome.version);
+    }
     return outcome.filled;
   }
 
@@ -316,33 +323,28 @@ export class ClusterWrap {
             await this.host.waitForChange(namespace, storedKey, options.maxPollInterval);
           return;
         }
-        const deletes = this.host.watchOwnDeletes(namespace, storedKey);
-        let loaded: Loaded | undefined;
-        try {
-          loaded = await completeUnderLock<Loaded | undefined>(lock, async () => {
-            // The stamp first: a write landing between it and the read below counts as one made meanwhile.
-            const before = await this.host.changeStamp(namespace, storedKey, lock.client);
-            const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
-            if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
-            const fresh = await load(loader, options, this.host.pool);
-            // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
-            // loaded. The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
-            const after = await this.host.changeStamp(namespace, storedKey, lock.client);
-            if (changedMeanwhile(before, after) || deletes.deleted) return { result: undefined };
-            const publish = fresh.stored
-              ? await this.host.write(namespace, storedKey, fresh.stored.text, fresh.stored.ttl, lock.client)
-              : undefined;
-            return { result: fresh, publish };
-          });
-        } finally {
-          deletes.stop();
-        }
-        // As for a fill: an own delete sent while the write was on its way may have committed before it.
-        if (loaded?.stored && deletes.deleted) {
-          await this.host.deleteOvertaken(namespace, storedKey);
-          loaded = undefined;
-        }
-        if (loaded) this.host.refreshed({ key, value: loaded.entry.value });
+        const refreshed = await completeUnderLock<Loaded | undefined>(lock, async () => {
+          // The stamp first: a write landing between it and the read below counts as one made meanwhile.
+          const before = await this.host.changeStamp(namespace, storedKey, lock.client);
+          const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
+          if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
+          const fresh = await load(loader, options, this.host.pool);
+          if (!fresh.stored) return { result: fresh };
+          // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
+          // loaded, and the write is made only while the stamp is unchanged (the row was there: a delete shows).
+          // The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
+          const { text, ttl } = fresh.stored;
+          const written = await this.host.writeIfUnchanged(
+            namespace,
+            storedKey,
+            text,
+            ttl,
+            before,
+            lock.client,
+          );
+          return written ? { result: fresh, publish: written.publish } : { result: undefined };
+        });
+        if (refreshed) this.host.refreshed({ key, value: refreshed.entry.value });
       } finally {
         release();
       }
@@ -350,14 +352,6 @@ export class ClusterWrap {
       this.host.refreshed({ key, value: served, error });
     }
   }
-}
-
-/**
- * Whether a set, delete or clear landed between the two stamps. A row gone counts as deleted even when the
- * sweeper removed it because it had expired: a delete made before that cannot be told from it.
- */
-function changedMeanwhile(before: ChangeStamp, after: ChangeStamp): boolean {
-  return after.cleared !== before.cleared || after.version !== before.version;
 }
 
 /**

@@ -47,10 +47,25 @@ export interface WrapHost {
     ttl: number | undefined,
     client?: pg.ClientBase,
   ): Promise<Publish>;
+  /**
+   * Writes on `client` only while the key's change stamp is still `stamp` (see
+   * `PostgresAdapter.writeEntryIfUnchanged`): undefined when something wrote, deleted or cleared it since.
+   */
+  writeIfUnchanged(
+    namespace: string,
+    storedKey: string,
+    text: string,
+    ttl: number | undefined,
+    stamp: ChangeStamp,
+    client: pg.ClientBase,
+  ): Promise<{ publish: Publish; version: number } | undefined>;
   /** Starts noting this process's deletes of the entry (see `DeleteWatch`). */
   watchOwnDeletes(namespace: string, storedKey: string): DeleteWatch;
-  /** Deletes a value a fill stored after a delete it did not see in time; reports a failure, never rejects. */
-  deleteOvertaken(namespace: string, storedKey: string): Promise<void>;
+  /**
+   * Deletes what a fill wrote (`version`, and nothing newer) after a delete it did not see in time; reports a
+   * failure, never rejects.
+   */
+  deleteOvertaken(namespace: string, storedKey: string, version: number): Promise<void>;
   /** See `PostgresCache.waitForChange`. */
   waitForChange(
     namespace: string,
