@@ -489,18 +489,7 @@ export class PostgresAdapter extends EventEmitter {
   ): Promise<RemovedEntry | undefined> {
     assertNamespace(namespace);
     assertStorableKey(key);
-    const rows = await this.run<RemovedRow>(
-      this.statements.deleteVersion,
-      [namespace, key, version],
-      'delete',
-      undefined,
-      {
-        namespace,
-        keys: [key],
-        writes: true,
-      },
-    );
-    return rows[0] ? toRemoved(rows[0]) : undefined;
+    return this.removeOne(this.statements.deleteVersion, [namespace, key, version]);
   }
 
   /**
@@ -551,17 +540,14 @@ export class PostgresAdapter extends EventEmitter {
       await this.usable();
       return this.deletes.submit(namespace, key);
     }
-    const rows = await this.run<RemovedRow>(
-      this.statements.deleteAnnounced,
-      [namespace, key],
-      'delete',
-      undefined,
-      {
-        namespace,
-        keys: [key],
-        writes: true,
-      },
-    );
+    return this.removeOne(this.statements.deleteAnnounced, [namespace, key]);
+  }
+
+  /** A delete of one key (`values` starts with its namespace and key) on the pool, in order with the key's calls. */
+  private async removeOne(statement: Statement, values: [string, string, ...unknown[]]) {
+    const [namespace, key] = values;
+    const claim = { namespace, keys: [key], writes: true };
+    const rows = await this.run<RemovedRow>(statement, values, 'delete', undefined, claim);
     return rows[0] ? toRemoved(rows[0]) : undefined;
   }
 

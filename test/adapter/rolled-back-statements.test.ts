@@ -1,7 +1,15 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAdapter } from '../../src/index.js';
-import { adminPool, databaseUrl, dropSchema, eventually, sleep, uniqueSchema } from '../support/database.js';
+import {
+  adminPool,
+  databaseUrl,
+  dropSchema,
+  eventually,
+  repeatableReadUrl,
+  sleep,
+  uniqueSchema,
+} from '../support/database.js';
 
 // A statement the server rolled back for another transaction's sake had no effect, so the adapter runs it
 // again. A database (or role) whose default isolation is REPEATABLE READ runs each of the adapter's autocommit
@@ -13,9 +21,7 @@ const pool = adminPool();
 const entries = `"${schema}".pgcache_entries`;
 
 function repeatableReadAdapter(): PostgresAdapter {
-  const url = new URL(databaseUrl());
-  url.searchParams.set('options', '-c default_transaction_isolation=repeatable\\ read');
-  const adapter = new PostgresAdapter({ connectionString: url.toString(), schema, sweepInterval: 0 });
+  const adapter = new PostgresAdapter({ connectionString: repeatableReadUrl(), schema, sweepInterval: 0 });
   adapter.namespace = 'rr';
   return adapter;
 }

@@ -4,6 +4,13 @@ import { inject } from 'vitest';
 
 export const databaseUrl = (): string => inject('databaseUrl');
 
+/** The test database's URL, with REPEATABLE READ as its sessions' default isolation. */
+export function repeatableReadUrl(): string {
+  const url = new URL(databaseUrl());
+  url.searchParams.set('options', '-c default_transaction_isolation=repeatable\\ read');
+  return url.toString();
+}
+
 /** A schema of the test file's own, so test files never see each other's tables. */
 export function uniqueSchema(label: string): string {
   return `t_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;

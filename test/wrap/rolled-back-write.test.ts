@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cacheFixture } from '../support/cache-fixture.js';
-import { databaseUrl, sleep } from '../support/database.js';
+import { repeatableReadUrl, sleep } from '../support/database.js';
 
 // A database (or role) whose default isolation is REPEATABLE READ runs each statement outside a transaction
 // block at that level: a session-mode holder's write of a row another transaction changed after its snapshot
@@ -8,12 +8,6 @@ import { databaseUrl, sleep } from '../support/database.js';
 // the row changed: the change wins). A transaction-mode holder's write is part of its transaction (at READ
 // COMMITTED): it waits, and sees the change.
 const { schema, pool, newCache } = cacheFixture('wrap_rolled_back');
-
-function repeatableReadUrl(): string {
-  const url = new URL(databaseUrl());
-  url.searchParams.set('options', '-c default_transaction_isolation=repeatable\\ read');
-  return url.toString();
-}
 
 describe.each(['session', 'transaction'] as const)(
   'a holder writing a row another transaction changes (%s locks, REPEATABLE READ by default)',

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { ChangeStamp } from '../../adapter/postgres-adapter.js';
 import { assertStorableKey, normalizeTtl } from '../../adapter/validation.js';
 import { DisconnectedError, LockTimeoutError } from '../../errors.js';
 import { unlessAborted } from './abort.js';
@@ -206,15 +207,7 @@ export class ClusterWrap {
         // is made only while the stamp is unchanged. A delete that found no row left no trace (a table rule's
         // eviction of a key not stored yet): only this process's own are known.
         if (!loaded.stored || watching.deleted) return { result: { filled } };
-        const { text, ttl } = loaded.stored;
-        const written = await this.host.writeIfUnchanged(
-          namespace,
-          storedKey,
-          text,
-          ttl,
-          before,
-          lock.client,
-        );
+        const written = await this.writeUnlessChanged(namespace, storedKey, loaded.stored, before, lock);
         if (!written) return { result: { filled } };
         return { result: { filled, version: written.version }, publish: written.publish };
       });
@@ -227,6 +220,17 @@ export class ClusterWrap {
       await this.host.deleteOvertaken(namespace, storedKey, outcome.version);
     }
     return outcome.filled;
+  }
+
+  /** Writes a loaded value on the lock's connection while the key's stamp is still `before`. */
+  private writeUnlessChanged(
+    namespace: string,
+    storedKey: string,
+    { text, ttl }: NonNullable<Loaded['stored']>,
+    before: ChangeStamp,
+    lock: HeldLock,
+  ) {
+    return this.host.writeIfUnchanged(namespace, storedKey, text, ttl, before, lock.client);
   }
 
   private async afterLockTimeout<T>(
@@ -333,15 +337,7 @@ export class ClusterWrap {
           // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
           // loaded, and the write is made only while the stamp is unchanged (the row was there: a delete shows).
           // The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
-          const { text, ttl } = fresh.stored;
-          const written = await this.host.writeIfUnchanged(
-            namespace,
-            storedKey,
-            text,
-            ttl,
-            before,
-            lock.client,
-          );
+          const written = await this.writeUnlessChanged(namespace, storedKey, fresh.stored, before, lock);
           return written ? { result: fresh, publish: written.publish } : { result: undefined };
         });
         if (refreshed) this.host.refreshed({ key, value: refreshed.entry.value });
