@@ -49,8 +49,9 @@ export function buildStatements(n: SchemaNames) {
       VALUES ($1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${n.nextVersion}())
       ${upsertTail} RETURNING version`),
     // As set, only while the key's row and its namespace's clear marker still have the versions $5 and $6 (NULL:
-    // none): a write, delete or clear since then wins. A row that comes or changes meanwhile is caught by the
-    // conflict arm, which sees the row as it is once locked.
+    // none), as the statement's snapshot sees them: a write, delete or clear committed since then wins. A row that
+    // comes or changes while it runs is caught by the conflict arm, which sees the row as it is once locked; a
+    // delete or clear still in flight as it begins is not (the caller hears its own process's).
     setIfUnchanged:
       named(`INSERT INTO ${n.entries} AS e (namespace, key_hash, key, value, expires_at, version)
       SELECT $1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${n.nextVersion}()

@@ -134,6 +134,78 @@ describe('wrap() and a change made while its loader runs', () => {
     expect(rows).toEqual([]);
   });
 
+  it('a refresh, and an own delete still in flight as its write begins: what it wrote is deleted', async () => {
+    const cache = newCache({ namespace: 'in-flight' });
+    await cache.init();
+    const options = { ttl: 60_000, refreshThreshold: 59_900 };
+    expect(await cache.wrap('k', async () => 'first', options)).toBe('first');
+    const { adapter } = cache;
+    const write = adapter.writeEntryIfUnchanged.bind(adapter);
+    const blocker = await pool.connect();
+    let deleted: Promise<unknown> | undefined;
+    let committed: Promise<unknown> | undefined;
+    adapter.writeEntryIfUnchanged = async (...args) => {
+      // The delete waits for a row lock, and takes the row once the write has taken its snapshot.
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `SELECT 1 FROM "${schema}".pgcache_entries WHERE namespace = 'in-flight' AND key = 'in-flight:k' FOR UPDATE`,
+      );
+      deleted = cache.delete('in-flight:k');
+      await sleep(50);
+      committed = sleep(100).then(() => blocker.query('COMMIT'));
+      return write(...args);
+    };
+    try {
+      await sleep(150);
+      expect(await cache.wrap('k', async () => 'refreshed', options)).toBe('first');
+      expect(await eventually(() => committed !== undefined)).toBe(true);
+      await Promise.all([committed, deleted]);
+    } finally {
+      adapter.writeEntryIfUnchanged = write;
+      blocker.release();
+    }
+    // The refresh deletes what it wrote once its lock is given back.
+    const gone = async () => {
+      const { rows } = await pool.query(
+        `SELECT value FROM "${schema}".pgcache_entries WHERE namespace = 'in-flight' AND key = 'in-flight:k'`,
+      );
+      return rows.length === 0;
+    };
+    expect(await eventually(gone, 3000)).toBe(true);
+  });
+
+  it('what a fill deletes after an own delete overtook it is its own version only: a newer set stays', async () => {
+    const table = await watchedTable('people_newer');
+    await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
+    const cache = await ruledCache(table, 'newer');
+    const other = newCache({ namespace: 'newer' });
+    const keyv = new Keyv({ store: other, namespace: 'newer' });
+    const { adapter } = cache;
+    const write = adapter.writeEntryIfUnchanged.bind(adapter);
+    const remove = adapter.removeEntryVersion.bind(adapter);
+    adapter.writeEntryIfUnchanged = async (...args) => {
+      const evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
+      await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
+      await evicted;
+      return write(...args);
+    };
+    // Another process sets the key between the fill's write and its delete of it.
+    adapter.removeEntryVersion = async (...args) => {
+      await keyv.set('user:1', 'newer');
+      return remove(...args);
+    };
+    try {
+      expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('old');
+    } finally {
+      adapter.writeEntryIfUnchanged = write;
+      adapter.removeEntryVersion = remove;
+    }
+    const { rows } = await pool.query(
+      `SELECT value FROM "${schema}".pgcache_entries WHERE namespace = 'newer' AND key = 'newer:user:1'`,
+    );
+    expect(rows.map((row) => JSON.parse(row.value).value)).toEqual(['newer']);
+  });
+
   it('a rule eviction racing the write: every key ends with the new value', { timeout: 60_000 }, async () => {
     const table = await watchedTable('people_racing');
     const ids = Array.from({ length: 30 }, (_, index) => index + 1);

@@ -215,7 +215,8 @@ export class ClusterWrap {
       deletes?.stop();
       release();
     }
-    // An own delete sent while the write was on its way may have committed before it.
+    // An own delete sent while the write was on its way may have committed before it (one in flight as the
+    // write began leaves no trace the write could see).
     if (outcome.version !== undefined && deletes?.deleted) {
       await this.host.deleteOvertaken(namespace, storedKey, outcome.version);
     }
@@ -327,20 +328,33 @@ export class ClusterWrap {
             await this.host.waitForChange(namespace, storedKey, options.maxPollInterval);
           return;
         }
-        const refreshed = await completeUnderLock<Loaded | undefined>(lock, async () => {
-          // The stamp first: a write landing between it and the read below counts as one made meanwhile.
-          const before = await this.host.changeStamp(namespace, storedKey, lock.client);
-          const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
-          if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
-          const fresh = await load(loader, options, this.host.pool);
-          if (!fresh.stored) return { result: fresh };
-          // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
-          // loaded, and the write is made only while the stamp is unchanged (the row was there: a delete shows).
-          // The entry merely expiring meanwhile is no such change (unless the sweeper removed its row).
-          const written = await this.writeUnlessChanged(namespace, storedKey, fresh.stored, before, lock);
-          return written ? { result: fresh, publish: written.publish } : { result: undefined };
-        });
-        if (refreshed) this.host.refreshed({ key, value: refreshed.entry.value });
+        const deletes = this.host.watchOwnDeletes(namespace, storedKey);
+        let refreshed: { loaded: Loaded; version?: number } | undefined;
+        try {
+          refreshed = await completeUnderLock<typeof refreshed>(lock, async () => {
+            // The stamp first: a write landing between it and the read below counts as one made meanwhile.
+            const before = await this.host.changeStamp(namespace, storedKey, lock.client);
+            const expires = decodeEntry(await this.host.read(namespace, storedKey, lock.client))?.expires;
+            if (expires === undefined || expires - Date.now() >= threshold) return { result: undefined };
+            const fresh = await load(loader, options, this.host.pool);
+            if (!fresh.stored) return { result: { loaded: fresh } };
+            // Sets, deletes and clears take no lock: one that landed while the loader ran is newer than what it
+            // loaded, and the write is made only while the stamp is unchanged. One still in flight as the write
+            // begins leaves no trace the write can see: this process's own are heard as they are sent, as for a
+            // fill. The entry merely expiring meanwhile is no change (unless the sweeper removed its row).
+            if (deletes.deleted) return { result: undefined };
+            const written = await this.writeUnlessChanged(namespace, storedKey, fresh.stored, before, lock);
+            if (!written) return { result: undefined };
+            return { result: { loaded: fresh, version: written.version }, publish: written.publish };
+          });
+        } finally {
+          deletes.stop();
+        }
+        if (refreshed?.version !== undefined && deletes.deleted) {
+          await this.host.deleteOvertaken(namespace, storedKey, refreshed.version);
+          refreshed = undefined;
+        }
+        if (refreshed) this.host.refreshed({ key, value: refreshed.loaded.entry.value });
       } finally {
         release();
       }
