@@ -243,9 +243,12 @@ describe('rules', () => {
       // What the change stood for is unknown: the rule flushes, the bystander included.
       expect(await eventually(async () => (await cache.get('bystander')) === undefined)).toBe(true);
       expect(await cache.get(`user:${id}`)).toBeUndefined();
-      expect(errors).toEqual([
-        expect.objectContaining({ message: expect.stringContaining('must answer at once') }),
-      ]);
+      // The insert above may reach the rule too, if its event was still on its way as the rule joined the
+      // table's listener: one error per event.
+      expect(errors.length).toBeGreaterThan(0);
+      for (const error of errors) {
+        expect(error).toMatchObject({ message: expect.stringContaining('must answer at once') });
+      }
       await rule.close();
     }
   });
