@@ -352,8 +352,10 @@ function logDeletesOf(
   echoes: WriteEchoes | undefined,
 ): () => void {
   const prefix = `${namespace}:`;
-  const unprefixed = (keys: readonly string[]) =>
-    keys.filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length));
+  const markKeys = (keys: readonly string[]) => {
+    const own = keys.filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length));
+    if (own.length > 0) log.markKeys(own);
+  };
   store.on('change', (change) => {
     if (change.op === 'flush' || change.namespace !== namespace) return;
     if (change.op === 'clear') {
@@ -366,7 +368,7 @@ function logDeletesOf(
       return;
     }
     if (change.key === undefined) log.markEverything();
-    else log.markKeys(unprefixed([change.key]));
+    else markKeys([change.key]);
   });
   // A flush event or the listener lost or back: deletes may have gone unheard.
   store.on('invalidate', ({ reason }) => {
@@ -379,7 +381,7 @@ function logDeletesOf(
     if ('tags' in eviction) log.markTags(eviction.tags);
     else if (eviction.namespace !== namespace) return;
     else if ('everything' in eviction) log.markEverything();
-    else log.markKeys(unprefixed(eviction.keys));
+    else markKeys(eviction.keys);
   });
 }
 
