@@ -30,7 +30,13 @@ async function ruledCache(table: string, namespace: string, keyed = true) {
     ...(keyed ? { keys: (row: Record<string, unknown>) => [`user:${row.id}`] } : {}),
   });
   await rule.ready;
-  return Object.assign(cache, { rule });
+  /** Changes row 1, and resolves once the rule has evicted for it. */
+  const changeRow = async () => {
+    const evicted = new Promise((resolve) => rule.once('evict', resolve));
+    await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
+    await evicted;
+  };
+  return Object.assign(cache, { rule, changeRow });
 }
 
 describe('wrap() and a change made while its loader runs', () => {
@@ -38,11 +44,9 @@ describe('wrap() and a change made while its loader runs', () => {
     const table = await watchedTable('people_heard');
     await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
     const cache = await ruledCache(table, 'heard');
-    const evicted = new Promise((resolve) => cache.once('delete', resolve));
     const loaded = await cache.wrap('user:1', async () => {
       const name = await nameIn(table, 1);
-      await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
-      await evicted;
+      await cache.changeRow();
       return name;
     });
     expect(loaded).toBe('old');
@@ -53,7 +57,6 @@ describe('wrap() and a change made while its loader runs', () => {
     const table = await watchedTable('people_waiting');
     await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
     const cache = await ruledCache(table, 'waiting');
-    const evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
     const blocker = await pool.connect();
     let released: Promise<unknown> = Promise.resolve();
     try {
@@ -67,8 +70,7 @@ describe('wrap() and a change made while its loader runs', () => {
         released = (async () => {
           await sleep(100);
           // The eviction, after the fill checked for changes and sent its write: it deletes nothing.
-          await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
-          await evicted;
+          await cache.changeRow();
           await blocker.query('ROLLBACK');
         })();
         return name;
@@ -95,9 +97,7 @@ describe('wrap() and a change made while its loader runs', () => {
     const write = adapter.writeEntryIfUnchanged.bind(adapter);
     // The table changes, and the rule evicts, once the fill has looked for deletes and is about to write.
     adapter.writeEntryIfUnchanged = async (...args) => {
-      const evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
-      await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
-      await evicted;
+      await cache.changeRow();
       return write(...args);
     };
     expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('old');
@@ -113,18 +113,17 @@ describe('wrap() and a change made while its loader runs', () => {
     expect(await cache.wrap('user:1', () => nameIn(table, 1), options)).toBe('old');
     const { adapter } = cache;
     const write = adapter.writeEntryIfUnchanged.bind(adapter);
-    let evicted: Promise<unknown> | undefined;
+    let changed: Promise<void> | undefined;
     adapter.writeEntryIfUnchanged = async (...args) => {
-      evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
-      await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
-      await evicted;
+      changed = cache.changeRow();
+      await changed;
       return write(...args);
     };
     await sleep(150);
     // Due: served from L1, and refreshed in the background.
     expect(await cache.wrap('user:1', () => nameIn(table, 1), options)).toBe('old');
-    expect(await eventually(() => evicted !== undefined)).toBe(true);
-    await evicted;
+    expect(await eventually(() => changed !== undefined)).toBe(true);
+    await changed;
     adapter.writeEntryIfUnchanged = write;
     const lock = lockOf(schema, 'refresh', 'user:1');
     expect(await eventually(async () => (await lockHolders(pool, lock)) === 0)).toBe(true);
@@ -184,9 +183,7 @@ describe('wrap() and a change made while its loader runs', () => {
     const write = adapter.writeEntryIfUnchanged.bind(adapter);
     const remove = adapter.removeEntryVersion.bind(adapter);
     adapter.writeEntryIfUnchanged = async (...args) => {
-      const evicted = new Promise((resolve) => cache.rule.once('evict', resolve));
-      await pool.query(`UPDATE ${table} SET name = 'new' WHERE id = 1`);
-      await evicted;
+      await cache.changeRow();
       return write(...args);
     };
     // Another process sets the key between the fill's write and its delete of it.
