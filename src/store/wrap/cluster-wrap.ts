@@ -194,7 +194,6 @@ export class ClusterWrap {
       const lock = await tryFillLock(pool, lockKey, options.lockMode, this.host.queryTimeout);
       if (lock === undefined) return 'held elsewhere';
       deletes = this.host.watchOwnDeletes(namespace, storedKey);
-      const watching = deletes;
       outcome = await completeUnderLock<typeof outcome>(lock, async () => {
         // The stamp first: a write landing between it and the read below counts as one made meanwhile.
         const before = await this.host.changeStamp(namespace, storedKey, lock.client);
@@ -206,7 +205,7 @@ export class ClusterWrap {
         // A set, delete or clear that landed while the loader ran is newer than what it loaded, and wins: the write
         // is made only while the stamp is unchanged. A delete that found no row left no trace (a table rule's
         // eviction of a key not stored yet): only this process's own are known.
-        if (!loaded.stored || watching.deleted) return { result: { filled } };
+        if (!loaded.stored || deletes?.deleted) return { result: { filled } };
         const written = await this.writeUnlessChanged(namespace, storedKey, loaded.stored, before, lock);
         if (!written) return { result: { filled } };
         return { result: { filled, version: written.version }, publish: written.publish };
