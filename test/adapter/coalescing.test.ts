@@ -133,6 +133,21 @@ describe('merging calls that wait for a connection', () => {
     await pool.end();
   });
 
+  it('never merges two writes of one key into one statement: both land, in order', async () => {
+    const { pool } = countingPool(1);
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    await adapter.init();
+    const busy = adapter.execute('SELECT pg_sleep(0.2)', [], 'busy');
+    // Both wait behind the sleep with nothing between them; one multi-row upsert could not write the key twice.
+    const first = adapter.writeEntry('twice', 'k', 'first');
+    const second = adapter.writeEntry('twice', 'k', 'second');
+    const [, v1, v2] = await Promise.all([busy, first, second]);
+    expect(v2).toBeGreaterThan(v1);
+    expect(await adapter.readEntry('twice', 'k')).toMatchObject({ value: 'second', version: v2 });
+    await adapter.disconnect();
+    await pool.end();
+  });
+
   it('merges concurrent deletes too, each answering for its own key', async () => {
     const { pool, counted } = countingPool(2);
     const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });

@@ -54,6 +54,33 @@ describe('expiry on every read path', () => {
     expect(await keyv.has('k')).toBe(false);
     await adapter.disconnect();
   });
+
+  it('deleteMany answers true only when every key was live: an expired or cleared row was not there', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0 });
+    adapter.namespace = 'delmany';
+    const rowsOf = async () =>
+      Number(
+        (await pool.query(`SELECT count(*) FROM "${schema}".pgcache_entries WHERE key LIKE 'delmany:%'`))
+          .rows[0].count,
+      );
+    await adapter.setMany([
+      { key: 'delmany:a', value: 'v' },
+      { key: 'delmany:b', value: 'v' },
+    ]);
+    expect(await adapter.deleteMany(['delmany:a', 'delmany:b'])).toBe(true);
+    await adapter.set('delmany:live', 'v');
+    await adapter.set('delmany:short', 'v', 30);
+    await sleep(60);
+    expect(await adapter.deleteMany(['delmany:live', 'delmany:short'])).toBe(false);
+    // Both rows are deleted all the same.
+    expect(await rowsOf()).toBe(0);
+    await adapter.set('delmany:cleared', 'v');
+    await adapter.clear();
+    await adapter.set('delmany:after', 'v');
+    expect(await adapter.deleteMany(['delmany:cleared', 'delmany:after'])).toBe(false);
+    expect(await rowsOf()).toBe(0);
+    await adapter.disconnect();
+  });
 });
 
 describe('a ttl that has run out before the write lands', () => {
@@ -107,6 +134,23 @@ describe('the sweeper', () => {
     expect(await rowCount()).toBe(before - removed);
     expect(await adapter.hasMany(expired.map((entry) => entry.key))).toEqual(expired.map(() => false));
     expect(await adapter.get('batches:alive')).toBe('y');
+    await adapter.disconnect();
+  });
+
+  it('reclaims the rows a clear hid soon after it, not at the next interval', async () => {
+    // An interval no test waits for: only the run a clear starts can delete the rows.
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 60_000 });
+    adapter.namespace = 'reclaim';
+    await adapter.setMany(Array.from({ length: 50 }, (_, i) => ({ key: `reclaim:${i}`, value: 'v' })));
+    const namespaceRows = async () =>
+      Number(
+        (await pool.query(`SELECT count(*) FROM "${schema}".pgcache_entries WHERE namespace = 'reclaim'`))
+          .rows[0].count,
+      );
+    expect(await namespaceRows()).toBe(50);
+    await adapter.clear();
+    // What is left is the clear marker.
+    expect(await eventually(async () => (await namespaceRows()) === 1, 5000)).toBe(true);
     await adapter.disconnect();
   });
 

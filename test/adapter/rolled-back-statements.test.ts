@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresAdapter } from '../../src/index.js';
+import { PostgresAdapter, QueryError } from '../../src/index.js';
 import {
   adminPool,
   databaseUrl,
@@ -177,5 +177,29 @@ describe("a deadlock with an application's transaction", () => {
       other.release();
       await plain.disconnect();
     }
+  });
+});
+
+describe("a statement inside the caller's transaction block", () => {
+  it('is not run again: the caller gets the serialization failure, and can retry its transaction', async () => {
+    await adapter.set('in-tx', 'before');
+    // A connection of the adapter's pool: REPEATABLE READ by default, as the adapter's own statements are.
+    const mine = await adapter.pool.connect();
+    try {
+      await mine.query('BEGIN');
+      // The transaction's snapshot is taken here, before the other change commits.
+      await mine.query(`SELECT 1 FROM ${entries} LIMIT 1`);
+      await pool.query(`UPDATE ${entries} SET value = $1 WHERE namespace = 'rr' AND key = 'in-tx'`, [
+        JSON.stringify({ value: 'theirs' }),
+      ]);
+      const error = await adapter.writeEntry('rr', 'in-tx', 'ours', undefined, mine).catch((e: unknown) => e);
+      // Run again in the aborted transaction block, it would fail as 25P02 ("current transaction is aborted").
+      expect(error).toBeInstanceOf(QueryError);
+      expect((error as QueryError).cause).toMatchObject({ code: '40001' });
+      await mine.query('ROLLBACK');
+    } finally {
+      mine.release();
+    }
+    expect(JSON.parse((await storedValue('in-tx')) as string)).toEqual({ value: 'theirs' });
   });
 });

@@ -24,6 +24,25 @@ describe('behaves like Keyv over its own Map store', () => {
   });
 });
 
+describe('iterator()', () => {
+  it('pages through a namespace larger than iterationBatchSize, yielding each live entry once', async () => {
+    const adapter = new PostgresAdapter({ pool, schema, sweepInterval: 0, iterationBatchSize: 7 });
+    adapter.namespace = 'pages';
+    const keys = Array.from({ length: 50 }, (_, i) => `pages:k${i}`);
+    await adapter.setMany(keys.map((key) => ({ key, value: `v-${key}` })));
+    // Expired rows of the namespace are skipped, not yielded.
+    await adapter.setMany(
+      Array.from({ length: 10 }, (_, i) => ({ key: `pages:dead${i}`, value: 'x', ttl: 1 })),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const iterated: Array<[string, string]> = [];
+    for await (const entry of adapter.iterator('pages')) iterated.push(entry);
+    expect(iterated.map(([key]) => key).sort()).toEqual([...keys].sort());
+    expect(iterated.every(([key, value]) => value === `v-${key}`)).toBe(true);
+    await adapter.disconnect();
+  });
+});
+
 describe('clear()', () => {
   it('removes exactly its namespace, even when other namespaces look like prefixes or LIKE patterns', async () => {
     const namespaces = ['app', 'app:sub', 'ap_', 'a%', 'App'];

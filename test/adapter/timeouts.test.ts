@@ -84,6 +84,28 @@ describe('a server that stops answering', () => {
     await supplied.end();
     await proxy.close();
   });
+
+  it('destroys a connection whose statement timed out instead of returning it to a supplied pool', async () => {
+    const proxy = await startTcpProxy(databaseUrl());
+    const supplied = new pg.Pool({ connectionString: proxy.url, max: 1, allowExitOnIdle: true });
+    supplied.on('error', () => undefined);
+    const adapter = new PostgresAdapter({ pool: supplied, schema, statementTimeout: 300, sweepInterval: 0 });
+    try {
+      await adapter.set('k', 'v');
+      expect(supplied.totalCount).toBe(1);
+      // The server stops answering on the open connection; a new one is forwarded again.
+      proxy.stall();
+      expect(await outcomeWithin(adapter.get('k'), 6000)).toBeInstanceOf(ConnectionError);
+      expect(supplied.totalCount).toBe(0);
+      // Reused, the stalled connection would fail the next call too.
+      expect(await outcomeWithin(adapter.get('k'), 6000)).toBe('resolved');
+      expect(await adapter.get('k')).toBe('v');
+    } finally {
+      await adapter.disconnect();
+      await supplied.end();
+      await proxy.close();
+    }
+  });
 });
 
 describe('a statement that runs past statementTimeout', () => {
