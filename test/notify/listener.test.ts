@@ -354,3 +354,27 @@ describe('a handler added while the last one on its channel is being removed', (
     expect(await eventually(() => heard.includes('after'))).toBe(true);
   });
 });
+
+describe('the last handler of a channel removed', () => {
+  it('UNLISTENs: the connection, which other caches share, stops receiving that channel', async () => {
+    const { listener: l } = listener({ connection: databaseUrl(), ...fast });
+    await l.start();
+    // What reaches the connection itself, whether a handler wants it or not.
+    const wire: string[] = [];
+    (l as unknown as { client: pg.Client }).client.on('notification', (message) =>
+      wire.push(`${message.channel}:${message.payload}`),
+    );
+    const removeGone = await l.listen('unlisten_gone', () => undefined);
+    await l.listen('unlisten_kept', () => undefined);
+    const sender = await admin();
+    await sender.query(`NOTIFY unlisten_gone, 'before'`);
+    expect(await eventually(() => wire.includes('unlisten_gone:before'))).toBe(true);
+    await removeGone();
+
+    // One session's notifications arrive in the order sent: once the marker is in, the other would be too.
+    await sender.query(`NOTIFY unlisten_gone, 'after'`);
+    await sender.query(`NOTIFY unlisten_kept, 'marker'`);
+    expect(await eventually(() => wire.includes('unlisten_kept:marker'))).toBe(true);
+    expect(wire).not.toContain('unlisten_gone:after');
+  });
+});

@@ -348,6 +348,9 @@ describe('change events', () => {
       '{"op":"drop","ns":"x","v":3}',
       '{"op":"set","ns":"x","kh":"zz","v":4}',
       '{"op":"set","ns":"x","key":"k","v":"9"}',
+      // Versions are whole numbers a double holds exactly: neither of these is one.
+      '{"op":"set","ns":"x","key":"k","v":1.5}',
+      '{"op":"clear","ns":"x","v":1e300}',
       '{"op":"probe"}',
       '{"op":"probe","id":7}',
       'x'.repeat(7000),

@@ -179,6 +179,44 @@ describe('where the listener connects', () => {
     }
   });
 
+  it('does not share a LISTEN connection between settings that name another database, role, host or port', async () => {
+    const settings = serverSettings();
+    const leases = [
+      settings,
+      { ...settings },
+      { ...settings, database: otherDatabase },
+      { ...settings, user: 'someone_else' },
+      { ...settings, host: '127.0.0.2' },
+      { ...settings, port: (settings.port ?? 5432) + 1 },
+    ].map((connection) => leaseListener({ connection }));
+    try {
+      const [same, alike, ...others] = leases.map((each) => each.listener);
+      expect(alike).toBe(same);
+      // Each one hears its own database (or none): sharing would leave a cache deaf to its writes.
+      expect(new Set([same, ...others]).size).toBe(1 + others.length);
+    } finally {
+      await Promise.all(leases.map((each) => each.release()));
+    }
+  });
+
+  it('a cache that disconnects leaves the LISTEN connection it shares open for the others', async () => {
+    const leaving = newCache({ connectionString: databaseUrl() });
+    const staying = newCache({ connectionString: databaseUrl() });
+    const writer = newCache({ connectionString: databaseUrl() });
+    await Promise.all([leaving.init(), staying.init(), writer.init()]);
+    const pid = staying.stats.listener.backendPid;
+    expect(leaving.stats.listener.backendPid).toBe(pid);
+    await leaving.disconnect();
+
+    await writer.set('shared', 'v1');
+    expect(await staying.get('shared')).toBe('v1');
+    await writer.set('shared', 'v2');
+    // Its L1 copy is dropped by the change event: the connection is still there, still LISTENing.
+    expect(await eventually(async () => (await staying.get('shared')) === 'v2', 3000)).toBe(true);
+    expect(staying.coherent).toBe(true);
+    expect(staying.stats.listener.backendPid).toBe(pid);
+  });
+
   it('caches that connect alike share one LISTEN connection; others do not', async () => {
     const url = databaseUrl();
     const byUrl = newCache({ connectionString: url });

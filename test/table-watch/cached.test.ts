@@ -218,8 +218,11 @@ describe('cached()', () => {
     expect(await anyChange(3)).toBe('cy');
     expect(await anyChange(2)).toBe('bob');
     expect(await byKey(300)).toBeNull();
+    expect(await byKey(3)).toBe('cy');
     await pool.query(`UPDATE ${users} SET id = 300 WHERE id = 3`);
     expect(await refreshed(byKey, 300, 'cy')).toBe(true);
+    // The old key's result went too: row 3 is no more.
+    expect(await refreshed(byKey, 3, null)).toBe(true);
     expect(await refreshed(anyChange, 3, null)).toBe(true);
     const runs = load.runs;
     expect(await anyChange(2)).toBe('bob');

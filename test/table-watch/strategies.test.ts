@@ -116,6 +116,20 @@ describe('timed', () => {
     vi.advanceTimersByTime(1);
     expect(evictions.at(-1)).toEqual({ at: 350, ids: [5] });
   });
+
+  it('a wall clock set back makes no event wait longer than the interval', () => {
+    const evicted: unknown[][] = [];
+    const run = timed({ interval: 100 }).start((events) => evicted.push(events.map((e) => e.new?.id)));
+    run.push(event(1));
+    expect(evicted).toEqual([[1]]);
+    // NTP steps the clock back an hour: by Date.now(), the last eviction is now an hour in the future.
+    vi.setSystemTime(Date.now() - 3_600_000);
+    run.push(event(2));
+    vi.advanceTimersByTime(99);
+    expect(evicted).toEqual([[1]]);
+    vi.advanceTimersByTime(1);
+    expect(evicted).toEqual([[1], [2]]);
+  });
 });
 
 describe('every strategy', () => {
