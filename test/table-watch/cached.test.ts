@@ -732,8 +732,9 @@ describe('invalidateOnTableChange()', () => {
     await pool.query(`INSERT INTO ${protos} VALUES ('a', 1)`);
     const own = new PostgresCache({ pool, schema, namespace: 'protos', sweepInterval: 0 });
     const errors: Error[] = [];
+    const protoColumn = '__proto__';
     const rule = track(
-      invalidateOnTableChange(own, { table: 'protos', keys: (row) => [`p:${row.__proto__}:${row.id}`] }),
+      invalidateOnTableChange(own, { table: 'protos', keys: (row) => [`p:${row[protoColumn]}:${row.id}`] }),
     );
     rule.on('error', (error) => errors.push(error));
     try {

@@ -1,6 +1,6 @@
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
-import { installTableWatch, invalidateOnTableChange, type PostgresCache } from '../../src/index.js';
+import { installTableWatch, invalidateOnTableChange } from '../../src/index.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { eventually, sleep } from '../support/database.js';
 import { lockHolders, lockOf } from './support.js';

@@ -8,12 +8,18 @@ describe('Semaphore', () => {
     const first = await semaphore.acquire();
     const granted: string[] = [];
     const queued = ['b', 'c'].map((name) =>
-      semaphore.acquire().then((release) => (granted.push(name), release)),
+      semaphore.acquire().then((release) => {
+        granted.push(name);
+        return release;
+      }),
     );
     await Promise.resolve();
     expect(granted).toEqual([]);
     limit = 3;
-    const newcomer = semaphore.acquire().then((release) => (granted.push('d'), release));
+    const newcomer = semaphore.acquire().then((release) => {
+      granted.push('d');
+      return release;
+    });
     await Promise.all(queued);
     expect(granted).toEqual(['b', 'c']);
     first?.();
