@@ -1,7 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
-import { type CacheChange, ConnectionError, type PostgresCache, type StoredEntry } from '../../src/index.js';
+import {
+  type CacheChange,
+  ConnectionError,
+  DisconnectedError,
+  InvalidValueError,
+  type PostgresCache,
+  type StoredEntry,
+} from '../../src/index.js';
 import { announcedDelete } from '../../src/store/postgres-cache.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { databaseUrl, eventually, sleep } from '../support/database.js';
@@ -108,6 +115,30 @@ describe('the read-versus-event race', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('a read that began before a newer write was announced is refused, even after another read of the key answered', async () => {
+    const writer = newCache();
+    const reader = newCache();
+    await Promise.all([writer.init(), reader.init()]);
+    const ns = 'race-overlapping';
+    await writer.adapter.writeEntry(ns, 'k', 'old');
+    reader.namespace = ns;
+    let third: Promise<unknown> = Promise.resolve();
+    let releaseThird: () => void = () => undefined;
+    pauseNextRead(reader, async () => {
+      // A second read of the key begins and answers while the first is held; then the key changes.
+      expect(await reader.get('k')).toBe('old');
+      await nextEvent(reader, 'set', () => writer.adapter.writeEntry(ns, 'k', 'new'));
+      // A third read begins after the change, and is still in flight when the first answers.
+      pauseNextRead(reader, () => new Promise<void>((resolve) => (releaseThird = resolve)));
+      third = reader.get('k');
+    });
+    expect(await reader.get('k')).toBe('old');
+    expect(await reader.get('k')).toBe('new');
+    releaseThird();
+    expect(await third).toBe('new');
+    expect(await reader.get('k')).toBe('new');
   });
 
   it("an own write whose answer arrives after another process's newer write does not win in L1", async () => {
@@ -348,9 +379,6 @@ describe('change events', () => {
       '{"op":"drop","ns":"x","v":3}',
       '{"op":"set","ns":"x","kh":"zz","v":4}',
       '{"op":"set","ns":"x","key":"k","v":"9"}',
-      // Versions are whole numbers a double holds exactly: neither of these is one.
-      '{"op":"set","ns":"x","key":"k","v":1.5}',
-      '{"op":"clear","ns":"x","v":1e300}',
       '{"op":"probe"}',
       '{"op":"probe","id":7}',
       'x'.repeat(7000),
@@ -430,6 +458,19 @@ describe('change events', () => {
     }
   });
 
+  it("getMany() of keys some of which L1 holds fills L1 with each other key's own row", async () => {
+    const cache = newCache({ namespace: 'many-mixed' });
+    await cache.init();
+    await cache.set('many-mixed:a', 'A');
+    await cache.adapter.writeEntry('many-mixed', 'many-mixed:b', 'B');
+    await cache.adapter.writeEntry('many-mixed', 'many-mixed:c', 'C');
+    expect(await cache.getMany(['many-mixed:b', 'many-mixed:a', 'many-mixed:c'])).toEqual(['B', 'A', 'C']);
+    expect(cache.stats.l1.size).toBe(3);
+    const hits = cache.stats.l1.hits;
+    expect(await cache.getMany(['many-mixed:a', 'many-mixed:b', 'many-mixed:c'])).toEqual(['A', 'B', 'C']);
+    expect(cache.stats.l1.hits).toBe(hits + 3);
+  });
+
   it('holds in L1 what setMany wrote, whatever the caller then does with its entries', async () => {
     const cache = newCache({ namespace: 'entries-reused' });
     await cache.init();
@@ -479,6 +520,34 @@ describe('change events', () => {
     await theirs.clearNamespace('restarted');
     expect(await eventually(() => mine.stats.l1.size === 0)).toBe(true);
     expect(await mine.get('restarted:k')).toBeUndefined();
+  });
+
+  it('a clear whose event comes late evicts only the entries older than the clear', async () => {
+    const proxy = await startTcpProxy(databaseUrl());
+    try {
+      const mine = newCache({ namespace: 'late-clear', listenerConnectionString: proxy.url });
+      const theirs = newCache({ namespace: 'late-clear' });
+      await Promise.all([mine.init(), theirs.init()]);
+      await mine.set('late-clear:old', 'before');
+      const clears: CacheChange[] = [];
+      mine.on('change', (change) => {
+        if (change.op === 'clear') clears.push(change);
+      });
+      // From now on the listener hears everything a second late: the write below, made once the clear has
+      // committed, is in L1 before the clear's event comes.
+      proxy.serverDelayMs = 1000;
+      await theirs.clearNamespace('late-clear');
+      await mine.set('late-clear:new', 'after');
+      expect(clears).toEqual([]);
+      expect(await eventually(() => clears.length === 1)).toBe(true);
+      expect(mine.stats.evictions.clear).toBe(1);
+      const hits = mine.stats.l1.hits;
+      expect(await mine.get('late-clear:new')).toBe('after');
+      expect(mine.stats.l1.hits).toBe(hits + 1);
+      expect(await mine.get('late-clear:old')).toBeUndefined();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('count each call once: a cold wrap(), a has() that goes to PostgreSQL, an own clear', async () => {
@@ -640,6 +709,23 @@ describe('the L1 bounds', () => {
     expect(cache.stats.l1.hits).toBe(1);
   });
 
+  it("never keeps an entry read from PostgreSQL past its row's expiry", async () => {
+    const cache = newCache();
+    await cache.init();
+    cache.namespace = 'expiring-read';
+    // Written elsewhere: L1 learns the rows' lifetimes from what get() and getMany() read.
+    await cache.adapter.writeEntry('expiring-read', 'k', 'v', 1500);
+    await cache.adapter.writeEntry('expiring-read', 'j', 'w', 1500);
+    expect(await cache.get('k')).toBe('v');
+    expect(await cache.getMany(['j'])).toEqual(['w']);
+    expect(await cache.getMany(['k', 'j'])).toEqual(['v', 'w']);
+    expect(cache.stats.l1.hits).toBe(2);
+    await sleep(1600);
+    expect(await cache.get('k')).toBeUndefined();
+    expect(await cache.getMany(['j'])).toEqual([undefined]);
+    expect(cache.stats.l1.hits).toBe(2);
+  });
+
   it('stops serving an expired entry to a caller that awaits nothing but L1 hits', async () => {
     const cache = newCache();
     await cache.init();
@@ -691,6 +777,64 @@ describe('own writes', () => {
     expect(await cache.get('k')).toBe('old');
     expect(written).toBe(true);
     expect(await cache.get('k')).toBe('new');
+  });
+
+  it('a write that fails leaves the key read from L1 again', async () => {
+    const cache = newCache({ namespace: 'failed-write' });
+    await cache.init();
+    await cache.set('failed-write:k', 'v');
+    const refused = 'not\u0000storable';
+    await expect(cache.set('failed-write:k', refused)).rejects.toBeInstanceOf(InvalidValueError);
+    await expect(cache.setMany([{ key: 'failed-write:k', value: refused }])).rejects.toBeInstanceOf(
+      InvalidValueError,
+    );
+    const hits = cache.stats.l1.hits;
+    expect(await cache.get('failed-write:k')).toBe('v');
+    expect(cache.stats.l1.hits).toBe(hits + 1);
+  });
+
+  const ownChanges: Array<[string, (cache: PostgresCache) => Promise<unknown>, string | undefined]> = [
+    // L1 holds one entry: the write's own is pushed out by another key before the read answers.
+    [
+      'a set whose entry L1 has let go',
+      async (cache) => cache.set('k', 'new').then(() => cache.set('j', 'x')),
+      'new',
+    ],
+    ['a delete', (cache) => cache.delete('k'), undefined],
+    ['a deleteMany', (cache) => cache.deleteMany(['k']), undefined],
+    ['a clear', (cache) => cache.clearNamespace('own-change'), undefined],
+  ];
+  for (const [which, change, after] of ownChanges) {
+    it(`an older read that answers after our own change (${which}) does not bring the old row back`, async () => {
+      // Without notifications nothing else would correct L1: the fill guard alone has to refuse the read.
+      const cache = newCache({ notifications: false, l1: { ttl: 60_000, max: 1 } });
+      await cache.init();
+      cache.namespace = 'own-change';
+      await cache.adapter.writeEntry('own-change', 'k', 'old');
+      let changed = false;
+      pauseNextRead(cache, async () => {
+        await change(cache);
+        changed = true;
+      });
+      expect(await cache.get('k')).toBe('old');
+      expect(changed).toBe(true);
+      expect(await cache.get('k')).toBe(after);
+      expect(cache.stats.refusedFills).toBe(1);
+    });
+  }
+});
+
+describe('after disconnect()', () => {
+  it('a read that answers after it fills nothing: L1 is off, and later calls fail as disconnected', async () => {
+    const cache = newCache();
+    await cache.init();
+    cache.namespace = 'closed-fill';
+    await cache.adapter.writeEntry('closed-fill', 'k', 'v');
+    pauseNextRead(cache, () => cache.disconnect());
+    expect(await cache.get('k')).toBe('v');
+    expect(cache.coherent).toBe(false);
+    expect(cache.stats.l1.size).toBe(0);
+    await expect(cache.get('k')).rejects.toBeInstanceOf(DisconnectedError);
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ClearsSeen } from '../../src/store/clears-seen.js';
+import { WriteEchoes } from '../../src/store/write-echoes.js';
 import { WritesInFlight } from '../../src/store/writes-in-flight.js';
 
 describe('WritesInFlight', () => {
@@ -54,6 +55,48 @@ describe('WritesInFlight', () => {
       ...[false, false, false],
       ...[false, false, false],
     ]);
+  });
+  it('unmarks what a failed write touched, without settling it, and rejects with its error', async () => {
+    const writing = new WritesInFlight(() => undefined);
+    let settled = 0;
+    for (const marks of [{ ids: ['ns\u0000k'] }, { namespace: 'ns' }, { everything: true } as const]) {
+      const failing = writing.around(
+        marks,
+        async () => {
+          throw new Error('the write failed');
+        },
+        () => settled++,
+      );
+      await expect(failing).rejects.toThrow('the write failed');
+    }
+    expect(settled).toBe(0);
+    expect([writing.covers('ns', 'ns\u0000k'), writing.covers('other', 'other\u0000k')]).toEqual([
+      false,
+      false,
+    ]);
+  });
+});
+
+describe('WriteEchoes', () => {
+  it("hears a write's own event only: not another version of its key, nor its own after events were lost", async () => {
+    const echoes = new WriteEchoes();
+    const overtaken = echoes.expect('k');
+    const waited = overtaken.heard(5, 200);
+    echoes.set('k', undefined, 7);
+    expect(await waited).toBe(false);
+
+    const afterLoss = echoes.expect('k');
+    echoes.lost();
+    echoes.set('k', undefined, 9);
+    expect(await afterLoss.heard(9, 200)).toBe(false);
+
+    const early = echoes.expect('k');
+    echoes.set('k', undefined, 11);
+    expect(await early.heard(11, 200)).toBe(true);
+    const late = echoes.expect('k');
+    const lateHeard = late.heard(12, 5000);
+    echoes.set('k', undefined, 12);
+    expect(await lateHeard).toBe(true);
   });
 });
 

@@ -177,6 +177,21 @@ describe('checking where the trigger points', () => {
     expect(cache.coherent).toBe(false);
   }, 30_000);
 
+  it('a notice naming another channel bypasses L1 at once, until the catalog says the trigger still notifies ours', async () => {
+    const { cache } = await openCache(schema, 'check_notice');
+    cache.namespace = 'notice';
+    await cache.set('k', 'v');
+    const states: string[] = [];
+    cache.on('disconnected', () => states.push(`disconnected with ${cache.stats.l1.size} in L1`));
+    cache.on('connected', () => states.push('connected'));
+    await pool.query(
+      `SELECT pg_notify('check_notice', '{"op":"repoint","to":"check_elsewhere","by":"another start"}')`,
+    );
+    expect(await eventually(() => states.length === 2)).toBe(true);
+    expect(states).toEqual(['disconnected with 0 in L1', 'connected']);
+    expect(cache.coherent).toBe(true);
+  }, 30_000);
+
   it('a disabled trigger: a cache that reconnects bypasses L1 and says why; a start with migrate re-enables it', async () => {
     const { cache, schemaErrors } = await openCache(schema, 'check_disabled');
     const entries = `${schema}.pgcache_entries`;
