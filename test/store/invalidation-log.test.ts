@@ -16,4 +16,19 @@ describe('InvalidationLog', () => {
     expect(log.changedSince(fresh, 'key:5')).toBe(true);
     expect(log.changedSince(fresh, 'key:6')).toBe(false);
   });
+
+  it('keeps what a fill still in flight must know when a fill that ends prunes it past 1024 stamps', () => {
+    const log = new InvalidationLog();
+    const slow = log.begin();
+    log.markKeys(['slow-key']);
+    log.markTags(['slow-tag']);
+    const quick = log.begin();
+    // A bulk change while both are in flight: more stamps than the log keeps without pruning.
+    for (let i = 0; i < 1100; i++) log.markKeys([`bulk:${i}`]);
+    log.end(quick);
+    expect(log.changedSince(slow, 'slow-key')).toBe(true);
+    expect(log.changedSince(slow, 'other', ['slow-tag'])).toBe(true);
+    expect(log.changedSince(slow, 'bulk:1099')).toBe(true);
+    expect(log.changedSince(slow, 'never-marked')).toBe(false);
+  });
 });

@@ -304,6 +304,46 @@ describe('cached()', () => {
     expect(runs).toBe(2);
   });
 
+  it('with a windowed rule, a result loaded before its row changed is refused once the event arrives, before the window evicts', async () => {
+    await setName(61, 'old');
+    const held = gate();
+    let runs = 0;
+    const slow = track(
+      cached(
+        async (id: number) => {
+          runs++;
+          const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
+          if (runs === 1) await held.opened;
+          return rows[0]?.name as string;
+        },
+        {
+          cache,
+          name: 'slowWindowed',
+          key: String,
+          // The window outlasts the test: only the event's arrival can tell the run its row changed.
+          invalidateOn: {
+            table: 'users',
+            keys: (row) => [String(row.id)],
+            strategy: windowed({ maxEvents: 1000, maxWait: 600_000 }),
+          },
+        },
+      ),
+    );
+    await slow.ready;
+    // Lets a late event of setName() above arrive first.
+    await sleep(300);
+    const events = slow.invalidation?.stats.events ?? 0;
+    const first = slow(61);
+    expect(await eventually(() => runs === 1, 15_000)).toBe(true);
+    await pool.query(`UPDATE ${users} SET name = 'new' WHERE id = 61`);
+    expect(await eventually(() => (slow.invalidation?.stats.events ?? 0) > events, 15_000)).toBe(true);
+    held.open();
+    expect(await first).toBe('old');
+    expect(slow.stats.refusedWrites).toBe(1);
+    expect(slow.invalidation?.stats.evictions).toBe(0);
+    expect(await slow(61)).toBe('new');
+  });
+
   it('a failed first call rejects its callers and does not hang or poison the calls after it', async () => {
     let runs = 0;
     let release: () => void = () => undefined;
@@ -427,6 +467,41 @@ describe('cached()', () => {
       await late.close();
       expect(late.stats.refusedWrites).toBe(1);
       expect(await prompt(50)).toBe('after');
+    } finally {
+      await close();
+    }
+  });
+
+  it("another cache's clear() heard while a run is computing: its result is not stored", async () => {
+    const { late, prompt, held, runReading, close } = await lateHearing('cleared', 0);
+    try {
+      const { run } = await runReading(80);
+      await setName(80, 'after');
+      await prompt.clear();
+      // The clear's event reaches the running cache before its run ends.
+      await sleep(500);
+      held.open();
+      expect(await run).toBe('before');
+      // Whatever it wrote has heard its own event back by now (close() would delete it, and hide a bad write).
+      await sleep(500);
+      expect(late.stats.refusedWrites).toBe(1);
+      expect(await prompt(80)).toBe('after');
+    } finally {
+      await close();
+    }
+  });
+
+  it("a result stored before another cache's invalidate() was heard is deleted once its own event is back, while the cache stays open", async () => {
+    const { late, prompt, held, runReading, close } = await lateHearing('late-open', 100);
+    try {
+      const { run } = await runReading(55);
+      await setName(55, 'after');
+      await prompt.invalidate(55);
+      held.open();
+      expect(await run).toBe('before');
+      // Not close(): that deletes whatever is still settling anyway.
+      expect(await eventually(() => late.stats.refusedWrites === 1, 5000)).toBe(true);
+      expect(await eventually(async () => (await prompt(55)) === 'after', 5000)).toBe(true);
     } finally {
       await close();
     }
@@ -836,6 +911,53 @@ describe('invalidateOnTableChange()', () => {
     expect(await tags.evict(['quiet-tag'])).toBe(1);
     expect(await quiet.get('page:1')).toBeUndefined();
     await quiet.disconnect();
+  });
+
+  it('an entry tagged again with a longer ttl keeps its tag for as long as it lives', async () => {
+    const own = new PostgresCache({ pool, schema, namespace: 'retagged', sweepInterval: 0 });
+    const tags = new CacheTags(own);
+    try {
+      await tags.set('page', 'short', { tags: ['retagged-tag'], ttl: 200 });
+      await tags.set('page', 'long', { tags: ['retagged-tag'], ttl: 60_000 });
+      await sleep(400);
+      // Pruning drops the tag rows of expired entries only: this entry still lives.
+      await tags.prune();
+      expect(await own.get('page')).toBe('long');
+      expect(await tags.evict(['retagged-tag'])).toBe(1);
+      expect(await own.get('page')).toBeUndefined();
+    } finally {
+      await own.disconnect();
+    }
+  });
+
+  it('a bulk change of more rows than one delete statement takes evicts every dependent key', async () => {
+    const rows = 2500;
+    await pool.query(`CREATE TABLE ${q(schema)}.bulk (id int PRIMARY KEY, n int)`);
+    await installTableWatch(pool, { schema, table: 'bulk', cacheSchema: schema });
+    const own = new PostgresCache({ pool, schema, namespace: 'bulk', sweepInterval: 0 });
+    const rule = invalidateOnTableChange(own, {
+      table: 'bulk',
+      keys: (row) => [`row:${row.id}`],
+      // One eviction for the whole UPDATE: a window as large as it, and no time limit within the test.
+      strategy: windowed({ maxEvents: rows, maxWait: 600_000 }),
+    });
+    try {
+      await rule.ready;
+      await pool.query(`INSERT INTO ${q(schema)}.bulk SELECT g, 0 FROM generate_series(1, ${rows}) AS g`);
+      expect(await eventually(() => rule.stats.evictions === 1, 15_000)).toBe(true);
+      const ids = Array.from({ length: rows }, (_, index) => index + 1);
+      await own.setMany(ids.map((id) => ({ key: `row:${id}`, value: 'cached' })));
+      await pool.query(`UPDATE ${q(schema)}.bulk SET n = 1`);
+      expect(await eventually(() => rule.stats.evictions === 2, 15_000)).toBe(true);
+      expect(rule.stats.keys).toBe(2 * rows);
+      const left = await pool.query(
+        `SELECT key FROM ${own.adapter.names.entries} WHERE namespace = 'bulk' ORDER BY key`,
+      );
+      expect(left.rows).toEqual([]);
+    } finally {
+      await rule.close();
+      await own.disconnect();
+    }
   });
 
   it('windowed: events wait for the window to fill, then go in one eviction', async () => {

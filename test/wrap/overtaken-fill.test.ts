@@ -53,6 +53,27 @@ describe('wrap() and a change made while its loader runs', () => {
     expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('new');
   });
 
+  it("a table rule's eviction heard before the fill writes: the loaded value never reaches the table, even for a moment", async () => {
+    const table = await watchedTable('people_unwritten');
+    await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);
+    const cache = await ruledCache(table, 'unwritten');
+    // Every value written to the namespace's rows, as another process reading them could see it.
+    await pool.query(`CREATE TABLE "${schema}".unwritten_log (value text)`);
+    await pool.query(`CREATE FUNCTION "${schema}".log_unwritten() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO "${schema}".unwritten_log VALUES (NEW.value); RETURN NEW; END $$`);
+    await pool.query(`CREATE TRIGGER log_unwritten AFTER INSERT OR UPDATE ON "${schema}".pgcache_entries
+      FOR EACH ROW WHEN (NEW.namespace = 'unwritten') EXECUTE FUNCTION "${schema}".log_unwritten()`);
+    const loaded = await cache.wrap('user:1', async () => {
+      const name = await nameIn(table, 1);
+      await cache.changeRow();
+      return name;
+    });
+    expect(loaded).toBe('old');
+    // Not written and deleted again: between the two, any process could have read it.
+    const { rows } = await pool.query(`SELECT value FROM "${schema}".unwritten_log`);
+    expect(rows).toEqual([]);
+    expect(await cache.wrap('user:1', () => nameIn(table, 1))).toBe('new');
+  });
   it("a rule's eviction sent while the fill's write waits: the fill deletes what it wrote", async () => {
     const table = await watchedTable('people_waiting');
     await pool.query(`INSERT INTO ${table} VALUES (1, 'old')`);

@@ -144,6 +144,41 @@ describe('holder permits (one, in a pool of two)', () => {
     await slow;
     expect(outcome).toBe('y from elsewhere');
   });
+
+  it('a caller queued for a permit looks again under the lock: a value written meanwhile is not loaded again', async () => {
+    // Without notifications nothing tells the queued caller about the write: only its look under the lock finds it.
+    const here = openCache({ namespace: 'queued-look', poolSize: 2, notifications: false });
+    const elsewhere = openCache({ namespace: 'queued-look' });
+    await Promise.all([here.init(), elsewhere.init()]);
+    const longRunning = gate();
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const slow = here.wrap('slow', async () => {
+      started();
+      await longRunning.opened;
+      return 'slow';
+    });
+    await running;
+    let loads = 0;
+    const waiting = here.wrap(
+      'y',
+      async () => {
+        loads++;
+        return 'y from here';
+      },
+      { lockTimeout: 30_000 },
+    );
+    // It has looked (a miss) and queued for the permit the slow loader holds.
+    await sleep(100);
+    expect(await elsewhere.wrap('y', async () => 'y from elsewhere')).toBe('y from elsewhere');
+    longRunning.open();
+    await slow;
+    expect(await waiting).toBe('y from elsewhere');
+    expect(loads).toBe(0);
+    expect(await elsewhere.wrap('y', async () => 'loaded again')).toBe('y from elsewhere');
+  });
 });
 
 describe('caches that share one pool', () => {
@@ -271,6 +306,50 @@ describe('a fill inside a loader, with the key held by another fill', () => {
     expect(await later).toBe('y from elsewhere');
     expect(await yElsewhere).toBe('y from elsewhere');
     expect(yLoads).toBe(1);
+  });
+
+  it('a wrap() from a timer a loader left behind queues for a holder slot: the connection for reads stays free', async () => {
+    const here = openCache({ namespace: 'left-behind-cold', poolSize: 2 });
+    await here.init();
+    await here.set('left-behind-cold:plain', 'value');
+    const slow = gate();
+    const timerLoad = gate();
+    let later: Promise<string> | undefined;
+    let timerLoads = 0;
+    const fired = gate();
+    const busy = gate();
+    await here.wrap('a', async () => {
+      setTimeout(() => {
+        later = here.wrap('cold', async () => {
+          timerLoads++;
+          await timerLoad.opened;
+          return 'cold from the timer';
+        });
+        fired.open();
+      }, 100);
+      return 'a';
+    });
+    // This pool's only slot is busy when the timer fires.
+    const holdingTheSlot = here.wrap('busy', async () => {
+      busy.open();
+      await slow.opened;
+      return 'busy';
+    });
+    await busy.opened;
+    await fired.opened;
+    await sleep(200);
+    // The timer's fill waits for the slot, like any call: its loader has not started, and reads still go.
+    expect(timerLoads).toBe(0);
+    const read = await Promise.race([
+      here.get('left-behind-cold:plain'),
+      sleep(2000).then(() => 'no connection'),
+    ]);
+    expect(read).toBe('value');
+    slow.open();
+    expect(await holdingTheSlot).toBe('busy');
+    expect(await eventually(() => timerLoads === 1)).toBe(true);
+    timerLoad.open();
+    expect(await later).toBe('cold from the timer');
   });
 });
 

@@ -99,6 +99,45 @@ describe('refreshThreshold', () => {
     expect(loads).toBe(2);
   });
 
+  it('a refresh that waited for a holder slot while another instance refreshed looks again under the lock, and loads nothing', async () => {
+    // One holder slot (a pool of two): the refresh queues behind a fill that holds it.
+    const queued = newCache({ namespace: 'refresh-queued', poolSize: 2 });
+    const prompt = newCache({ namespace: 'refresh-queued' });
+    await Promise.all([queued.init(), prompt.init()]);
+    const events = refreshEvents(prompt);
+    let version = 0;
+    let loads = 0;
+    const loader = async () => {
+      loads++;
+      return ++version;
+    };
+    expect(await queued.wrap('k', loader, dueOnce)).toBe(1);
+    expect(await prompt.wrap('k', loader, dueOnce)).toBe(1);
+    const slot = gate();
+    let holding: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    const blocker = queued.wrap('blocker', async () => {
+      holding();
+      await slot.opened;
+      return 'done';
+    });
+    await held;
+    await sleep(1100);
+    // Due in both: the queued instance's refresh waits for the slot, the other one refreshes meanwhile.
+    expect(await queued.wrap('k', loader, dueOnce)).toBe(1);
+    expect(await prompt.wrap('k', loader, dueOnce)).toBe(1);
+    expect(await eventually(() => events.length === 1)).toBe(true);
+    expect(events[0]).toEqual({ key: 'k', value: 2 });
+    slot.open();
+    expect(await blocker).toBe('done');
+    // Under the lock, the queued refresh finds version 2, not due: it does not load version 3.
+    expect(await eventually(() => poolIsIdle(queued.adapter.pool))).toBe(true);
+    await sleep(200);
+    expect(loads).toBe(2);
+    expect(await queued.wrap('k', loader, dueOnce)).toBe(2);
+  });
   it("while another session holds the key's lock, hits try it again once a poll interval has passed, not on every hit", async () => {
     const cache = newCache({ namespace: 'refresh-held', wrap: { maxPollInterval: 500 } });
     await cache.init();

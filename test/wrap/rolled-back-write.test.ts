@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { QueryError } from '../../src/index.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { repeatableReadUrl, sleep } from '../support/database.js';
+import { counted } from './support.js';
 
 // A database (or role) whose default isolation is REPEATABLE READ runs each statement outside a transaction
 // block at that level: a session-mode holder's write of a row another transaction changed after its snapshot
@@ -49,3 +51,31 @@ describe.each(['session', 'transaction'] as const)(
     });
   },
 );
+
+describe('a transaction-mode holder whose COMMIT fails', () => {
+  it('rejects its callers, and neither PostgreSQL nor its L1 keeps what it wrote', async () => {
+    const namespace = 'commit-refused';
+    // A deferred constraint trigger: the holder's write succeeds, and its COMMIT fails.
+    await pool.query(`CREATE FUNCTION "${schema}".refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'refused at commit'; END $$`);
+    await pool.query(`CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT OR UPDATE ON "${schema}".pgcache_entries
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.namespace = '${namespace}')
+      EXECUTE FUNCTION "${schema}".refuse_at_commit()`);
+    const cache = newCache({ namespace, wrap: { lockMode: 'transaction' } });
+    await cache.init();
+    const first = counted(() => 'rolled back');
+    await expect(cache.wrap('k', first)).rejects.toBeInstanceOf(QueryError);
+    expect(first.runs).toBe(1);
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM "${schema}".pgcache_entries WHERE namespace = $1`,
+      [namespace],
+    );
+    expect(rows[0]?.n).toBe(0);
+    // Nothing was kept in L1 either: the next call loads again.
+    expect(await cache.get(`${namespace}:k`)).toBeUndefined();
+    await pool.query(`DROP TRIGGER refuse_at_commit ON "${schema}".pgcache_entries`);
+    const second = counted(() => 'committed');
+    expect(await cache.wrap('k', second)).toBe('committed');
+    expect(second.runs).toBe(1);
+  });
+});
