@@ -1,6 +1,6 @@
 import type { CacheStats } from '../../src/index.js';
 import { checkConvergence } from './assertions/convergence.js';
-import { FaultWindows } from './assertions/fault-windows.js';
+import { checkListenerFaults, FaultWindows } from './assertions/fault-windows.js';
 import { buildHistory } from './assertions/history.js';
 import { checkReads, type Findings } from './assertions/reads.js';
 import { checkStampede } from './assertions/stampede.js';
@@ -54,6 +54,7 @@ export function analyzeRun(
   const history = buildHistory([run.prefill, ...run.logs]);
   const windows = new FaultWindows(run.faults, run.logs);
   const reads = checkReads(run.logs, history, windows, settings.stalenessBoundMs, settings.ttlMs);
+  const listenerFaults = checkListenerFaults(run.faults, run.logs);
   const staleness = summarize(reads.staleness);
   const propagation = propagationDelays(run.logs, history);
   const { delaysMs, ...propagationStats } = propagation;
@@ -71,12 +72,15 @@ export function analyzeRun(
     verdict(
       2,
       `bounded staleness across processes (bound ${settings.stalenessBoundMs} ms)`,
-      merged(reads.beyondBound, reads.phantoms),
+      merged(merged(reads.beyondBound, reads.phantoms), listenerFaults),
       reads.checked,
       (staleness.count === 0
         ? `none of ${reads.checked} reads stale; `
         : `${staleness.count} of ${reads.checked} reads stale; largest ${ms(staleness.maxMs)}, p99 ${ms(staleness.p99Ms)}; `) +
         `${reads.beyondBound.count} beyond the bound, ${reads.phantoms.count} of a value nobody wrote` +
+        (listenerFaults.count > 0
+          ? `; ${listenerFaults.count} listener faults unnoticed or L1 used while down`
+          : '') +
         (reads.unverifiable > 0 ? `; ${reads.unverifiable} of a failed write (not checked)` : ''),
     ),
     convergence

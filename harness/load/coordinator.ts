@@ -94,6 +94,8 @@ export async function runLoad(place: RunPlace, settings: LoadSettings): Promise<
     const [prefilled] = await Promise.all([
       prefill(clientConfig(place, settings, PREFILL_WRITER)),
       everyReply(clients, 'ready', READY_TIMEOUT_MS),
+      // The first victim starts with the clients: started with the workload, it was ready only after it ended.
+      settings.faults.includes('kill-lock-holder') ? lockHolder.warmUp() : undefined,
     ]);
     const startAt = now() + START_DELAY_MS;
     const endAt = startAt + settings.durationMs;

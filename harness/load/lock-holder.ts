@@ -1,11 +1,13 @@
 import { sleep } from '../clock.js';
 import { onCleanup } from './cleanup.js';
-import type { ClientProcess } from './fleet.js';
+import { type ClientProcess, everyReply } from './fleet.js';
 
 const READY_MS = 60_000;
 const HOLDING_MS = 10_000;
 /** How long the clients wait on the victim's lock before it is killed. */
 const HOLD_MS = 300;
+/** How long the clients' wrap() calls may take once the victim is dead: beyond wrap()'s lockTimeout (10 s). */
+const WRAPPED_MS = 30_000;
 
 /**
  * The kill-lock-holder fault: a victim process (a cache like the clients, running no workload) takes
@@ -15,6 +17,8 @@ const HOLD_MS = 300;
  */
 export class LockHolderFault {
   private standby: ClientProcess | undefined;
+  /** The standby's 'ready', awaited once (a message is consumed by the first wait for it). */
+  private standbyReady: Promise<unknown> | undefined;
   private strikes = 0;
 
   constructor(
@@ -28,14 +32,25 @@ export class LockHolderFault {
     const victim = this.spawnVictim();
     onCleanup(() => victim.stop());
     this.standby = victim;
+    this.standbyReady = victim.expect('ready', READY_MS);
+    // Awaited by the strike; a victim that dies before is reported there.
+    this.standbyReady.catch(() => undefined);
+  }
+
+  /** Starts the first victim and waits until it is ready: before the workload, so that a strike lands inside it. */
+  async warmUp(): Promise<void> {
+    this.prepare();
+    await this.standbyReady;
   }
 
   async strike(): Promise<string> {
     this.prepare();
     const victim = this.standby as ClientProcess;
+    const ready = this.standbyReady;
     this.standby = undefined;
+    this.standbyReady = undefined;
     try {
-      await victim.expect('ready', READY_MS);
+      await ready;
       const key = `wv${++this.strikes}`;
       victim.send({ type: 'hold', key });
       await victim.expect('holding', HOLDING_MS);
@@ -43,7 +58,10 @@ export class LockHolderFault {
       await sleep(HOLD_MS);
       victim.kill('SIGKILL');
       await victim.exited;
-      return `victim pid ${victim.child.pid} SIGKILLed holding the fill lock of ${key}, ${this.clients.length} clients waiting`;
+      // Each client answers once its call has returned and its record is on its way: a call still running
+      // when the workload ends (or answered after it) would otherwise never reach the stampede check.
+      await everyReply(this.clients, 'wrapped', WRAPPED_MS);
+      return `victim pid ${victim.child.pid} SIGKILLed holding the fill lock of ${key}, ${this.clients.length} clients waited and were answered`;
     } finally {
       victim.kill();
       // The next victim starts now, in the background, ready for the next turn.

@@ -43,7 +43,8 @@ export const USAGE = `npm run harness -- [options]
   --concurrency N        operations in flight per client (default 2)
   --duration T           how long the workload runs (default 15s; quick 5s)
   --read W --write W --delete W
-                         operation weights (default 80 / 15 / 5)
+                         operation weights (default 80 / 15 / 5); half of the writes and deletes
+                         are followed at once by a read of their key (read-your-writes)
   --wrap-share F         share of operations that are wrap() calls on cold keys, 0..1 or N% (default 5%)
   --keys N               distinct keys (default 1000; quick 200)
   --value-size N         characters per value (default 256)

@@ -124,6 +124,8 @@ export type WorkerMessage =
   | { type: 'fence-armed' }
   | { type: 'fenced'; arrived: boolean; coherent: boolean; l1: L1Row[]; stats: CacheStats | undefined }
   | { type: 'holding'; key: string }
+  /** A wrap() the coordinator asked for (kill-lock-holder) has returned; its record was sent before this. */
+  | { type: 'wrapped'; key: string }
   | { type: 'failed'; message: string };
 
 export type CoordinatorMessage =

@@ -9,7 +9,7 @@ import { OperationRunner } from './operations.js';
 import { Outbox } from './outbox.js';
 import type { CoordinatorMessage, L1Row, WorkerConfig, WorkerMessage } from './protocol.js';
 import { type OpenSubject, openSubject } from './subjects.js';
-import { nextOp } from './workload.js';
+import { nextOp, readBack } from './workload.js';
 
 const FENCE_TIMEOUT_MS = 10_000;
 const ERROR_PAUSE_MS = 20;
@@ -69,6 +69,8 @@ async function main(worker: WorkerConfig): Promise<void> {
         outbox.op(record);
         // As an application would, pause after a failure rather than spin on a server that is down.
         if (record.error !== undefined) await sleep(ERROR_PAUSE_MS);
+        const check = readBack(record);
+        if (check) outbox.op(await runner.run(check));
       }
     };
     await Promise.all(Array.from({ length: settings.concurrency }, lane));
@@ -111,7 +113,12 @@ async function main(worker: WorkerConfig): Promise<void> {
           .catch(() => undefined);
         return;
       case 'wrap': {
-        const op = runner.run({ kind: 'wrap', key: message.key }).then((record) => outbox.op(record), fail);
+        const op = runner.run({ kind: 'wrap', key: message.key }).then((record) => {
+          outbox.op(record);
+          // Sent now, also after the workload's last batch: the coordinator waits for this answer.
+          outbox.flush();
+          send({ type: 'wrapped', key: message.key });
+        }, fail);
         extraOps.add(op);
         op.finally(() => extraOps.delete(op));
         return;

@@ -11,6 +11,22 @@ export const LOADER_MS = 40;
 
 export const isWrapKey = (key: string) => key.startsWith('w');
 
+/**
+ * Share of writes and deletes the same lane follows at once with a read of that key: read-your-writes is
+ * at risk only in the moments after an own change (before its own event comes back), and a read drawn at
+ * random among the keys almost never lands there.
+ */
+export const READ_BACK_SHARE = 0.5;
+
+/** The read that follows an own change at once, or undefined (see READ_BACK_SHARE). */
+export function readBack(
+  done: { kind: OpKind; key: string; error?: string },
+  random: () => number = Math.random,
+): PlannedOp | undefined {
+  if (done.error !== undefined || (done.kind !== 'write' && done.kind !== 'delete')) return undefined;
+  return random() < READ_BACK_SHARE ? { kind: 'read', key: done.key } : undefined;
+}
+
 export interface PlannedOp {
   kind: OpKind;
   key: string;

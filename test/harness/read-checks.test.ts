@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { FaultWindows } from '../../harness/load/assertions/fault-windows.js';
+import { checkListenerFaults, FaultWindows } from '../../harness/load/assertions/fault-windows.js';
 import { buildHistory } from '../../harness/load/assertions/history.js';
 import { checkReads } from '../../harness/load/assertions/reads.js';
 import type { ClientLog } from '../../harness/load/collector.js';
+import type { FaultEvent } from '../../harness/load/faults.js';
 import type { OpRecord } from '../../harness/load/protocol.js';
 
 const BOUND_MS = 1000;
@@ -79,5 +80,56 @@ describe('the harness read checks', () => {
     const checks = check([log(0, [set(1, 10, 0, 5), set(2, 11, 6, 9), read(10, 11, [0, 1])])]);
     expect(checks.readYourWrites.count).toBe(1);
     expect(checks.staleness).toEqual([1]);
+  });
+});
+
+describe('the harness listener-fault check', () => {
+  const kill = (at: number): FaultEvent => ({
+    kind: 'kill-listeners',
+    at,
+    done: at + 2,
+    detail: '1 listener connections terminated',
+  });
+  const withListener = (ops: OpRecord[], events: ClientLog['listener']): ClientLog => ({
+    ...log(0, ops),
+    listener: events,
+  });
+  const l1Read = (start: number): OpRecord => ({ ...read(start, start + 1, [0, 1]), tier: 'l1' });
+
+  it('pass a client that said disconnected after the fault and read L1 only once connected again', () => {
+    const logs = [
+      withListener(
+        [l1Read(50), read(110, 112, [0, 1]), l1Read(130)],
+        [
+          { event: 'disconnected', at: 101 },
+          { event: 'connected', at: 120 },
+        ],
+      ),
+    ];
+    expect(checkListenerFaults([kill(100)], logs).count).toBe(0);
+  });
+
+  it('flag a client that never said disconnected after the fault, and an L1 read while its listener was down', () => {
+    const deaf = withListener([l1Read(50)], []);
+    expect(checkListenerFaults([kill(100)], [deaf]).examples).toEqual([
+      'client 0 never said disconnected after the kill-listeners fault (1 listener connections terminated)',
+    ]);
+    const servedWhileDown = withListener(
+      [l1Read(110)],
+      [
+        { event: 'disconnected', at: 101 },
+        { event: 'connected', at: 120 },
+      ],
+    );
+    expect(checkListenerFaults([kill(100)], [servedWhileDown]).examples).toEqual([
+      'client 0 read k1 from L1 while its listener was down',
+    ]);
+  });
+
+  it('ignore a fault that terminated no listener, and a client already down when it hit', () => {
+    const none = { ...kill(100), detail: '0 listener connections terminated' };
+    expect(checkListenerFaults([none], [withListener([], [])]).count).toBe(0);
+    const alreadyDown = withListener([], [{ event: 'disconnected', at: 90 }]);
+    expect(checkListenerFaults([kill(100)], [alreadyDown]).count).toBe(0);
   });
 });

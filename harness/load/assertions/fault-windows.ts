@@ -1,5 +1,8 @@
 import type { ClientLog } from '../collector.js';
 import type { FaultEvent } from '../faults.js';
+import type { Findings } from './reads.js';
+
+const EXAMPLES_KEPT = 5;
 
 interface Window {
   start: number;
@@ -49,4 +52,48 @@ export class FaultWindows {
   all(): Array<{ client: number } & Window> {
     return [...this.windows].flatMap(([client, windows]) => windows.map((window) => ({ client, ...window })));
   }
+}
+
+/**
+ * What the fault windows take on trust, checked: a client whose L1 was in use when a listener fault hit must
+ * say `disconnected` after it (else it kept serving L1 while events were lost, which the windows would excuse),
+ * and no read may be answered from L1 between a client's `disconnected` and its next `connected`.
+ */
+export function checkListenerFaults(faults: FaultEvent[], logs: ClientLog[]): Findings {
+  const findings: Findings = { count: 0, examples: [] };
+  const note = (text: string) => {
+    findings.count++;
+    if (findings.examples.length < EXAMPLES_KEPT) findings.examples.push(text);
+  };
+  const cuts = faults.filter(
+    (fault) => LISTENER_FAULTS.has(fault.kind) && fault.error === undefined && !/^0 /.test(fault.detail),
+  );
+  for (const log of logs) {
+    const events = [...log.listener].sort((a, b) => a.at - b.at);
+    for (const fault of cuts) {
+      // In use at the injection: no event yet (trusted since init) or the last one before it was `connected`.
+      const before = events.filter((event) => event.at < fault.at).at(-1);
+      if (before?.event === 'disconnected') continue;
+      if (!events.some((event) => event.event === 'disconnected' && event.at >= fault.at)) {
+        note(`client ${log.index} never said disconnected after the ${fault.kind} fault (${fault.detail})`);
+      }
+    }
+    let downSince: number | undefined;
+    const down: Array<[number, number]> = [];
+    for (const event of events) {
+      if (event.event === 'disconnected') downSince ??= event.at;
+      else if (downSince !== undefined) {
+        down.push([downSince, event.at]);
+        downSince = undefined;
+      }
+    }
+    if (downSince !== undefined) down.push([downSince, Infinity]);
+    for (const op of log.ops) {
+      if (op.kind !== 'read' || op.tier !== 'l1') continue;
+      if (down.some(([from, to]) => op.start > from && op.start < to)) {
+        note(`client ${log.index} read ${op.key} from L1 while its listener was down`);
+      }
+    }
+  }
+  return findings;
 }
