@@ -203,6 +203,7 @@ describe('cached()', () => {
   });
 
   it('a table name drops every result on any change; a key change drops the old and the new key', async () => {
+    await setName(2, 'bob');
     await setName(3, 'cy');
     const load = userNameLoader();
     const anyChange = track(cached(load, { cache, name: 'anyChange', invalidateOn: 'users' }));
