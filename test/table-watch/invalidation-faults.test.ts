@@ -286,20 +286,49 @@ describe('rules', () => {
   });
 });
 
+/** A cache in a schema of its own, holding `item:4` for row 4 of its items table, and a rule keyed by id. */
+async function itemsRule(own: string) {
+  await PostgresCache.initDb({ connectionString: databaseUrl(), schema: own });
+  await pool.query(`CREATE TABLE ${q(own)}.items (id int PRIMARY KEY, name text)`);
+  await pool.query(`INSERT INTO ${q(own)}.items VALUES (4, 'a')`);
+  await installTableWatch(pool, { schema: own, table: 'items', cacheSchema: own });
+  const target = new PostgresCache({ connectionString: databaseUrl(), schema: own, sweepInterval: 0 });
+  target.on('error', () => undefined);
+  await target.set('item:4', 'a');
+  const rule = track(
+    invalidateOnTableChange(target, { table: 'items', schema: own, keys: (row) => [`item:${row.id}`] }),
+  );
+  return { target, rule };
+}
+
+describe('an eviction that fails', () => {
+  it('is retried once the cache table is back; meanwhile the rule is not trusted', async () => {
+    const own = `${schema}_failing`;
+    const { target, rule } = await itemsRule(own);
+    rule.on('error', () => undefined);
+    try {
+      await rule.ready;
+      expect(await eventually(() => rule.trusted)).toBe(true);
+      await pool.query(`ALTER TABLE ${q(own)}.pgcache_entries RENAME TO entries_away`);
+      await pool.query(`UPDATE ${q(own)}.items SET name = 'b' WHERE id = 4`);
+      expect(await eventually(() => rule.stats.failures > 0)).toBe(true);
+      // cached() reads and stores nothing through a rule whose evictions are behind.
+      expect(rule.trusted).toBe(false);
+      await pool.query(`ALTER TABLE ${q(own)}.entries_away RENAME TO pgcache_entries`);
+      expect(await eventually(async () => (await target.get('item:4')) === undefined)).toBe(true);
+      expect(await eventually(() => rule.trusted)).toBe(true);
+    } finally {
+      await target.disconnect();
+      await dropSchema(own);
+    }
+  });
+});
+
 describe('an error handler that throws', () => {
   it('neither stops the evictions nor surfaces as an unhandled rejection', async () => {
     const own = `${schema}_errors`;
-    await PostgresCache.initDb({ connectionString: databaseUrl(), schema: own });
-    await pool.query(`CREATE TABLE ${q(own)}.items (id int PRIMARY KEY, name text)`);
-    await pool.query(`INSERT INTO ${q(own)}.items VALUES (4, 'a')`);
-    await installTableWatch(pool, { schema: own, table: 'items', cacheSchema: own });
-    const target = new PostgresCache({ connectionString: databaseUrl(), schema: own, sweepInterval: 0 });
-    target.on('error', () => undefined);
+    const { target, rule } = await itemsRule(own);
     try {
-      await target.set('item:4', 'a');
-      const rule = track(
-        invalidateOnTableChange(target, { table: 'items', schema: own, keys: (row) => [`item:${row.id}`] }),
-      );
       rule.on('error', () => {
         throw new Error('an error handler that throws');
       });
