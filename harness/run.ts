@@ -39,6 +39,7 @@ function reportSettings(options: HarnessOptions, wrapShare: number): ReportSetti
     durationMs,
     mix,
     wrapShare,
+    holdShare: options.holdShare,
     keys,
     valueSize,
     ttlMs,
@@ -89,6 +90,7 @@ async function main(options: HarnessOptions): Promise<boolean> {
     workload: {
       mix: options.mix,
       wrapShare,
+      holdShare: options.holdShare,
       keys: options.keys,
       valueSize: options.valueSize,
       ttlMs: options.ttlMs,

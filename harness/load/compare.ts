@@ -22,7 +22,7 @@ export async function runComparison(
   const plain: LoadSettings = {
     ...settings,
     faults: [],
-    workload: { ...settings.workload, wrapShare: 0 },
+    workload: { ...settings.workload, wrapShare: 0, holdShare: 0 },
     instrumented: false,
   };
   const skipped: Comparison['skipped'] = [];

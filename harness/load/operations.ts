@@ -21,9 +21,10 @@ export class OperationRunner {
     private readonly onLoaderStart: (record: LoaderRecord) => void,
   ) {}
 
-  async run(op: PlannedOp): Promise<OpRecord> {
+  /** @param hold a read whose answer from PostgreSQL the version tap holds for the key's next change event. */
+  async run(op: PlannedOp, hold = false): Promise<OpRecord> {
     const record: OpRecord = { kind: op.kind, key: op.key, start: now(), end: 0 };
-    const context: OpContext = { effects: [] };
+    const context: OpContext = { effects: [], hold: hold && op.kind === 'read' };
     try {
       await inOpContext(context, () => this.invoke(op, record, context));
     } catch (error) {
@@ -31,6 +32,7 @@ export class OperationRunner {
     }
     record.end = now();
     if (context.effects.length > 0) record.effects = context.effects;
+    if (context.heldMs !== undefined) record.heldMs = context.heldMs;
     return record;
   }
 
@@ -51,6 +53,11 @@ export class OperationRunner {
       }
       case 'delete':
         await keyv.delete(op.key);
+        return;
+      case 'clear':
+        // Keyv's clear() empties its namespace: for postgres-cache one marker row (version tapped), for the
+        // peers their own delete of the namespace's keys.
+        await keyv.clear();
         return;
       case 'wrap': {
         if (!cache) throw new Error('wrap() is postgres-cache only');

@@ -9,6 +9,8 @@ export interface OperationMix {
   read: number;
   write: number;
   delete: number;
+  /** clear(): empties the whole namespace, in every process. */
+  clear: number;
 }
 
 export interface HarnessOptions {
@@ -20,6 +22,8 @@ export interface HarnessOptions {
   mix: OperationMix;
   /** Share of all operations that are `wrap()` calls on cold keys (0..1). */
   wrapShare: number;
+  /** Share of reads run beside the lanes, whose answer from PostgreSQL is held for the key's next change event (0..1). */
+  holdShare: number;
   keys: number;
   /** Characters of each value (before Keyv's JSON envelope). */
   valueSize: number;
@@ -42,10 +46,16 @@ export const USAGE = `npm run harness -- [options]
   --clients N            client processes (default 8; quick 4)
   --concurrency N        operations in flight per client (default 2)
   --duration T           how long the workload runs (default 15s; quick 5s)
-  --read W --write W --delete W
-                         operation weights (default 80 / 15 / 5); half of the writes and deletes
-                         are followed at once by a read of their key (read-your-writes)
+  --read W --write W --delete W --clear W
+                         operation weights (default 80 / 15 / 5 / 0.05); half of the writes and deletes
+                         are followed at once by a read of their key (read-your-writes); a clear()
+                         empties the whole namespace in every process (0.05: about one in 2 000 operations)
   --wrap-share F         share of operations that are wrap() calls on cold keys, 0..1 or N% (default 5%)
+  --hold-reads F         share of reads run beside the lanes whose answer from PostgreSQL is held back
+                         until the key's next change event reaches that process (at most 100 ms), so
+                         that the event races the read's L1 fill (the fill guard); 0..1 or N% (default
+                         15%, 0 turns it off). Held reads are not latency: they are left out of every
+                         latency row ("all" too) and counted in "read · held (not latency)"
   --keys N               distinct keys (default 1000; quick 200)
   --value-size N         characters per value (default 256)
   --ttl T                TTL of every write, 0 for none (default 30s)
@@ -63,6 +73,12 @@ export const USAGE = `npm run harness -- [options]
   --help
 
 Times take ms, s or m (a bare number is ms). Without DATABASE_URL an embedded PostgreSQL is started.`;
+
+/**
+ * A clear empties the namespace in every process; the keys come back only as they are written again. Rare,
+ * so that most reads still find a value: at the default mix about one operation in 2 000.
+ */
+export const DEFAULT_CLEAR_WEIGHT = 0.05;
 
 /** "1500", "1500ms", "1.5s", "2m" → milliseconds. */
 export function parseDuration(name: string, raw: string): number {
@@ -86,11 +102,11 @@ function parseWeight(name: string, raw: string): number {
   return value;
 }
 
-function parseShare(raw: string): number {
+function parseShare(name: string, raw: string): number {
   const percent = raw.endsWith('%');
   const value = Number(percent ? raw.slice(0, -1) : raw) / (percent ? 100 : 1);
   if (!Number.isFinite(value) || value < 0 || value > 1) {
-    throw new Error(`--wrap-share needs a fraction 0..1 or a percentage; got ${raw}`);
+    throw new Error(`--${name} needs a fraction 0..1 or a percentage; got ${raw}`);
   }
   return value;
 }
@@ -122,7 +138,9 @@ export function parseHarnessOptions(argv: string[]): HarnessOptions | undefined 
       read: { type: 'string' },
       write: { type: 'string' },
       delete: { type: 'string' },
+      clear: { type: 'string' },
       'wrap-share': { type: 'string' },
+      'hold-reads': { type: 'string' },
       keys: { type: 'string' },
       'value-size': { type: 'string' },
       ttl: { type: 'string' },
@@ -149,16 +167,23 @@ export function parseHarnessOptions(argv: string[]): HarnessOptions | undefined 
     read: v.read === undefined ? 80 : parseWeight('read', v.read),
     write: v.write === undefined ? 15 : parseWeight('write', v.write),
     delete: v.delete === undefined ? 5 : parseWeight('delete', v.delete),
+    clear: v.clear === undefined ? DEFAULT_CLEAR_WEIGHT : parseWeight('clear', v.clear),
   };
-  const total = mix.read + mix.write + mix.delete;
-  if (total <= 0) throw new Error('--read, --write and --delete cannot all be 0');
+  const total = mix.read + mix.write + mix.delete + mix.clear;
+  if (total <= 0) throw new Error('--read, --write, --delete and --clear cannot all be 0');
   const ttlMs = v.ttl === undefined ? 30_000 : parseDuration('ttl', v.ttl);
   return {
     clients: v.clients === undefined ? (quick ? 4 : 8) : parseCount('clients', v.clients, 2),
     concurrency: v.concurrency === undefined ? 2 : parseCount('concurrency', v.concurrency),
     durationMs: v.duration === undefined ? (quick ? 5000 : 15_000) : parseDuration('duration', v.duration),
-    mix: { read: mix.read / total, write: mix.write / total, delete: mix.delete / total },
-    wrapShare: v['wrap-share'] === undefined ? 0.05 : parseShare(v['wrap-share']),
+    mix: {
+      read: mix.read / total,
+      write: mix.write / total,
+      delete: mix.delete / total,
+      clear: mix.clear / total,
+    },
+    wrapShare: v['wrap-share'] === undefined ? 0.05 : parseShare('wrap-share', v['wrap-share']),
+    holdShare: v['hold-reads'] === undefined ? 0.15 : parseShare('hold-reads', v['hold-reads']),
     keys: v.keys === undefined ? (quick ? 200 : 1000) : parseCount('keys', v.keys),
     valueSize: v['value-size'] === undefined ? 256 : parseCount('value-size', v['value-size'], 16),
     ttlMs: ttlMs === 0 ? undefined : ttlMs,

@@ -14,6 +14,12 @@ export interface WorkloadSettings {
   valueSize: number;
   ttlMs: number | undefined;
   concurrency: number;
+  /**
+   * Share of the reads a client runs beside its lanes and whose answer from PostgreSQL the version tap holds
+   * until the key's next change event arrives in the process (at most HOLD_CAP_MS): the fill guard's race,
+   * made to happen. Instrumented postgres-cache runs only.
+   */
+  holdShare: number;
 }
 
 /** How each client's PostgresCache is configured. */
@@ -46,7 +52,8 @@ export interface WorkerConfig {
   instrumented: boolean;
 }
 
-export type OpKind = 'read' | 'write' | 'delete' | 'wrap';
+/** A `clear` empties the whole namespace (its record's key is CLEAR_KEY). */
+export type OpKind = 'read' | 'write' | 'delete' | 'wrap' | 'clear';
 
 /**
  * Where a read was answered: L1, PostgreSQL, or (for a peer, which has no tiers) the store. A wrap
@@ -56,8 +63,11 @@ export type Tier = 'l1' | 'postgres' | 'store' | 'loader';
 
 /** A change the database acknowledged inside an operation, with the version it reported. */
 export interface Effect {
-  op: 'set' | 'delete';
-  /** For a set, the version it got; for a delete, the version of the row it removed (none: nothing removed). */
+  op: 'set' | 'delete' | 'clear';
+  /**
+   * For a set, the version it got; for a delete, the version of the row it removed (none: nothing removed);
+   * for a clear, the version of the namespace's clear marker (every row below it is hidden).
+   */
   version: number | undefined;
 }
 
@@ -77,6 +87,11 @@ export interface OpRecord {
   effects?: Effect[];
   /** The error's `code` (or name) when the operation failed. */
   error?: string;
+  /**
+   * A read whose PostgreSQL answer the version tap held back (waiting for the key's next change event): for
+   * how long, in ms. Not latency: such reads are kept out of the latency rows and counted in a row of their own.
+   */
+  heldMs?: number;
 }
 
 /** A change event for a set, as one client's listener delivered it. */

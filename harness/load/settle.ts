@@ -1,4 +1,4 @@
-import { NOW_MS } from '../../src/adapter/sql.js';
+import { CLEAR_MARKER, NOW_MS } from '../../src/adapter/sql.js';
 import type { PostgresAdapter } from '../../src/index.js';
 import { sleep } from '../clock.js';
 import type { HarnessDatabase } from './database.js';
@@ -54,6 +54,9 @@ export async function settle(
     if (replies.every((reply) => reply.arrived && reply.coherent)) break;
     await sleep(500);
   }
+  // What a reader sees: not the clear marker, nor the rows a clear hid (below its version) that the sweeper
+  // has not deleted yet. An L1 entry of a cleared key must find no row.
+  const { entries } = adapter.names;
   const { rows } = await db.admin.query<{
     key: string;
     value: string;
@@ -61,7 +64,9 @@ export async function settle(
     expires_at: string | null;
     now_ms: string;
   }>(
-    `SELECT key, value, version, expires_at, ${NOW_MS} AS now_ms FROM ${adapter.names.entries} WHERE namespace = $1`,
+    `SELECT key, value, version, expires_at, ${NOW_MS} AS now_ms FROM ${entries}
+      WHERE namespace = $1 AND key_hash <> ${CLEAR_MARKER}
+        AND version > COALESCE((SELECT m.version FROM ${entries} m WHERE m.namespace = $1 AND m.key_hash = ${CLEAR_MARKER}), 0)`,
     [namespace],
   );
   const table = new Map<string, TableRow>();

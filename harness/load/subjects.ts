@@ -30,7 +30,7 @@ function createStore(config: WorkerConfig): { store: KeyvStoreAdapter; cache: Po
         notifications: config.cache.notifications,
         l1: { max: config.cache.l1Max, ttl: config.cache.l1TtlMs },
       });
-      if (config.instrumented) tapVersions(cache.adapter);
+      if (config.instrumented) tapVersions(cache);
       cache.on('hit', ({ tier }) => noteTier(tier));
       return { store: cache as unknown as KeyvStoreAdapter, cache };
     }

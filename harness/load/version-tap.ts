@@ -1,11 +1,19 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { PostgresAdapter } from '../../src/index.js';
+import type { PostgresCache } from '../../src/index.js';
+import { now } from '../clock.js';
 import type { Effect } from './protocol.js';
+
+/** The longest a read's answer is held back waiting for its key's next change event (see `tapVersions`). */
+export const HOLD_CAP_MS = 100;
 
 /** What one operation learned while it ran: the changes the database acknowledged, and the read tier. */
 export interface OpContext {
   effects: Effect[];
   tier?: 'l1' | 'postgres' | undefined;
+  /** A workload read whose answer from PostgreSQL is to be held back (see `tapVersions`). */
+  hold?: boolean;
+  /** How long its answer was held back, in ms, when it was. */
+  heldMs?: number;
 }
 
 const current = new AsyncLocalStorage<OpContext>();
@@ -24,13 +32,25 @@ export function noteTier(tier: 'l1' | 'postgres'): void {
 /**
  * The consistency checks order every change to a key by the version PostgreSQL gave it. PostgresCache
  * learns those versions (`RETURNING version`) but its Keyv methods answer only true/false, so the
- * client process wraps its cache's adapter: each write and delete still runs unchanged against the
- * database, and the version it returns is noted on the operation that caused it. Keyv may delete an
- * entry inside a read (when its own envelope says expired); that change is noted on the read.
+ * client process wraps its cache's adapter: each write, delete and clear still runs unchanged against the
+ * database, and the version it returns is noted on the operation that caused it (a clear's is its
+ * namespace's marker: every row below it is hidden). Keyv may delete an entry inside a read (when its own
+ * envelope says expired); that change is noted on the read.
+ *
+ * Reads are tapped too, to make the fill guard's race happen: a read is in flight, another process commits a
+ * newer version of its key and the event arrives, and only then the read returns the older row (which must
+ * not enter L1). Left to chance that takes a long hostile run to hit once; so a read run with `hold` (the
+ * worker picks a share of its reads, --hold-reads, and runs them beside its lanes) that goes to PostgreSQL
+ * holds its answer until the key's next change event has reached this process, at most HOLD_CAP_MS, before
+ * handing it to the cache. The time held is noted on the read (`heldMs`): it is not the read's latency, and
+ * the figures keep such reads apart.
  */
-export function tapVersions(adapter: PostgresAdapter): void {
+export function tapVersions(cache: PostgresCache): void {
+  const { adapter } = cache;
   const writeEntry = adapter.writeEntry.bind(adapter);
   const removeEntry = adapter.removeEntry.bind(adapter);
+  const clearNamespace = adapter.clearNamespace.bind(adapter);
+  const readEntry = adapter.readEntry.bind(adapter);
   adapter.writeEntry = async (...args) => {
     const version = await writeEntry(...args);
     current.getStore()?.effects.push({ op: 'set', version });
@@ -40,5 +60,29 @@ export function tapVersions(adapter: PostgresAdapter): void {
     const removed = await removeEntry(...args);
     current.getStore()?.effects.push({ op: 'delete', version: removed?.version });
     return removed;
+  };
+  adapter.clearNamespace = async (...args) => {
+    const version = await clearNamespace(...args);
+    current.getStore()?.effects.push({ op: 'clear', version });
+    return version;
+  };
+  adapter.readEntry = async (namespace, key, client) => {
+    const context = current.getStore();
+    // A lock holder's read (client given) is wrap()'s, never held; nor is anything outside a workload read.
+    if (!context?.hold || client !== undefined) {
+      return readEntry(namespace, key, client);
+    }
+    // Armed before the query goes out: an event that arrives while it runs ends the hold at once.
+    const stop = new AbortController();
+    const changed = cache.waitForChange(namespace, key, HOLD_CAP_MS, stop.signal);
+    try {
+      const entry = await readEntry(namespace, key);
+      const answered = now();
+      await changed;
+      context.heldMs = now() - answered;
+      return entry;
+    } finally {
+      stop.abort();
+    }
   };
 }

@@ -57,15 +57,26 @@ async function main(worker: WorkerConfig): Promise<void> {
   if (cache && worker.instrumented) watchCache(cache, outbox, worker.namespace);
   const runner = new OperationRunner(subject, worker, (record) => outbox.loader(record));
   let stopping = false;
-  /** wrap() calls the kill-lock-holder fault asked for, outside the lanes: the last batch waits for them. */
+  /** Held reads, and wrap() calls the kill-lock-holder fault asked for, outside the lanes: the last batch waits for them. */
   const extraOps = new Set<Promise<void>>();
+  const beside = (op: Promise<void>) => {
+    extraOps.add(op);
+    op.finally(() => extraOps.delete(op));
+  };
+  // Held reads wait for an event that may not come for 100 ms: run beside the lanes, they do not slow them.
+  const holdShare = cache && worker.instrumented ? settings.holdShare : 0;
 
   const runWorkload = async (startAt: number, endAt: number) => {
     await sleep(startAt - now());
     outbox.start();
     const lane = async () => {
       while (!stopping && now() < endAt) {
-        const record = await runner.run(nextOp(settings, now()));
+        const op = nextOp(settings, now());
+        if (op.kind === 'read' && holdShare > 0 && Math.random() < holdShare) {
+          beside(runner.run(op, true).then((record) => outbox.op(record), fail));
+          continue;
+        }
+        const record = await runner.run(op);
         outbox.op(record);
         // As an application would, pause after a failure rather than spin on a server that is down.
         if (record.error !== undefined) await sleep(ERROR_PAUSE_MS);
@@ -119,8 +130,7 @@ async function main(worker: WorkerConfig): Promise<void> {
           outbox.flush();
           send({ type: 'wrapped', key: message.key });
         }, fail);
-        extraOps.add(op);
-        op.finally(() => extraOps.delete(op));
+        beside(op);
         return;
       }
       case 'exit':

@@ -11,6 +11,9 @@ export const LOADER_MS = 40;
 
 export const isWrapKey = (key: string) => key.startsWith('w');
 
+/** The key a clear's record carries: it names no key, it empties them all. */
+export const CLEAR_KEY = '*';
+
 /**
  * Share of writes and deletes the same lane follows at once with a read of that key: read-your-writes is
  * at risk only in the moments after an own change (before its own event comes back), and a read drawn at
@@ -32,7 +35,7 @@ export interface PlannedOp {
   key: string;
 }
 
-/** Draws the next operation: a wrap on a cold key with `wrapShare`, otherwise read/write/delete by the mix. */
+/** Draws the next operation: a wrap on a cold key with `wrapShare`, otherwise read/write/delete/clear by the mix. */
 export function nextOp(
   settings: WorkloadSettings,
   at: number,
@@ -44,10 +47,11 @@ export function nextOp(
   }
   const key = `k${Math.floor(random() * settings.keys)}`;
   const draw = random();
-  const { read, write } = settings.mix;
+  const { read, write, clear } = settings.mix;
   if (draw < read) return { kind: 'read', key };
   if (draw < read + write) return { kind: 'write', key };
-  return { kind: 'delete', key };
+  if (draw < 1 - clear) return { kind: 'delete', key };
+  return { kind: 'clear', key: CLEAR_KEY };
 }
 
 /** A value that names its writer and sequence number, padded to `size` characters. */

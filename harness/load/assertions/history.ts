@@ -7,9 +7,14 @@ import { isWrapKey } from '../workload.js';
  * A set of version v ranks 2v; a delete that removed the row of version v ranks 2v+1: after that
  * set, before any later one. Per key, version order is commit order (the row lock orders writers,
  * and the trigger draws the version under it), so rank order is the order the database applied them.
+ *
+ * A clear is a change to every key of the namespace: its marker's version c (drawn from the same sequence,
+ * so no row has it) hides every row below c, whenever that row committed; it ranks 2c, after every set it
+ * hides and before every set it does not. A write that drew its version before the clear and committed
+ * after it stays hidden: rank order is still the order in which the values became visible or hidden.
  */
 export interface Change {
-  kind: 'set' | 'delete';
+  kind: 'set' | 'delete' | 'clear';
   rank: number;
   writer: number;
   start: number;
@@ -20,7 +25,7 @@ export interface Change {
 /** A key's changes in rank order, with what the read checks ask of them answered quickly. */
 export class KeyHistory {
   readonly changes: Change[] = [];
-  /** Starts of writes and deletes that failed: they may or may not have been applied. */
+  /** Starts of deletes and clears that failed: they may or may not have been applied. */
   readonly uncertainDeleteStarts: number[] = [];
   private suffixMinAck: number[] = [];
   private readonly ownMinAck = new Map<number, number[]>();
@@ -58,11 +63,14 @@ export class KeyHistory {
     return undefined;
   }
 
-  /** Whether a delete ranked above `rank`, or one that failed, started before `time` (and so may explain an absence). */
-  deleteAboveStartedBefore(rank: number, time: number): boolean {
+  /**
+   * Whether a delete or clear ranked above `rank`, or one that failed, started before `time` (and so may
+   * explain an absence).
+   */
+  removalAboveStartedBefore(rank: number, time: number): boolean {
     for (let index = this.firstAbove(rank); index < this.changes.length; index++) {
       const change = this.changes[index] as Change;
-      if (change.kind === 'delete' && change.start < time) return true;
+      if (change.kind !== 'set' && change.start < time) return true;
     }
     return this.uncertainDeleteStarts.some((start) => start < time);
   }
@@ -99,7 +107,10 @@ export interface History {
 
 export const valueId = (writer: number, seq: number) => `${writer}:${seq}`;
 
-/** Builds every key's history from the clients' records of writes, deletes, and deletes inside reads. */
+/**
+ * Builds every key's history from the clients' records of writes, deletes, deletes inside reads, and
+ * clears (each of which goes into the history of every key).
+ */
 export function buildHistory(logs: ClientLog[]): History {
   const history: History = {
     keys: new Map(),
@@ -115,19 +126,45 @@ export function buildHistory(logs: ClientLog[]): History {
     }
     return found;
   };
+  const clears: Change[] = [];
+  const uncertainClearStarts: number[] = [];
   for (const log of logs) {
     for (const op of log.ops) {
-      if (isWrapKey(op.key)) continue;
-      addOp(history, keyHistory(op.key), log.index, op);
+      if (op.kind === 'clear') {
+        clears.push(...clearChanges(log.index, op));
+        if (op.error !== undefined) uncertainClearStarts.push(op.start);
+      } else if (!isWrapKey(op.key)) {
+        addOp(history, keyHistory(op.key), log.index, op);
+      }
     }
   }
-  for (const key of history.keys.values()) key.seal();
+  // Only keys something touched have a history: a key nobody wrote is missing whatever a clear did.
+  for (const key of history.keys.values()) {
+    for (const clear of clears) key.add(clear);
+    key.uncertainDeleteStarts.push(...uncertainClearStarts);
+    key.seal();
+  }
   return history;
+}
+
+/** A clear as a change (for every key): ranked by its marker's version. */
+function clearChanges(writer: number, op: OpRecord): Change[] {
+  return (op.effects ?? [])
+    .filter((effect) => effect.op === 'clear' && effect.version !== undefined)
+    .map((effect) => ({
+      kind: 'clear',
+      rank: 2 * (effect.version as number),
+      writer,
+      start: op.start,
+      ack: op.end,
+    }));
 }
 
 function addOp(history: History, key: KeyHistory, writer: number, op: OpRecord): void {
   for (const effect of op.effects ?? []) {
     if (effect.version === undefined) continue;
+    // Clears are added to every key apart (clearChanges); nothing but a clear records one.
+    if (effect.op === 'clear') continue;
     const change: Change = {
       kind: effect.op,
       rank: effect.op === 'set' ? 2 * effect.version : 2 * effect.version + 1,

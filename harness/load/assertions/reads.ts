@@ -47,8 +47,9 @@ interface ReadContext {
  * Read-your-writes and bounded staleness, from the recorded reads and the keys' histories:
  * - a read that returned rank r is stale by (read start - the earliest acknowledgement of any change
  *   ranked above r), when positive; measured from recovery when a fault came in between;
- * - a miss is stale when the newest change acknowledged before the read is a live set that no delete
- *   started before the read ended (and no expiry) can explain;
+ * - a miss is stale when the newest change acknowledged before the read is a live set that no delete or
+ *   clear started before the read ended (and no expiry) can explain; a miss whose newest change acknowledged
+ *   before it is a delete or a clear is what it should be;
  * - read-your-writes is the same question asked of the reader's own changes, with no bound and no grace.
  */
 export function checkReads(
@@ -128,7 +129,7 @@ function checkMiss(
   const newest = key?.newestAckedBefore(read.start);
   if (!key || !newest || newest.kind !== 'set') return;
   const mayHaveExpired = ttlMs !== undefined && read.end >= newest.start + ttlMs - EXPIRY_SLACK_MS;
-  if (mayHaveExpired || key.deleteAboveStartedBefore(newest.rank, read.end)) return;
+  if (mayHaveExpired || key.removalAboveStartedBefore(newest.rank, read.end)) return;
   stale(context, newest.ack, `as missing (${aroundRead(key, newest, read)})`);
   if (newest.writer === client) {
     note(

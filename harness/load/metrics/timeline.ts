@@ -12,7 +12,7 @@ export interface Timeline {
   series: Series[];
 }
 
-const KINDS: OpKind[] = ['read', 'write', 'delete', 'wrap'];
+const KINDS: OpKind[] = ['read', 'write', 'delete', 'clear', 'wrap'];
 
 /** A bin width that gives roughly 100 bins, rounded to 100 ms. */
 function binWidth(durationMs: number): number {

@@ -2,7 +2,7 @@ import type { OperationRow } from '../metrics/operations.js';
 import { formatMs, formatOps, formatPercent, formatRatio } from './format.js';
 import type { Comparison, HarnessReport } from './model.js';
 import { barChart, escapeXml as esc, histogramChart, lineChart, PALETTE } from './svg.js';
-import { describeSettings, propagationText, stalenessText, verdictLine } from './terminal.js';
+import { describeSettings, heldNote, propagationText, stalenessText, verdictLine } from './terminal.js';
 
 const STYLE = `
 body { font: 14px/1.45 system-ui, -apple-system, Segoe UI, sans-serif; color: #111827; margin: 24px auto; max-width: 920px; padding: 0 16px; }
@@ -144,6 +144,7 @@ PostgreSQL ${esc(report.database.serverVersion)} (${esc(report.database.source)}
 ${assertionsList(report)}
 <h2>Operations</h2>
 ${operationsTable(run.operations)}
+${heldNote(run).length > 0 ? `<p>${esc(heldNote(run).join(''))}</p>` : ''}
 ${throughput}
 <h2>Latency by operation and tier</h2>
 <div class="charts">${latency}</div>

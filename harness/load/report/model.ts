@@ -30,6 +30,7 @@ export type ReportSettings = Pick<
   | 'durationMs'
   | 'mix'
   | 'wrapShare'
+  | 'holdShare'
   | 'keys'
   | 'valueSize'
   | 'ttlMs'

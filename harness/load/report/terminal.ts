@@ -1,4 +1,4 @@
-import type { OperationRow } from '../metrics/operations.js';
+import { HELD_GROUP, type OperationRow } from '../metrics/operations.js';
 import { formatDuration, formatMs, formatOps, formatPercent, formatRatio, textTable } from './format.js';
 import type {
   AssertionResult,
@@ -14,11 +14,15 @@ const MARK = { passed: '✔', failed: '✘', skipped: '–' } as const;
 export function describeSettings(settings: ReportSettings): string {
   const { mix } = settings;
   const percent = (share: number) => Math.round(share * 100);
+  // A clear is rare: to two decimals, in per cent.
+  const clears = Number((mix.clear * 100).toFixed(2));
   return [
     `${settings.clients} clients × ${settings.concurrency} in flight`,
     formatDuration(settings.durationMs),
     `read/write/delete ${percent(mix.read)}/${percent(mix.write)}/${percent(mix.delete)}`,
+    mix.clear > 0 ? `clear ${clears} %` : 'no clears',
     `wrap ${percent(settings.wrapShare)} %`,
+    settings.holdShare > 0 ? `${percent(settings.holdShare)} % of reads held for an event` : undefined,
     `${settings.keys} keys`,
     `${settings.valueSize}-char values`,
     settings.ttlMs === undefined ? 'no TTL' : `TTL ${formatDuration(settings.ttlMs)}`,
@@ -102,6 +106,7 @@ export function renderTerminalReport(report: HarnessReport): string {
       `Node ${report.machine.node}; load average ${report.loadAverage.atStart.toFixed(1)} → ${report.loadAverage.atEnd.toFixed(1)}`,
     '',
     operationsTable(run.operations),
+    ...heldNote(run),
     '',
     `hit ratios       L1 ${formatPercent(run.hitRatios.l1)} of reads; PostgreSQL ${formatPercent(run.hitRatios.postgres)} of the rest; found ${formatPercent(run.hitRatios.overall)}`,
     `propagation      ${propagationText(run.propagation)}`,
@@ -118,6 +123,17 @@ export function renderTerminalReport(report: HarnessReport): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** Why the held reads have a row of their own, when there are any. */
+export function heldNote(run: RunFigures): string[] {
+  const held = run.operations.find((row) => row.group === HELD_GROUP);
+  if (!held) return [];
+  return [
+    `(${HELD_GROUP}: reads run beside the lanes whose answer from PostgreSQL was held back until their key's next`,
+    ` change event, at most 100 ms, so that it races the L1 fill (--hold-reads); their times are mostly that wait:`,
+    ` they are left out of every other row, "all" too)`,
+  ];
 }
 
 export function propagationText(propagation: RunFigures['propagation']): string {

@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import { FaultWindows } from '../../harness/load/assertions/fault-windows.js';
+import { buildHistory } from '../../harness/load/assertions/history.js';
+import { checkReads } from '../../harness/load/assertions/reads.js';
+import { separatedByClears } from '../../harness/load/assertions/stampede.js';
+import type { ClientLog } from '../../harness/load/collector.js';
+import type { OpRecord } from '../../harness/load/protocol.js';
+import { CLEAR_KEY, nextOp } from '../../harness/load/workload.js';
+
+const BOUND_MS = 1000;
+const TTL_MS = 30_000;
+
+function log(index: number, ops: OpRecord[]): ClientLog {
+  return {
+    index,
+    ops,
+    changes: [],
+    listener: [],
+    loaders: [],
+    progress: { ops: ops.length, errors: 0, coherent: true },
+  };
+}
+
+const set = (seq: number, version: number, start: number, end: number, key = 'k1'): OpRecord => ({
+  kind: 'write',
+  key,
+  seq,
+  start,
+  end,
+  effects: [{ op: 'set', version }],
+});
+const clear = (version: number, start: number, end: number): OpRecord => ({
+  kind: 'clear',
+  key: CLEAR_KEY,
+  start,
+  end,
+  effects: [{ op: 'clear', version }],
+});
+const read = (start: number, end: number, seen?: [number, number]): OpRecord => ({
+  kind: 'read',
+  key: 'k1',
+  start,
+  end,
+  ...(seen ? { seen } : {}),
+});
+
+function check(logs: ClientLog[]) {
+  return checkReads(logs, buildHistory(logs), new FaultWindows([], logs), BOUND_MS, TTL_MS);
+}
+
+describe('the harness history with clears', () => {
+  it('ranks a clear by its marker version, between the sets it hides and those it does not, in every key', () => {
+    const history = buildHistory([
+      log(0, [set(1, 10, 0, 5), set(2, 13, 20, 25), set(3, 11, 0, 6, 'k2')]),
+      log(1, [clear(12, 10, 15)]),
+    ]);
+    const k1 = history.keys.get('k1')?.changes.map((change) => [change.kind, change.rank, change.writer]);
+    expect(k1).toEqual([
+      ['set', 20, 0],
+      ['clear', 24, 1],
+      ['set', 26, 0],
+    ]);
+    expect(history.keys.get('k2')?.changes.map((change) => change.kind)).toEqual(['set', 'clear']);
+    // The clear names no key of its own.
+    expect(history.keys.has(CLEAR_KEY)).toBe(false);
+  });
+
+  it('keeps a failed clear as a removal that may have happened, in every key', () => {
+    const failed: OpRecord = { kind: 'clear', key: CLEAR_KEY, start: 30, end: 40, error: 'ECONNRESET' };
+    const history = buildHistory([log(0, [set(1, 10, 0, 5), set(2, 11, 0, 5, 'k2')]), log(1, [failed])]);
+    expect(history.keys.get('k1')?.uncertainDeleteStarts).toEqual([30]);
+    expect(history.keys.get('k2')?.uncertainDeleteStarts).toEqual([30]);
+  });
+});
+
+describe('the harness read checks with clears', () => {
+  it('accept a miss after a clear acknowledged before the read', () => {
+    const checks = check([log(0, [set(1, 10, 0, 5), read(2005, 2006)]), log(1, [clear(12, 100, 110)])]);
+    expect(checks.checked).toBe(1);
+    expect(checks.readYourWrites.count).toBe(0);
+    expect(checks.beyondBound.count).toBe(0);
+  });
+
+  it('accept a miss while a clear is in flight (started before the read ended), not after it', () => {
+    const during = check([log(0, [set(1, 10, 0, 5), read(2005, 2010)]), log(1, [clear(12, 2008, 2020)])]);
+    expect(during.readYourWrites.count).toBe(0);
+    const after = check([log(0, [set(1, 10, 0, 5), read(2005, 2010)]), log(1, [clear(12, 2011, 2020)])]);
+    expect(after.readYourWrites.count).toBe(1);
+  });
+
+  it('accept a miss of a write that committed after the clear but drew its version before it (hidden)', () => {
+    const checks = check([log(0, [set(1, 11, 0, 300), read(2005, 2006)]), log(1, [clear(12, 100, 110)])]);
+    expect(checks.readYourWrites.count).toBe(0);
+    expect(checks.beyondBound.count).toBe(0);
+  });
+
+  it('flag a value a clear hid, long after the clear was acknowledged, as stale', () => {
+    const checks = check([log(0, [set(1, 10, 0, 5)]), log(1, [clear(12, 5, 10), read(2010, 2011, [0, 1])])]);
+    expect(checks.staleness).toEqual([2000]);
+    expect(checks.beyondBound.examples).toEqual(['client 1 read k1 the value of client 0, 2000.0 ms stale']);
+    // The reader cleared: its own acknowledged clear hid the value.
+    expect(checks.readYourWrites.count).toBe(1);
+  });
+
+  it('do not flag a value written after the clear', () => {
+    const checks = check([
+      log(0, [set(1, 10, 0, 5), set(2, 13, 20, 25)]),
+      log(1, [clear(12, 5, 10), read(2010, 2011, [0, 2])]),
+    ]);
+    expect(checks.staleness).toEqual([]);
+    expect(checks.readYourWrites.count).toBe(0);
+  });
+});
+
+describe('the harness workload and stampede check with clears', () => {
+  it('draws a clear with its share of the mix, and never without one', () => {
+    const settings = {
+      mix: { read: 0.5, write: 0.25, delete: 0.15, clear: 0.1 },
+      wrapShare: 0,
+      holdShare: 0,
+      keys: 10,
+      valueSize: 16,
+      ttlMs: undefined,
+      concurrency: 1,
+    };
+    const draws = (values: number[]) => {
+      let next = 0;
+      return () => values[next++] ?? 0;
+    };
+    expect(nextOp(settings, 0, draws([0.5, 0, 0.95]))).toEqual({ kind: 'clear', key: CLEAR_KEY });
+    expect(nextOp(settings, 0, draws([0.5, 0, 0.85]))).toEqual({ kind: 'delete', key: 'k0' });
+    const noClears = { ...settings, mix: { read: 0.5, write: 0.25, delete: 0.25, clear: 0 } };
+    expect(nextOp(noClears, 0, draws([0.5, 0, 0.999_999]))).toEqual({ kind: 'delete', key: 'k0' });
+  });
+
+  it('allows a cold key to be loaded again only with a clear under way between the runs', () => {
+    const runs = [
+      { call: 0, loader: 2 },
+      { call: 80, loader: 120 },
+    ];
+    expect(separatedByClears(runs, [{ start: 60, end: 70 }])).toBe(true);
+    // A clear that ended before the first call began, or began after the second run did, explains nothing.
+    expect(separatedByClears(runs, [{ start: -20, end: -5 }])).toBe(false);
+    expect(separatedByClears(runs, [{ start: 121, end: 130 }])).toBe(false);
+    // A third run needs a clear of its own: this one ended before the second call began.
+    expect(separatedByClears([...runs, { call: 125, loader: 126 }], [{ start: 60, end: 70 }])).toBe(false);
+    expect(
+      separatedByClears(
+        [...runs, { call: 125, loader: 126 }],
+        [
+          { start: 60, end: 70 },
+          { start: 100, end: 110 },
+        ],
+      ),
+    ).toBe(true);
+  });
+});
