@@ -141,11 +141,12 @@ export class NullCache extends EventEmitter {
     if (options.signal?.aborted) throw options.signal.reason;
     const value = await unlessAborted(Promise.resolve().then(loader), options.signal);
     if (value === undefined) return options.raw ? { value, expires: undefined } : value;
-    const ttl = valueDependent(options.ttl, value, 'ttl');
+    // The ttl as PostgresCache reads it: Infinity (or past 2^53) is no expiry, a negative one already expired.
+    const ttl = normalizeTtl(valueDependent(options.ttl, value, 'ttl'));
     // What PostgresCache would refuse to store (a BigInt, a cycle) it refuses here too.
     encodeEntry({ value, expires: undefined });
     if (!options.raw) return value;
-    return { value, expires: ttl ? Date.now() + ttl : undefined };
+    return { value, expires: ttl === null ? undefined : Date.now() + ttl };
   }
 
   getOrSet<T>(

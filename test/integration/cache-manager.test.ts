@@ -166,6 +166,68 @@ describe('createPostgresCacheManager()', () => {
     manager.off('refresh', listener);
   });
 
+  it('refreshes in the background with its default refreshThreshold, or one given after the ttl', async () => {
+    const refreshed: unknown[] = [];
+    const listener = (event: unknown) => refreshed.push(event);
+    const withDefault = newManager({ namespace: 'factory-refresh-default', refreshThreshold: 59_800 });
+    const plain = newManager({ namespace: 'factory-refresh-positional' });
+    for (const manager of [withDefault, plain]) manager.on('refresh', listener);
+    let version = 0;
+    await withDefault.wrap('default', async () => ++version, 60_000);
+    await plain.wrap('positional', async () => ++version, 60_000, 59_800);
+    await sleep(250);
+    // Less than refreshThreshold is left of both: each hit answers the old value and starts a refresh.
+    expect(await withDefault.wrap('default', async () => ++version, 60_000)).toBe(1);
+    expect(await plain.wrap('positional', async () => ++version, 60_000, 59_800)).toBe(2);
+    expect(await eventually(() => refreshed.length === 2)).toBe(true);
+    expect(refreshed).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ key: 'default' }),
+        expect.objectContaining({ key: 'positional' }),
+      ]),
+    );
+    for (const manager of [withDefault, plain]) manager.off('refresh', listener);
+  });
+
+  it("off() removes a listener of the events it emits itself ('refresh', 'mdel')", async () => {
+    const manager = newManager({ namespace: 'factory-off' });
+    const on = manager.on as (event: string, listener: (data: unknown) => void) => void;
+    const off = manager.off as (event: string, listener: (data: unknown) => void) => void;
+    const heard: string[] = [];
+    const mdelListener = () => heard.push('mdel');
+    const refreshListener = () => heard.push('refresh');
+    on('mdel', mdelListener);
+    on('refresh', refreshListener);
+    await manager.mdel(['a']);
+    expect(heard).toEqual(['mdel']);
+    off('mdel', mdelListener);
+    off('refresh', refreshListener);
+    await manager.mdel(['a']);
+    const options = { ttl: 60_000, refreshThreshold: 59_800 };
+    await manager.wrap('k', async () => 1, options);
+    await sleep(250);
+    await manager.wrap('k', async () => 2, options);
+    // The refresh has run (its value is stored), and no listener heard it.
+    expect(await eventually(async () => (await manager.get('k')) === 2)).toBe(true);
+    expect(heard).toEqual(['mdel']);
+  });
+
+  it('keeps the options it is given: cacheId, decodeL1Hits false, a default ttl of 0 (no expiry)', async () => {
+    const manager = newManager({
+      namespace: 'factory-given',
+      cacheId: 'reports',
+      decodeL1Hits: false,
+      ttl: 0,
+    });
+    expect(manager.cacheId()).toBe('reports');
+    expect(manager.postgres.options.decodeL1Hits).toBe(false);
+    await manager.set('set', 1);
+    await manager.wrap('wrapped', async () => 2);
+    expect(await manager.mget(['set', 'wrapped'])).toEqual([1, 2]);
+    expect(await manager.ttl('set')).toBeUndefined();
+    expect(await manager.ttl('wrapped')).toBeUndefined();
+  });
+
   it('answers as cache-manager over its in-memory store, with L1 hits handed to Keyv decoded', async () => {
     const manager = newManager({ namespace: 'factory-parity' });
     expect(manager.postgres.options.decodeL1Hits).toBe(true);

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
-import { CACHE_MANAGER, CacheInterceptor, CacheModule } from '@nestjs/cache-manager';
+import { CACHE_MANAGER, CacheInterceptor, CacheModule, Cache as CacheToken } from '@nestjs/cache-manager';
 import {
   Controller,
   Get,
@@ -21,7 +21,7 @@ import {
   PostgresCacheModule,
   type PostgresCacheOptionsFactory,
 } from '../../src/nestjs/index.js';
-import { databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
+import { adminPool, databaseUrl, dropSchema, eventually, uniqueSchema } from '../support/database.js';
 import { gate } from '../wrap/support.js';
 
 const schema = uniqueSchema('nestjs');
@@ -267,6 +267,91 @@ describe('PostgresCacheModule', () => {
     }
   });
 
+  it('registerAsync() hands the factory what inject names', async () => {
+    @Module({
+      providers: [{ provide: 'CACHE_NAMESPACE', useValue: 'nest-injected' }],
+      exports: ['CACHE_NAMESPACE'],
+    })
+    class ConfigModule {}
+
+    @Module({
+      imports: [
+        PostgresCacheModule.registerAsync({
+          imports: [ConfigModule],
+          inject: ['CACHE_NAMESPACE'],
+          useFactory: (namespace: string) => ({
+            connectionString: databaseUrl(),
+            schema,
+            sweepInterval: 0,
+            namespace,
+          }),
+        }),
+      ],
+    })
+    class InjectedAppModule {}
+
+    const app = await NestFactory.create(InjectedAppModule, { logger: false });
+    try {
+      await app.init();
+      expect(app.get<PostgresCache>(POSTGRES_CACHE).namespace).toBe('nest-injected');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('isGlobal makes CACHE_MANAGER, Cache and POSTGRES_CACHE injectable in modules that do not import it', async () => {
+    const options = { connectionString: databaseUrl(), schema, sweepInterval: 0, namespace: 'nest-global' };
+    for (const cacheModule of [
+      PostgresCacheModule.register({ ...options, isGlobal: true }),
+      PostgresCacheModule.registerAsync({ isGlobal: true, useFactory: () => options }),
+    ]) {
+      @Injectable()
+      class FeatureService {
+        constructor(
+          @Inject(CACHE_MANAGER) readonly manager: Cache,
+          @Inject(CacheToken) readonly cache: Cache,
+          @InjectPostgresCache() readonly postgres: PostgresCache,
+        ) {}
+      }
+      @Module({ providers: [FeatureService] })
+      class FeatureModule {}
+      @Module({ imports: [cacheModule, FeatureModule] })
+      class GlobalAppModule {}
+
+      const app = await NestFactory.create(GlobalAppModule, { logger: false, abortOnError: false });
+      try {
+        await app.init();
+        const feature = app.get(FeatureService);
+        expect(feature.cache).toBe(feature.manager);
+        expect(feature.postgres).toBeInstanceOf(PostgresCache);
+        await feature.manager.set('k', 'global');
+        expect(await feature.postgres.wrap('k', async () => 'loaded')).toBe('global');
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
+  it("provides @nestjs/cache-manager's Cache class as a token, as CacheModule does", async () => {
+    @Injectable()
+    class UsesCache {
+      constructor(@Inject(CacheToken) readonly cache: Cache) {}
+    }
+    @Module({
+      imports: [PostgresCacheModule.register({ connectionString: databaseUrl(), schema, sweepInterval: 0 })],
+      providers: [UsesCache],
+    })
+    class TokenAppModule {}
+
+    const app = await NestFactory.create(TokenAppModule, { logger: false, abortOnError: false });
+    try {
+      await app.init();
+      expect(app.get(UsesCache).cache).toBe(app.get(CACHE_MANAGER));
+    } finally {
+      await app.close();
+    }
+  });
+
   it('closes the PostgresCache when the application closes', async () => {
     const app = await NestFactory.create(postgresModuleApp(), { logger: false });
     await app.init();
@@ -293,5 +378,41 @@ describe('PostgresCacheModule', () => {
     class UnreachableModule {}
     const creating = NestFactory.create(UnreachableModule, { logger: false, abortOnError: false });
     await expect(creating).rejects.toMatchObject({ code: 'ERR_PGCACHE_CONNECTION' });
+  });
+
+  it('closes what it opened when the cache cannot start', async () => {
+    const pool = adminPool(1);
+    // Its own name on every connection it makes (pool and listener): a URL parameter wins over settings.
+    const name = uniqueSchema('nest_failed_start');
+    const url = new URL(databaseUrl());
+    url.searchParams.set('application_name', name);
+    const connections = async () =>
+      Number(
+        (await pool.query('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [name]))
+          .rows[0].n,
+      );
+    try {
+      @Module({
+        imports: [
+          PostgresCacheModule.register({
+            connectionString: url.toString(),
+            // No tables there, and none to be made: init() fails once the listener is connected.
+            schema: uniqueSchema('nest_no_tables'),
+            migrate: false,
+            sweepInterval: 0,
+          }),
+        ],
+      })
+      class NoTablesModule {}
+      await expect(
+        NestFactory.create(NoTablesModule, { logger: false, abortOnError: false }),
+      ).rejects.toMatchObject({
+        code: 'ERR_PGCACHE_SCHEMA',
+      });
+      // The listener it leased is let go: no connection of its own is left to retry forever.
+      expect(await eventually(async () => (await connections()) === 0, 3_000)).toBe(true);
+    } finally {
+      await pool.end();
+    }
   });
 });

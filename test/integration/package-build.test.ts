@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,98 @@ describe('the built package', () => {
       );
       expect(classes.length).toBeGreaterThan(10);
       for (const [name, value] of classes) expect((value as { name: string }).name, name).toBe(name);
+    }
+  });
+});
+
+describe('the package, loaded by its name', () => {
+  // What each entry must offer: removing one of these breaks an application that imports it.
+  const publicNames: Record<(typeof entries)[number], string[]> = {
+    index: [
+      'CacheTags',
+      'ConnectionError',
+      'DisconnectedError',
+      'InvalidIdentifierError',
+      'InvalidKeyError',
+      'InvalidOptionError',
+      'InvalidValueError',
+      'LockTimeoutError',
+      'NullCache',
+      'PgListener',
+      'PostgresAdapter',
+      'PostgresCache',
+      'PostgresCacheError',
+      'QueryError',
+      'SchemaError',
+      'TABLE_OPERATIONS',
+      'TableInvalidation',
+      'TableWatcher',
+      'affectsWholeTable',
+      'assertStorableKey',
+      'backoffDelay',
+      'cached',
+      'decodeCacheChange',
+      'decodeChannelMessage',
+      'decodeTableEvent',
+      'eventRows',
+      'greedy',
+      'installTableWatch',
+      'invalidateOnTableChange',
+      'isConnectionFailure',
+      'isRolledBackForAnother',
+      'keyDigestHex',
+      'leaseListener',
+      'listTableWatches',
+      'normalizeTtl',
+      'quoted',
+      'sqlStateOf',
+      'tableChangeChannel',
+      'tableWatcherFor',
+      'textOf',
+      'timed',
+      'toCacheError',
+      'uninstallTableWatch',
+      'windowed',
+    ],
+    'cache-manager': ['createPostgresCacheManager'],
+    nestjs: ['InjectPostgresCache', 'POSTGRES_CACHE', 'POSTGRES_CACHE_OPTIONS', 'PostgresCacheModule'],
+  };
+
+  it('require() gets the CommonJS build and import the ES module, of every entry, with its public names', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgcache-load-'));
+    try {
+      mkdirSync(join(dir, 'node_modules'));
+      symlinkSync(process.cwd(), join(dir, 'node_modules', 'postgres-cache'), 'dir');
+      const specifiers = entries.map((entry) =>
+        entry === 'index' ? 'postgres-cache' : `postgres-cache/${entry}`,
+      );
+      writeFileSync(
+        join(dir, 'consumer.cjs'),
+        `console.log(JSON.stringify(${JSON.stringify(specifiers)}.map((name) => ({ ` +
+          'file: require.resolve(name), names: Object.keys(require(name)).sort() }))));\n',
+      );
+      writeFileSync(
+        join(dir, 'consumer.mjs'),
+        "import { fileURLToPath } from 'node:url';\nconst out = [];\n" +
+          `for (const name of ${JSON.stringify(specifiers)}) out.push({ ` +
+          'file: fileURLToPath(import.meta.resolve(name)), names: Object.keys(await import(name)).sort() });\n' +
+          'console.log(JSON.stringify(out));\n',
+      );
+      const load = (file: string) => {
+        const child = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8' });
+        expect(child.stderr).toBe('');
+        expect(child.status).toBe(0);
+        return JSON.parse(child.stdout) as Array<{ file: string; names: string[] }>;
+      };
+      const built = (extension: string) =>
+        entries.map((entry) => ({
+          file: join(realpathSync(process.cwd()), 'dist', `${entry}.${extension}`),
+          names: publicNames[entry],
+        }));
+      expect(load('consumer.cjs')).toEqual(built('cjs'));
+      expect(load('consumer.mjs')).toEqual(built('js'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

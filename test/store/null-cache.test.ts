@@ -22,6 +22,7 @@ describe('NullCache', () => {
     expect(await keyv.get('k')).toBeUndefined();
     expect(await keyv.get(['k', 'j'])).toEqual([undefined, undefined]);
     expect(await keyv.has('k')).toBe(false);
+    expect(await keyv.has(['k', 'j'])).toEqual([false, false]);
     expect(await keyv.delete('k')).toBe(false);
     expect(await keyv.delete(['k', 'j'])).toBe(false);
     // As Keyv answers for no keys over any store, and as PostgresCache does.
@@ -63,6 +64,7 @@ describe('NullCache', () => {
     await expect(cache.set('a\u0000b', '"v"')).rejects.toBeInstanceOf(InvalidKeyError);
     await expect(cache.get('\uD800')).rejects.toBeInstanceOf(InvalidKeyError);
     await expect(cache.getMany(['ok', 5 as unknown as string])).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(cache.clearNamespace('a\u0000b')).rejects.toBeInstanceOf(InvalidKeyError);
     await expect(cache.set('k', { not: 'a string' })).rejects.toBeInstanceOf(InvalidValueError);
     await expect(cache.setMany([{ key: 'k', value: '"v"', ttl: Number.NaN }])).rejects.toBeInstanceOf(
       InvalidOptionError,
@@ -98,5 +100,27 @@ describe('NullCache.wrap()', () => {
     };
     await expect(new NullCache().wrap('k', loader, { signal })).rejects.toThrow('gave up');
     expect(runs).toBe(0);
+  });
+
+  it('answers raw as PostgresCache.wrap() does: the expiry the ttl gives, none for undefined', async () => {
+    const cache = new NullCache();
+    const raw = await cache.wrap('k', async () => 'v', { ttl: 60_000, raw: true });
+    expect(raw.value).toBe('v');
+    expect(Math.abs((raw.expires ?? 0) - (Date.now() + 60_000))).toBeLessThan(10_000);
+    expect(await cache.wrap('k', async () => 'v', { raw: true })).toEqual({ value: 'v', expires: undefined });
+    // What PostgresCache stores with no expiry, it reports with none.
+    for (const ttl of [Number.POSITIVE_INFINITY, Number.MAX_SAFE_INTEGER + 10]) {
+      expect(await cache.wrap('k', async () => 'v', { ttl, raw: true })).toEqual({
+        value: 'v',
+        expires: undefined,
+      });
+    }
+    const expired = await cache.wrap('k', async () => 'v', { ttl: -5000, raw: true });
+    expect(expired.expires).toBeLessThanOrEqual(Date.now());
+    expect(expired.expires).toBeGreaterThan(Date.now() - 1000);
+    expect(await cache.wrap('k', async () => undefined, { ttl: 60_000, raw: true })).toEqual({
+      value: undefined,
+      expires: undefined,
+    });
   });
 });
