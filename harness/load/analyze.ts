@@ -59,7 +59,7 @@ export function analyzeRun(
   const propagation = propagationDelays(run.logs, history);
   const { delaysMs, ...propagationStats } = propagation;
   const convergence = run.settled ? checkConvergence(run.settled) : undefined;
-  const stampede = checkStampede(run.logs, settings.wrapShare);
+  const stampede = checkStampede(run.logs, settings.wrapShare, run.faults);
 
   const assertions: AssertionResult[] = [
     verdict(
@@ -79,7 +79,7 @@ export function analyzeRun(
         : `${staleness.count} of ${reads.checked} reads stale; largest ${ms(staleness.maxMs)}, p99 ${ms(staleness.p99Ms)}; `) +
         `${reads.beyondBound.count} beyond the bound, ${reads.phantoms.count} of a value nobody wrote` +
         (listenerFaults.count > 0
-          ? `; ${listenerFaults.count} listener faults unnoticed or L1 used while down`
+          ? `; ${listenerFaults.count} listener faults unheard or L1 reads while the listener was down`
           : '') +
         (reads.unverifiable > 0 ? `; ${reads.unverifiable} of a failed write (not checked)` : ''),
     ),

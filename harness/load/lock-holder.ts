@@ -1,6 +1,6 @@
-import { sleep } from '../clock.js';
+import { now, sleep } from '../clock.js';
 import { onCleanup } from './cleanup.js';
-import { type ClientProcess, everyReply } from './fleet.js';
+import type { ClientProcess } from './fleet.js';
 
 const READY_MS = 60_000;
 const HOLDING_MS = 10_000;
@@ -60,7 +60,7 @@ export class LockHolderFault {
       await victim.exited;
       // Each client answers once its call has returned and its record is on its way: a call still running
       // when the workload ends (or answered after it) would otherwise never reach the stampede check.
-      await everyReply(this.clients, 'wrapped', WRAPPED_MS);
+      await wrappedBy(this.clients, key, WRAPPED_MS);
       return `victim pid ${victim.child.pid} SIGKILLed holding the fill lock of ${key}, ${this.clients.length} clients waited and were answered`;
     } finally {
       victim.kill();
@@ -73,4 +73,16 @@ export class LockHolderFault {
     await this.standby?.stop();
     this.standby = undefined;
   }
+}
+
+/** Waits for every client's answer that its wrap() of `key` returned; a late answer to an earlier strike is skipped. */
+async function wrappedBy(clients: ClientProcess[], key: string, timeoutMs: number): Promise<void> {
+  const deadline = now() + timeoutMs;
+  await Promise.all(
+    clients.map(async (client) => {
+      while ((await client.expect('wrapped', Math.max(1, deadline - now()))).key !== key) {
+        // An answer for another key: keep waiting for this one.
+      }
+    }),
+  );
 }

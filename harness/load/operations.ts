@@ -1,7 +1,7 @@
 import { now, sleep } from '../clock.js';
 import type { LoaderRecord, OpRecord, WorkerConfig } from './protocol.js';
 import type { OpenSubject } from './subjects.js';
-import { inOpContext, type OpContext } from './version-tap.js';
+import { clearedSeen, inOpContext, type OpContext } from './version-tap.js';
 import { decodeValue, encodeValue, LOADER_MS, type PlannedOp } from './workload.js';
 
 /** The `code` of a PostgresCacheError (or a driver's error), else the error's name. */
@@ -74,7 +74,7 @@ export class OperationRunner {
     const seq = ++this.seq;
     record.seq = seq;
     record.tier = 'loader';
-    this.onLoaderStart({ key, seq, start: now() });
+    this.onLoaderStart({ key, seq, start: now(), cleared: clearedSeen() });
     await sleep(LOADER_MS);
     return encodeValue(this.config.index, seq, this.config.workload.valueSize);
   }

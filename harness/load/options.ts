@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { CacheSettings } from './protocol.js';
+import { HOLD_CAP_MS } from './version-tap.js';
 
 export const FAULT_KINDS = ['kill-listeners', 'restart-postgres', 'kill-lock-holder'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -48,11 +49,12 @@ export const USAGE = `npm run harness -- [options]
   --duration T           how long the workload runs (default 15s; quick 5s)
   --read W --write W --delete W --clear W
                          operation weights (default 80 / 15 / 5 / 0.05); half of the writes and deletes
-                         are followed at once by a read of their key (read-your-writes); a clear()
+                         are followed at once by a read of their key (read-your-writes; a row of their
+                         own, out of the hit ratios); a clear()
                          empties the whole namespace in every process (0.05: about one in 2 000 operations)
   --wrap-share F         share of operations that are wrap() calls on cold keys, 0..1 or N% (default 5%)
   --hold-reads F         share of reads run beside the lanes whose answer from PostgreSQL is held back
-                         until the key's next change event reaches that process (at most 100 ms), so
+                         until the key's next change event reaches that process (at most ${HOLD_CAP_MS} ms), so
                          that the event races the read's L1 fill (the fill guard); 0..1 or N% (default
                          15%, 0 turns it off). Held reads are not latency: they are left out of every
                          latency row ("all" too) and counted in "read · held (not latency)"

@@ -92,6 +92,11 @@ export interface OpRecord {
    * how long, in ms. Not latency: such reads are kept out of the latency rows and counted in a row of their own.
    */
   heldMs?: number;
+  /**
+   * A read made at once after the same lane's write or delete of the key (read-your-writes at its riskiest).
+   * Nearly always an L1 hit: kept out of the "read" rows and the hit ratios, which stay those of random reads.
+   */
+  readBack?: true;
 }
 
 /** A change event for a set, as one client's listener delivered it. */
@@ -111,6 +116,8 @@ export interface LoaderRecord {
   /** The sequence number of the value it will return. */
   seq: number;
   start: number;
+  /** The clear marker's version the fill's stamp saw before the loader (0: none yet), when noted. */
+  cleared?: number | undefined;
 }
 
 export interface Progress {

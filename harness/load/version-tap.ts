@@ -14,6 +14,8 @@ export interface OpContext {
   hold?: boolean;
   /** How long its answer was held back, in ms, when it was. */
   heldMs?: number;
+  /** The clear marker's version a wrap() fill's stamp saw under the lock (0: none yet). */
+  clearedSeen?: number;
 }
 
 const current = new AsyncLocalStorage<OpContext>();
@@ -29,13 +31,19 @@ export function noteTier(tier: 'l1' | 'postgres'): void {
   if (context) context.tier = tier;
 }
 
+/** The clear marker's version the running wrap() fill's stamp saw, if it took one (see `tapVersions`). */
+export function clearedSeen(): number | undefined {
+  return current.getStore()?.clearedSeen;
+}
+
 /**
  * The consistency checks order every change to a key by the version PostgreSQL gave it. PostgresCache
  * learns those versions (`RETURNING version`) but its Keyv methods answer only true/false, so the
  * client process wraps its cache's adapter: each write, delete and clear still runs unchanged against the
  * database, and the version it returns is noted on the operation that caused it (a clear's is its
  * namespace's marker: every row below it is hidden). Keyv may delete an entry inside a read (when its own
- * envelope says expired); that change is noted on the read.
+ * envelope says expired); that change is noted on the read. A wrap() fill's stamp, taken under its lock before
+ * the loader, notes the clear marker's version it saw, so the stampede check can tell a key a clear emptied.
  *
  * Reads are tapped too, to make the fill guard's race happen: a read is in flight, another process commits a
  * newer version of its key and the event arrives, and only then the read returns the older row (which must
@@ -51,6 +59,7 @@ export function tapVersions(cache: PostgresCache): void {
   const removeEntry = adapter.removeEntry.bind(adapter);
   const clearNamespace = adapter.clearNamespace.bind(adapter);
   const readEntry = adapter.readEntry.bind(adapter);
+  const changeStamp = adapter.changeStamp.bind(adapter);
   adapter.writeEntry = async (...args) => {
     const version = await writeEntry(...args);
     current.getStore()?.effects.push({ op: 'set', version });
@@ -65,6 +74,12 @@ export function tapVersions(cache: PostgresCache): void {
     const version = await clearNamespace(...args);
     current.getStore()?.effects.push({ op: 'clear', version });
     return version;
+  };
+  adapter.changeStamp = async (...args) => {
+    const stamp = await changeStamp(...args);
+    const context = current.getStore();
+    if (context) context.clearedSeen = stamp.cleared ?? 0;
+    return stamp;
   };
   adapter.readEntry = async (namespace, key, client) => {
     const context = current.getStore();

@@ -68,8 +68,8 @@ describe('the harness history with clears', () => {
   it('keeps a failed clear as a removal that may have happened, in every key', () => {
     const failed: OpRecord = { kind: 'clear', key: CLEAR_KEY, start: 30, end: 40, error: 'ECONNRESET' };
     const history = buildHistory([log(0, [set(1, 10, 0, 5), set(2, 11, 0, 5, 'k2')]), log(1, [failed])]);
-    expect(history.keys.get('k1')?.uncertainDeleteStarts).toEqual([30]);
-    expect(history.keys.get('k2')?.uncertainDeleteStarts).toEqual([30]);
+    expect(history.keys.get('k1')?.uncertainRemovals).toEqual([{ start: 30, end: 40 }]);
+    expect(history.keys.get('k2')?.uncertainRemovals).toEqual([{ start: 30, end: 40 }]);
   });
 });
 
@@ -133,25 +133,50 @@ describe('the harness workload and stampede check with clears', () => {
     expect(nextOp(noClears, 0, draws([0.5, 0, 0.999_999]))).toEqual({ kind: 'delete', key: 'k0' });
   });
 
-  it('allows a cold key to be loaded again only with a clear under way between the runs', () => {
-    const runs = [
-      { call: 0, loader: 2 },
-      { call: 80, loader: 120 },
-    ];
-    expect(separatedByClears(runs, [{ start: 60, end: 70 }])).toBe(true);
-    // A clear that ended before the first call began, or began after the second run did, explains nothing.
-    expect(separatedByClears(runs, [{ start: -20, end: -5 }])).toBe(false);
-    expect(separatedByClears(runs, [{ start: 121, end: 130 }])).toBe(false);
-    // A third run needs a clear of its own: this one ended before the second call began.
-    expect(separatedByClears([...runs, { call: 125, loader: 126 }], [{ start: 60, end: 70 }])).toBe(false);
+  it("allows a cold key to be loaded again only when a clear committed between the runs' stamps", () => {
+    // Each run's fill noted the clear marker it saw under the lock, before its loader.
     expect(
-      separatedByClears(
-        [...runs, { call: 125, loader: 126 }],
-        [
-          { start: 60, end: 70 },
-          { start: 100, end: 110 },
-        ],
-      ),
+      separatedByClears([
+        { loader: 2, cleared: 0 },
+        { loader: 120, cleared: 7 },
+      ]),
     ).toBe(true);
+    // Runs that saw the same marker had no clear between them, however close a clear ran in time (two loads at
+    // once, or one after a killed holder whose queue a clear had passed before either stamp).
+    expect(
+      separatedByClears([
+        { loader: 2, cleared: 7 },
+        { loader: 3, cleared: 7 },
+      ]),
+    ).toBe(false);
+    expect(
+      separatedByClears([
+        { loader: 310, cleared: 7 },
+        { loader: 360, cleared: 7 },
+      ]),
+    ).toBe(false);
+    // A third run needs a clear of its own; a run whose stamp was not noted explains nothing.
+    const twice = [
+      { loader: 2, cleared: 0 },
+      { loader: 120, cleared: 7 },
+    ];
+    expect(separatedByClears([...twice, { loader: 126, cleared: 7 }])).toBe(false);
+    expect(separatedByClears([...twice, { loader: 126, cleared: 9 }])).toBe(true);
+    expect(
+      separatedByClears([
+        { loader: 2, cleared: undefined },
+        { loader: 120, cleared: 7 },
+      ]),
+    ).toBe(false);
+  });
+
+  it('cannot explain a miss by a clear that failed before the missed set began', () => {
+    const failed: OpRecord = { kind: 'clear', key: CLEAR_KEY, start: 30, end: 40, error: 'ECONNREFUSED' };
+    const late = check([log(0, [set(1, 10, 2000, 2005), read(4005, 4006)]), log(1, [failed])]);
+    expect(late.readYourWrites.count).toBe(1);
+    expect(late.beyondBound.count).toBe(1);
+    // A set that began while the clear was in flight may have been removed by it.
+    const during = check([log(0, [set(1, 10, 35, 45), read(2045, 2046)]), log(1, [failed])]);
+    expect(during.readYourWrites.count).toBe(0);
   });
 });

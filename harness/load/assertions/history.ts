@@ -3,6 +3,12 @@ import type { OpRecord } from '../protocol.js';
 import { isWrapKey } from '../workload.js';
 
 /**
+ * How long after a delete or clear failed its statement may still have committed (a connection lost with its
+ * COMMIT in flight): a set that began later than that cannot have been removed by it.
+ */
+const FAILED_REMOVAL_SLACK_MS = 1000;
+
+/**
  * One acknowledged change to a key, placed in the key's history by the version PostgreSQL gave it.
  * A set of version v ranks 2v; a delete that removed the row of version v ranks 2v+1: after that
  * set, before any later one. Per key, version order is commit order (the row lock orders writers,
@@ -25,8 +31,8 @@ export interface Change {
 /** A key's changes in rank order, with what the read checks ask of them answered quickly. */
 export class KeyHistory {
   readonly changes: Change[] = [];
-  /** Starts of deletes and clears that failed: they may or may not have been applied. */
-  readonly uncertainDeleteStarts: number[] = [];
+  /** Deletes and clears that failed: they may or may not have been applied, but not after they failed. */
+  readonly uncertainRemovals: Array<{ start: number; end: number }> = [];
   private suffixMinAck: number[] = [];
   private readonly ownMinAck = new Map<number, number[]>();
 
@@ -64,15 +70,17 @@ export class KeyHistory {
   }
 
   /**
-   * Whether a delete or clear ranked above `rank`, or one that failed, started before `time` (and so may
-   * explain an absence).
+   * Whether a delete or clear ranked above `missed` started before `time`, or one that failed may have removed
+   * it (it started before `time` and failed after `missed` began): either may explain an absence.
    */
-  removalAboveStartedBefore(rank: number, time: number): boolean {
-    for (let index = this.firstAbove(rank); index < this.changes.length; index++) {
+  removalAboveStartedBefore(missed: Change, time: number): boolean {
+    for (let index = this.firstAbove(missed.rank); index < this.changes.length; index++) {
       const change = this.changes[index] as Change;
       if (change.kind !== 'set' && change.start < time) return true;
     }
-    return this.uncertainDeleteStarts.some((start) => start < time);
+    return this.uncertainRemovals.some(
+      (removal) => removal.start < time && missed.start < removal.end + FAILED_REMOVAL_SLACK_MS,
+    );
   }
 
   private firstAbove(rank: number): number {
@@ -127,12 +135,12 @@ export function buildHistory(logs: ClientLog[]): History {
     return found;
   };
   const clears: Change[] = [];
-  const uncertainClearStarts: number[] = [];
+  const uncertainClears: Array<{ start: number; end: number }> = [];
   for (const log of logs) {
     for (const op of log.ops) {
       if (op.kind === 'clear') {
         clears.push(...clearChanges(log.index, op));
-        if (op.error !== undefined) uncertainClearStarts.push(op.start);
+        if (op.error !== undefined) uncertainClears.push({ start: op.start, end: op.end });
       } else if (!isWrapKey(op.key)) {
         addOp(history, keyHistory(op.key), log.index, op);
       }
@@ -141,7 +149,7 @@ export function buildHistory(logs: ClientLog[]): History {
   // Only keys something touched have a history: a key nobody wrote is missing whatever a clear did.
   for (const key of history.keys.values()) {
     for (const clear of clears) key.add(clear);
-    key.uncertainDeleteStarts.push(...uncertainClearStarts);
+    key.uncertainRemovals.push(...uncertainClears);
     key.seal();
   }
   return history;
@@ -180,5 +188,5 @@ function addOp(history: History, key: KeyHistory, writer: number, op: OpRecord):
   }
   if (op.error === undefined) return;
   if (op.kind === 'write' && op.seq !== undefined) history.uncertainValues.add(valueId(writer, op.seq));
-  if (op.kind === 'delete') key.uncertainDeleteStarts.push(op.start);
+  if (op.kind === 'delete') key.uncertainRemovals.push({ start: op.start, end: op.end });
 }

@@ -129,7 +129,7 @@ function checkMiss(
   const newest = key?.newestAckedBefore(read.start);
   if (!key || !newest || newest.kind !== 'set') return;
   const mayHaveExpired = ttlMs !== undefined && read.end >= newest.start + ttlMs - EXPIRY_SLACK_MS;
-  if (mayHaveExpired || key.removalAboveStartedBefore(newest.rank, read.end)) return;
+  if (mayHaveExpired || key.removalAboveStartedBefore(newest, read.end)) return;
   stale(context, newest.ack, `as missing (${aroundRead(key, newest, read)})`);
   if (newest.writer === client) {
     note(

@@ -1,4 +1,5 @@
 import type { ClientLog } from '../collector.js';
+import type { FaultEvent } from '../faults.js';
 import type { AssertionResult } from '../report/model.js';
 import { valueId } from './history.js';
 import type { Findings } from './reads.js';
@@ -24,14 +25,15 @@ export interface StampedeFigures {
  * wrap() call returned must be exactly one: more means two processes loaded the same key, none means a
  * value came from nowhere. A run whose own call failed (a fault cut it short) stored nothing; it is
  * counted apart. The kill-lock-holder victim's runs are not logged: it is killed inside them. A clear()
- * empties the cold keys too: a key may be loaded once more after it (also when the clear came between the
- * first call's look at the key and its store, which is then refused), so two runs are allowed when a clear
- * was under way between them: it ended after the wrap() call of the first run began, and began before the
- * second run did.
+ * empties the cold keys too, so a key may be loaded once more after one: each run notes the clear marker's
+ * version its fill's stamp saw under the lock (before its loader), and a second run is allowed only when a
+ * clear committed between the two stamps (its marker is newer), which also covers a first run whose store a
+ * clear made it refuse.
  */
 export function checkStampede(
   logs: ClientLog[],
   wrapShare: number,
+  faults: FaultEvent[] = [],
 ): { result: AssertionResult; figures: StampedeFigures | undefined } {
   const runs = new Map<string, Set<string>>();
   const returned = new Map<string, Set<string>>();
@@ -43,8 +45,7 @@ export function checkStampede(
     cutShortRuns: 0,
     reloadedAfterClear: 0,
   };
-  const runTimes = new Map<string, RunTimes>();
-  const clears: Array<{ start: number; end: number }> = [];
+  const stamps = new Map<string, RunStamp>();
   const add = (map: Map<string, Set<string>>, key: string, value: string) => {
     const set = map.get(key) ?? new Set<string>();
     set.add(value);
@@ -53,13 +54,9 @@ export function checkStampede(
   for (const log of logs) {
     for (const loader of log.loaders) {
       add(runs, loader.key, valueId(log.index, loader.seq));
-      runTimes.set(valueId(log.index, loader.seq), { call: loader.start, loader: loader.start });
+      stamps.set(valueId(log.index, loader.seq), { loader: loader.start, cleared: loader.cleared });
     }
     for (const op of log.ops) {
-      // A failed clear may have been applied too.
-      if (op.kind === 'clear') clears.push({ start: op.start, end: op.end });
-      const times = op.seq === undefined ? undefined : runTimes.get(valueId(log.index, op.seq));
-      if (op.kind === 'wrap' && times) times.call = op.start;
       if (op.kind !== 'wrap' || op.error !== undefined || !op.seen) continue;
       figures.calls++;
       if (op.tier === 'loader') figures.loaded++;
@@ -85,19 +82,25 @@ export function checkStampede(
     const clearedBetween =
       effective.length > 1 &&
       separatedByClears(
-        effective.map((run) => runTimes.get(run) ?? { call: Number.NaN, loader: Number.NaN }),
-        clears,
+        effective.map((run) => stamps.get(run) ?? { loader: Number.NaN, cleared: undefined }),
       );
     if (clearedBetween) figures.reloadedAfterClear++;
     if ((effective.length !== 1 && !clearedBetween) || unexplained.length > 0) {
       findings.count++;
       if (findings.examples.length < EXAMPLES_KEPT) {
         findings.examples.push(
-          `${key}: ${effective.length} loader runs handed out values (${effective.map((run) => describeRun(run, runTimes.get(run), clears)).join(', ')})` +
+          `${key}: ${effective.length} loader runs handed out values (${effective.map((run) => describeRun(run, stamps.get(run))).join(', ')})` +
             (unexplained.length > 0 ? `; values from no logged run: ${unexplained.join(', ')}` : ''),
         );
       }
     }
+  }
+  // A strike whose clients' wrap() calls did not all return (or whose victim never held the lock) checked nothing.
+  for (const fault of faults) {
+    if (fault.kind !== 'kill-lock-holder' || fault.error === undefined) continue;
+    findings.count++;
+    if (findings.examples.length < EXAMPLES_KEPT)
+      findings.examples.push(`kill-lock-holder failed: ${fault.error}`);
   }
   const summary =
     `${figures.keys} cold keys, ${figures.calls} wrap() calls (${figures.loaded} ran the loader, ` +
@@ -116,32 +119,23 @@ export function checkStampede(
   };
 }
 
-/** When a loader run began, and when the wrap() call that ran it began. */
-export interface RunTimes {
-  call: number;
+/** When a loader run began, and the clear marker's version its fill's stamp saw (undefined: not noted). */
+export interface RunStamp {
   loader: number;
+  cleared: number | undefined;
 }
 
-/** Whether every two consecutive runs (by start) had a clear under way between them. */
-export function separatedByClears(runs: RunTimes[], clears: Array<{ start: number; end: number }>): boolean {
+/** Whether every two consecutive runs (by start) had a clear commit between their stamps. */
+export function separatedByClears(runs: RunStamp[]): boolean {
   const sorted = [...runs].sort((a, b) => a.loader - b.loader);
   for (let index = 1; index < sorted.length; index++) {
-    const first = sorted[index - 1] as RunTimes;
-    const second = sorted[index] as RunTimes;
-    if (!clears.some((clear) => clear.end > first.call && clear.start < second.loader)) return false;
+    const first = (sorted[index - 1] as RunStamp).cleared;
+    const second = (sorted[index] as RunStamp).cleared;
+    if (first === undefined || second === undefined || second <= first) return false;
   }
   return true;
 }
 
-/** A run, with its times relative to the first clear that ended after its call began (for a finding). */
-function describeRun(
-  run: string,
-  times: RunTimes | undefined,
-  clears: Array<{ start: number; end: number }>,
-): string {
-  if (!times || clears.length === 0) return run;
-  const clear = clears.filter((candidate) => candidate.end > times.call).sort((a, b) => a.end - b.end)[0];
-  if (!clear) return `${run} (no clear after its call began)`;
-  const at = (time: number) => `${(time - clear.start).toFixed(1)} ms`;
-  return `${run} (call ${at(times.call)}, loader ${at(times.loader)} from the next clear's start; it took ${(clear.end - clear.start).toFixed(1)} ms)`;
+function describeRun(run: string, stamp: RunStamp | undefined): string {
+  return stamp?.cleared === undefined ? run : `${run} (its stamp saw clear marker ${stamp.cleared})`;
 }

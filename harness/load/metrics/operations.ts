@@ -11,7 +11,7 @@ export interface OperationRow extends LatencyStats {
 }
 
 export interface HitRatios {
-  /** Reads answered by L1, of all successful reads. */
+  /** Reads answered by L1, of all successful reads (read-backs of own changes left out). */
   l1: number;
   /** Reads that found the key in PostgreSQL, of those that went there. */
   postgres: number;
@@ -24,7 +24,8 @@ export interface HitRatios {
  * mostly that wait, not latency, so it is left out of every other row ("read" and "all" too) and shown apart.
  */
 const held = (op: OpRecord) => op.heldMs !== undefined;
-const read = (op: OpRecord) => op.kind === 'read' && !held(op);
+/** A random read of the workload: neither held nor a read-back of an own change (see OpRecord.readBack). */
+const read = (op: OpRecord) => op.kind === 'read' && !held(op) && !op.readBack;
 
 /** The row of the held reads: their times include the hold (up to HOLD_CAP_MS), so they are no latency. */
 export const HELD_GROUP = 'read · held (not latency)';
@@ -38,6 +39,7 @@ const GROUPS: Array<{ name: string; matches: (op: OpRecord) => boolean }> = [
   { name: 'read · store hit', matches: (op) => read(op) && op.tier === 'store' && !!op.seen },
   { name: 'read · store miss', matches: (op) => read(op) && op.tier === 'store' && !op.seen },
   { name: HELD_GROUP, matches: (op) => op.kind === 'read' && held(op) },
+  { name: 'read · own change read back', matches: (op) => op.kind === 'read' && !!op.readBack },
   { name: 'write', matches: (op) => op.kind === 'write' },
   { name: 'delete', matches: (op) => op.kind === 'delete' },
   { name: 'clear', matches: (op) => op.kind === 'clear' },
@@ -93,7 +95,7 @@ export function hitRatios(logs: ClientLog[]): HitRatios {
   let found = 0;
   for (const log of logs) {
     for (const op of log.ops) {
-      if (op.kind !== 'read' || op.error !== undefined) continue;
+      if (op.kind !== 'read' || op.readBack || op.error !== undefined) continue;
       reads++;
       if (op.seen) found++;
       if (op.tier === 'l1') l1++;

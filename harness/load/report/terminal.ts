@@ -1,4 +1,5 @@
 import { HELD_GROUP, type OperationRow } from '../metrics/operations.js';
+import { HOLD_CAP_MS } from '../version-tap.js';
 import { formatDuration, formatMs, formatOps, formatPercent, formatRatio, textTable } from './format.js';
 import type {
   AssertionResult,
@@ -131,7 +132,7 @@ export function heldNote(run: RunFigures): string[] {
   if (!held) return [];
   return [
     `(${HELD_GROUP}: reads run beside the lanes whose answer from PostgreSQL was held back until their key's next`,
-    ` change event, at most 100 ms, so that it races the L1 fill (--hold-reads); their times are mostly that wait:`,
+    ` change event, at most ${HOLD_CAP_MS} ms, so that it races the L1 fill (--hold-reads); their times are mostly that wait:`,
     ` they are left out of every other row, "all" too)`,
   ];
 }
