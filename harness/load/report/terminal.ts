@@ -94,9 +94,13 @@ function comparisonLines(comparison: Comparison): string[] {
 /** The report as text for the terminal. */
 export function renderTerminalReport(report: HarnessReport): string {
   const { run, settings } = report;
-  const faultText = Object.entries(run.faults.counts)
-    .map(([kind, count]) => `${kind} ×${count}`)
-    .join(', ');
+  // A fault asked for that never came (a run shorter than its turn) checked nothing: say so.
+  const faultText = [
+    ...Object.entries(run.faults.counts).map(([kind, count]) => `${kind} ×${count}`),
+    ...settings.faults
+      .filter((kind) => !(kind in run.faults.counts))
+      .map((kind) => `${kind} never ran (lengthen --duration or shorten --fault-interval)`),
+  ].join(', ');
   const errorText = Object.entries(run.errorsByCode)
     .map(([code, count]) => `${code} ${count}`)
     .join(', ');
