@@ -1,52 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { FaultWindows } from '../../harness/load/assertions/fault-windows.js';
 import { buildHistory } from '../../harness/load/assertions/history.js';
-import { checkReads } from '../../harness/load/assertions/reads.js';
 import { separatedByClears } from '../../harness/load/assertions/stampede.js';
-import type { ClientLog } from '../../harness/load/collector.js';
 import type { OpRecord } from '../../harness/load/protocol.js';
 import { CLEAR_KEY, nextOp } from '../../harness/load/workload.js';
-
-const BOUND_MS = 1000;
-const TTL_MS = 30_000;
-
-function log(index: number, ops: OpRecord[]): ClientLog {
-  return {
-    index,
-    ops,
-    changes: [],
-    listener: [],
-    loaders: [],
-    progress: { ops: ops.length, errors: 0, coherent: true },
-  };
-}
-
-const set = (seq: number, version: number, start: number, end: number, key = 'k1'): OpRecord => ({
-  kind: 'write',
-  key,
-  seq,
-  start,
-  end,
-  effects: [{ op: 'set', version }],
-});
-const clear = (version: number, start: number, end: number): OpRecord => ({
-  kind: 'clear',
-  key: CLEAR_KEY,
-  start,
-  end,
-  effects: [{ op: 'clear', version }],
-});
-const read = (start: number, end: number, seen?: [number, number]): OpRecord => ({
-  kind: 'read',
-  key: 'k1',
-  start,
-  end,
-  ...(seen ? { seen } : {}),
-});
-
-function check(logs: ClientLog[]) {
-  return checkReads(logs, buildHistory(logs), new FaultWindows([], logs), BOUND_MS, TTL_MS);
-}
+import { check, clear, log, read, set } from './records.js';
 
 describe('the harness history with clears', () => {
   it('ranks a clear by its marker version, between the sets it hides and those it does not, in every key', () => {

@@ -1,51 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { checkListenerFaults, FaultWindows } from '../../harness/load/assertions/fault-windows.js';
-import { buildHistory } from '../../harness/load/assertions/history.js';
-import { checkReads } from '../../harness/load/assertions/reads.js';
+import { checkListenerFaults } from '../../harness/load/assertions/fault-windows.js';
 import type { ClientLog } from '../../harness/load/collector.js';
 import type { FaultEvent } from '../../harness/load/faults.js';
 import type { OpRecord } from '../../harness/load/protocol.js';
-
-const BOUND_MS = 1000;
-const TTL_MS = 30_000;
-
-function log(index: number, ops: OpRecord[]): ClientLog {
-  return {
-    index,
-    ops,
-    changes: [],
-    listener: [],
-    loaders: [],
-    progress: { ops: ops.length, errors: 0, coherent: true },
-  };
-}
-
-const set = (seq: number, version: number, start: number, end: number): OpRecord => ({
-  kind: 'write',
-  key: 'k1',
-  seq,
-  start,
-  end,
-  effects: [{ op: 'set', version }],
-});
-const remove = (version: number, start: number, end: number): OpRecord => ({
-  kind: 'delete',
-  key: 'k1',
-  start,
-  end,
-  effects: [{ op: 'delete', version }],
-});
-const read = (start: number, end: number, seen?: [number, number]): OpRecord => ({
-  kind: 'read',
-  key: 'k1',
-  start,
-  end,
-  ...(seen ? { seen } : {}),
-});
-
-function check(logs: ClientLog[]) {
-  return checkReads(logs, buildHistory(logs), new FaultWindows([], logs), BOUND_MS, TTL_MS);
-}
+import { check, log, read, remove, set } from './records.js';
 
 describe('the harness read checks', () => {
   it('pass a process that reads its own write back', () => {
