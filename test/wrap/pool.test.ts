@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import type { PostgresCache } from '../../src/index.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { databaseUrl, eventually, sleep } from '../support/database.js';
 import { gate, lockOf, poolIsIdle } from './support.js';
@@ -236,6 +237,36 @@ describe('lock timeouts', () => {
   });
 });
 
+/**
+ * A loader of `here` leaves a timer behind that calls wrap(`key`, `load`) once the loader has returned; when it
+ * fires, this pool's only holder slot is held by a fill waiting for `slot`. Resolves once the timer has fired.
+ */
+async function timerLeftBehind(
+  here: PostgresCache,
+  key: string,
+  slot: ReturnType<typeof gate>,
+  load: () => Promise<string>,
+): Promise<{ later: Promise<string>; holdingTheSlot: Promise<string> }> {
+  let later: Promise<string> | undefined;
+  const fired = gate();
+  const busy = gate();
+  await here.wrap('a', async () => {
+    setTimeout(() => {
+      later = here.wrap(key, load);
+      fired.open();
+    }, 100);
+    return 'a';
+  });
+  const holdingTheSlot = here.wrap('busy', async () => {
+    busy.open();
+    await slot.opened;
+    return 'busy';
+  });
+  await busy.opened;
+  await fired.opened;
+  return { later: later as Promise<string>, holdingTheSlot };
+}
+
 describe('a fill inside a loader, with the key held by another fill', () => {
   it('waits for that fill and takes its value: one load per key, in this process or across', async () => {
     const here = openCache({ namespace: 'nested-held', poolSize: 3 });
@@ -279,27 +310,10 @@ describe('a fill inside a loader, with the key held by another fill', () => {
       await slow.opened;
       return 'y from elsewhere';
     });
-    let later: Promise<string> | undefined;
-    const fired = gate();
-    const busy = gate();
-    await here.wrap('a', async () => {
-      setTimeout(() => {
-        later = here.wrap('y', async () => {
-          yLoads++;
-          return 'y from the timer';
-        });
-        fired.open();
-      }, 100);
-      return 'a';
+    const { later, holdingTheSlot } = await timerLeftBehind(here, 'y', slow, async () => {
+      yLoads++;
+      return 'y from the timer';
     });
-    // This pool's only slot is busy when the timer fires.
-    const holdingTheSlot = here.wrap('busy', async () => {
-      busy.open();
-      await slow.opened;
-      return 'busy';
-    });
-    await busy.opened;
-    await fired.opened;
     await sleep(100);
     slow.open();
     expect(await holdingTheSlot).toBe('busy');
@@ -314,29 +328,12 @@ describe('a fill inside a loader, with the key held by another fill', () => {
     await here.set('left-behind-cold:plain', 'value');
     const slow = gate();
     const timerLoad = gate();
-    let later: Promise<string> | undefined;
     let timerLoads = 0;
-    const fired = gate();
-    const busy = gate();
-    await here.wrap('a', async () => {
-      setTimeout(() => {
-        later = here.wrap('cold', async () => {
-          timerLoads++;
-          await timerLoad.opened;
-          return 'cold from the timer';
-        });
-        fired.open();
-      }, 100);
-      return 'a';
+    const { later, holdingTheSlot } = await timerLeftBehind(here, 'cold', slow, async () => {
+      timerLoads++;
+      await timerLoad.opened;
+      return 'cold from the timer';
     });
-    // This pool's only slot is busy when the timer fires.
-    const holdingTheSlot = here.wrap('busy', async () => {
-      busy.open();
-      await slow.opened;
-      return 'busy';
-    });
-    await busy.opened;
-    await fired.opened;
     await sleep(200);
     // The timer's fill waits for the slot, like any call: its loader has not started, and reads still go.
     expect(timerLoads).toBe(0);
