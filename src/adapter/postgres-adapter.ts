@@ -35,6 +35,8 @@ import { bySize, type IssuedWrite, MAX_STATEMENT_CHARS, ttlAtRun, writeSize } fr
 export interface ChangeStamp {
   version: number | undefined;
   cleared: number | undefined;
+  /** The row was there but dead (expired, or hidden by the clear): the sweeper may remove it unseen. */
+  dead: boolean;
 }
 
 /** A live row as the store layer needs it: the value, its version, and how long it has left. */
@@ -383,16 +385,17 @@ export class PostgresAdapter extends EventEmitter {
   async changeStamp(namespace: string, key: string, client: pg.ClientBase): Promise<ChangeStamp> {
     assertNamespace(namespace);
     assertStorableKey(key);
-    const rows = await this.run<{ version: string | null; cleared: string | null }>(
+    const rows = await this.run<{ version: string | null; cleared: string | null; dead: boolean }>(
       this.statements.changeStamp,
       [namespace, key],
       'changeStamp',
       client,
     );
-    const { version = null, cleared = null } = rows[0] ?? {};
+    const { version = null, cleared = null, dead = false } = rows[0] ?? {};
     return {
       version: version === null ? undefined : Number(version),
       cleared: cleared === null ? undefined : Number(cleared),
+      dead,
     };
   }
 
@@ -474,7 +477,15 @@ export class PostgresAdapter extends EventEmitter {
     assertStorableValue(value);
     const rows = await this.run<{ version: string }>(
       this.statements.setIfUnchanged,
-      [namespace, key, value, normalizeTtl(ttl), expected.version ?? null, expected.cleared ?? null],
+      [
+        namespace,
+        key,
+        value,
+        normalizeTtl(ttl),
+        expected.version ?? null,
+        expected.cleared ?? null,
+        expected.dead,
+      ],
       'set',
       client,
     );

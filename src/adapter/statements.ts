@@ -37,10 +37,13 @@ export function buildStatements(n: SchemaNames) {
     getMany: named(`SELECT e.key, e.value, e.version, e.ttl_left FROM unnest($2::text[]) AS k(key),
       ${probe(`key, value, version, ${TTL_LEFT} AS ttl_left`)} e`),
     // The row's version whether or not it has expired, and the namespace's last clear: what changes when, and
-    // only when, the key is written, deleted or cleared.
+    // only when, the key is written, deleted or cleared. And whether that row was dead (expired, or hidden by the
+    // clear) already: it stays dead, so the sweeper's removal of it changes nothing a reader could see.
     changeStamp: named(`SELECT
       (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}) AS version,
-      (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${CLEAR_MARKER}) AS cleared`),
+      (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${CLEAR_MARKER}) AS cleared,
+      EXISTS (SELECT 1 FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')}
+        AND NOT (${visible()})) AS dead`),
     has: named(
       `SELECT 1 FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')} AND ${visible()}`,
     ),
@@ -50,13 +53,15 @@ export function buildStatements(n: SchemaNames) {
       ${upsertTail} RETURNING version`),
     // As set, only while the key's row and its namespace's clear marker still have the versions $5 and $6 (NULL:
     // none), as the statement's snapshot sees them: a write, delete or clear committed since then wins. A row that
-    // comes or changes while it runs is caught by the conflict arm, which sees the row as it is once locked; a
-    // delete or clear still in flight as it begins is not (the caller hears its own process's).
+    // was dead when stamped ($7) may have been swept meanwhile: no row then is no change. A row that comes or
+    // changes while it runs is caught by the conflict arm, which sees the row as it is once locked; a delete or
+    // clear still in flight as it begins is not (the caller hears its own process's).
     setIfUnchanged:
       named(`INSERT INTO ${n.entries} AS e (namespace, key_hash, key, value, expires_at, version)
       SELECT $1, ${keyDigest('$2')}, $2, $3, ${NOW_MS} + $4::bigint, ${n.nextVersion}()
-      WHERE (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')})
-              IS NOT DISTINCT FROM $5::bigint
+      FROM (SELECT (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${keyDigest('$2')})
+        AS version) AS now_held
+      WHERE (now_held.version IS NOT DISTINCT FROM $5::bigint OR ($7::boolean AND now_held.version IS NULL))
         AND (SELECT version FROM ${n.entries} WHERE namespace = $1 AND key_hash = ${CLEAR_MARKER})
               IS NOT DISTINCT FROM $6::bigint
       ${upsertTail} WHERE e.version IS NOT DISTINCT FROM $5::bigint RETURNING version`),

@@ -1,6 +1,6 @@
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
-import { installTableWatch, invalidateOnTableChange } from '../../src/index.js';
+import { installTableWatch, invalidateOnTableChange, type PostgresCache } from '../../src/index.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { eventually, sleep } from '../support/database.js';
 import { lockHolders, lockOf } from './support.js';
@@ -265,4 +265,45 @@ describe('wrap() and a change made while its loader runs', () => {
     );
     expect(JSON.parse(rows[0]?.value).value).toBe('theirs');
   });
+});
+
+describe('wrap() and the sweeper', () => {
+  // The sweeper deletes rows no reader can see any more; deleting one changes nothing, so a fill whose stamp saw it
+  // dead stores its value. (Refusing made the next caller load again: two loads of one key right after a clear.)
+  const cases: Array<[string, (cache: PostgresCache) => Promise<unknown>]> = [
+    [
+      'expired',
+      (cache) =>
+        cache.adapter
+          .writeEntry('swept', 'swept:k', JSON.stringify({ value: 'old' }), 30)
+          .then(() => sleep(60)),
+    ],
+    [
+      'hidden by a clear',
+      (cache) =>
+        cache.adapter
+          .writeEntry('swept', 'swept:k', JSON.stringify({ value: 'old' }))
+          .then(() => cache.clearNamespace('swept')),
+    ],
+  ];
+  for (const [dead, kill] of cases) {
+    it(`a fill over a row already ${dead}, which the sweeper removes while its loader runs, stores its value`, async () => {
+      const cache = newCache({ namespace: 'swept', sweepInterval: 0 });
+      await cache.init();
+      await kill(cache);
+      let loads = 0;
+      const loader = async () => {
+        loads++;
+        expect(await cache.adapter.sweep()).toBeGreaterThan(0);
+        return 'new';
+      };
+      expect(await cache.wrap('k', loader)).toBe('new');
+      const { rows } = await pool.query(
+        `SELECT value FROM "${schema}".pgcache_entries WHERE namespace = 'swept' AND key = 'swept:k'`,
+      );
+      expect(rows.map((row) => JSON.parse(row.value).value)).toEqual(['new']);
+      expect(await cache.wrap('k', loader)).toBe('new');
+      expect(loads).toBe(1);
+    });
+  }
 });
