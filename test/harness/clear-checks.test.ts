@@ -90,41 +90,38 @@ describe('the harness workload and stampede check with clears', () => {
     expect(nextOp(noClears, 0, draws([0.5, 0, 0.999_999]))).toEqual({ kind: 'delete', key: 'k0' });
   });
 
-  it("allows a cold key to be loaded again only when a clear committed between the runs' stamps", () => {
-    // Each run's fill noted the clear marker it saw under the lock, before its loader.
-    expect(
-      separatedByClears([
-        { loader: 2, cleared: 0 },
-        { loader: 120, cleared: 7 },
-      ]),
-    ).toBe(true);
+  // A loader run starting at `loader`, its call returning 50 ms later, its stamp having seen marker `cleared`.
+  const run = (
+    loader: number,
+    cleared: number | undefined,
+    ownClears: Array<{ start: number; end: number }> = [],
+  ) => ({
+    loader,
+    end: loader + 50,
+    cleared,
+    ownClears,
+  });
+
+  it("allows a cold key to be loaded again when a clear committed between the runs' stamps", () => {
+    expect(separatedByClears([run(2, 0), run(120, 7)])).toBe(true);
     // Runs that saw the same marker had no clear between them, however close a clear ran in time (two loads at
     // once, or one after a killed holder whose queue a clear had passed before either stamp).
-    expect(
-      separatedByClears([
-        { loader: 2, cleared: 7 },
-        { loader: 3, cleared: 7 },
-      ]),
-    ).toBe(false);
-    expect(
-      separatedByClears([
-        { loader: 310, cleared: 7 },
-        { loader: 360, cleared: 7 },
-      ]),
-    ).toBe(false);
+    expect(separatedByClears([run(2, 7), run(3, 7)])).toBe(false);
+    expect(separatedByClears([run(310, 7), run(360, 7)])).toBe(false);
     // A third run needs a clear of its own; a run whose stamp was not noted explains nothing.
-    const twice = [
-      { loader: 2, cleared: 0 },
-      { loader: 120, cleared: 7 },
-    ];
-    expect(separatedByClears([...twice, { loader: 126, cleared: 7 }])).toBe(false);
-    expect(separatedByClears([...twice, { loader: 126, cleared: 9 }])).toBe(true);
-    expect(
-      separatedByClears([
-        { loader: 2, cleared: undefined },
-        { loader: 120, cleared: 7 },
-      ]),
-    ).toBe(false);
+    expect(separatedByClears([run(2, 0), run(120, 7), run(126, 7)])).toBe(false);
+    expect(separatedByClears([run(2, 0), run(120, 7), run(126, 9)])).toBe(true);
+    expect(separatedByClears([run(2, undefined), run(120, 7)])).toBe(false);
+  });
+
+  it("also allows it when the first run's own process had a clear in flight during that run (it stored nothing)", () => {
+    // The clear was sent while the loader ran and committed only after the next run's stamp: same marker.
+    expect(separatedByClears([run(300, 7, [{ start: 320, end: 400 }]), run(360, 7)])).toBe(true);
+    // A clear of that process before the run, or after its call returned, explains nothing.
+    expect(separatedByClears([run(300, 7, [{ start: 200, end: 250 }]), run(360, 7)])).toBe(false);
+    expect(separatedByClears([run(300, 7, [{ start: 351, end: 400 }]), run(360, 7)])).toBe(false);
+    // Nor does one of the second run's process.
+    expect(separatedByClears([run(300, 7), run(360, 7, [{ start: 320, end: 400 }])])).toBe(false);
   });
 
   it('cannot explain a miss by a clear that failed before the missed set began', () => {

@@ -25,10 +25,11 @@ export interface StampedeFigures {
  * wrap() call returned must be exactly one: more means two processes loaded the same key, none means a
  * value came from nowhere. A run whose own call failed (a fault cut it short) stored nothing; it is
  * counted apart. The kill-lock-holder victim's runs are not logged: it is killed inside them. A clear()
- * empties the cold keys too, so a key may be loaded once more after one: each run notes the clear marker's
- * version its fill's stamp saw under the lock (before its loader), and a second run is allowed only when a
- * clear committed between the two stamps (its marker is newer), which also covers a first run whose store a
- * clear made it refuse.
+ * empties the cold keys too, so a key may be loaded once more after one. Each run notes the clear marker's
+ * version its fill's stamp saw under the lock (before its loader); a second run is allowed when a clear
+ * committed between the two stamps (its marker is newer: the key was emptied, or the first run's write
+ * refused), or when the first run's own process had a clear in flight while that run was under way (a
+ * fill stores nothing after its own process sent a clear, which may commit only after the next stamp).
  */
 export function checkStampede(
   logs: ClientLog[],
@@ -54,9 +55,21 @@ export function checkStampede(
   for (const log of logs) {
     for (const loader of log.loaders) {
       add(runs, loader.key, valueId(log.index, loader.seq));
-      stamps.set(valueId(log.index, loader.seq), { loader: loader.start, cleared: loader.cleared });
+      stamps.set(valueId(log.index, loader.seq), {
+        loader: loader.start,
+        end: Number.NaN,
+        cleared: loader.cleared,
+        ownClears: [],
+      });
     }
+    const clears = log.ops.filter((op) => op.kind === 'clear');
     for (const op of log.ops) {
+      const stamp =
+        op.kind === 'wrap' && op.seq !== undefined ? stamps.get(valueId(log.index, op.seq)) : undefined;
+      if (stamp) {
+        stamp.end = op.end;
+        stamp.ownClears = clears;
+      }
       if (op.kind !== 'wrap' || op.error !== undefined || !op.seen) continue;
       figures.calls++;
       if (op.tier === 'loader') figures.loaded++;
@@ -82,7 +95,10 @@ export function checkStampede(
     const clearedBetween =
       effective.length > 1 &&
       separatedByClears(
-        effective.map((run) => stamps.get(run) ?? { loader: Number.NaN, cleared: undefined }),
+        effective.map(
+          (run) =>
+            stamps.get(run) ?? { loader: Number.NaN, end: Number.NaN, cleared: undefined, ownClears: [] },
+        ),
       );
     if (clearedBetween) figures.reloadedAfterClear++;
     if ((effective.length !== 1 && !clearedBetween) || unexplained.length > 0) {
@@ -119,19 +135,29 @@ export function checkStampede(
   };
 }
 
-/** When a loader run began, and the clear marker's version its fill's stamp saw (undefined: not noted). */
+/** A loader run: when it began, when its wrap() call returned, and what clears could have emptied its key. */
 export interface RunStamp {
   loader: number;
+  end: number;
+  /** The clear marker's version its fill's stamp saw (undefined: not noted). */
   cleared: number | undefined;
+  /** The clears its own process made during the run (only their times are read). */
+  ownClears: Array<{ start: number; end: number }>;
 }
 
-/** Whether every two consecutive runs (by start) had a clear commit between their stamps. */
+/**
+ * Whether every two consecutive runs (by start) are explained by a clear: one that committed between their
+ * stamps, or one the first run's own process had in flight while that run was under way.
+ */
 export function separatedByClears(runs: RunStamp[]): boolean {
   const sorted = [...runs].sort((a, b) => a.loader - b.loader);
   for (let index = 1; index < sorted.length; index++) {
-    const first = (sorted[index - 1] as RunStamp).cleared;
-    const second = (sorted[index] as RunStamp).cleared;
-    if (first === undefined || second === undefined || second <= first) return false;
+    const first = sorted[index - 1] as RunStamp;
+    const second = sorted[index] as RunStamp;
+    const committedBetween =
+      first.cleared !== undefined && second.cleared !== undefined && second.cleared > first.cleared;
+    const ownInFlight = first.ownClears.some((clear) => clear.start < first.end && clear.end > first.loader);
+    if (!committedBetween && !ownInFlight) return false;
   }
   return true;
 }
