@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { PostgresCache } from '../../src/index.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { databaseUrl, eventually, sleep } from '../support/database.js';
-import { gate, lockOf, poolIsIdle } from './support.js';
+import { gate, holdSlot, lockOf, poolIsIdle } from './support.js';
 
 const { schema, pool, newCache: openCache } = cacheFixture('wrap_pool');
 
@@ -119,18 +119,8 @@ describe('holder permits (one, in a pool of two)', () => {
     const here = openCache({ namespace: 'queued', poolSize: 2 });
     const elsewhere = openCache({ namespace: 'queued' });
     await Promise.all([here.init(), elsewhere.init()]);
-    const longRunning = gate();
-    let started: () => void = () => undefined;
-    const running = new Promise<void>((resolve) => {
-      started = resolve;
-    });
     // Holds this cache's only permit for as long as the test wants.
-    const slow = here.wrap('slow', async () => {
-      started();
-      await longRunning.opened;
-      return 'slow';
-    });
-    await running;
+    const slow = await holdSlot(here, 'slow');
     const written = gate();
     const filling = elsewhere.wrap('y', async () => {
       await written.opened;
@@ -141,8 +131,8 @@ describe('holder permits (one, in a pool of two)', () => {
     written.open();
     await filling;
     const outcome = await Promise.race([waiting, sleep(3000).then(() => 'still queued')]);
-    longRunning.open();
-    await slow;
+    slow.release();
+    await slow.done;
     expect(outcome).toBe('y from elsewhere');
   });
 
@@ -151,17 +141,7 @@ describe('holder permits (one, in a pool of two)', () => {
     const here = openCache({ namespace: 'queued-look', poolSize: 2, notifications: false });
     const elsewhere = openCache({ namespace: 'queued-look' });
     await Promise.all([here.init(), elsewhere.init()]);
-    const longRunning = gate();
-    let started: () => void = () => undefined;
-    const running = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    const slow = here.wrap('slow', async () => {
-      started();
-      await longRunning.opened;
-      return 'slow';
-    });
-    await running;
+    const slow = await holdSlot(here, 'slow');
     let loads = 0;
     const waiting = here.wrap(
       'y',
@@ -174,8 +154,8 @@ describe('holder permits (one, in a pool of two)', () => {
     // It has looked (a miss) and queued for the permit the slow loader holds.
     await sleep(100);
     expect(await elsewhere.wrap('y', async () => 'y from elsewhere')).toBe('y from elsewhere');
-    longRunning.open();
-    await slow;
+    slow.release();
+    await slow.done;
     expect(await waiting).toBe('y from elsewhere');
     expect(loads).toBe(0);
     expect(await elsewhere.wrap('y', async () => 'loaded again')).toBe('y from elsewhere');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PostgresCache } from '../../src/index.js';
 import { cacheFixture } from '../support/cache-fixture.js';
 import { eventually, sleep } from '../support/database.js';
-import { counted, gate, lockHolders, lockOf, poolIsIdle } from './support.js';
+import { counted, gate, holdSlot, lockHolders, lockOf, poolIsIdle } from './support.js';
 
 const { schema, pool, newCache } = cacheFixture('wrap_refresh');
 
@@ -113,25 +113,15 @@ describe('refreshThreshold', () => {
     };
     expect(await queued.wrap('k', loader, dueOnce)).toBe(1);
     expect(await prompt.wrap('k', loader, dueOnce)).toBe(1);
-    const slot = gate();
-    let holding: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      holding = resolve;
-    });
-    const blocker = queued.wrap('blocker', async () => {
-      holding();
-      await slot.opened;
-      return 'done';
-    });
-    await held;
+    const blocker = await holdSlot(queued, 'blocker');
     await sleep(1100);
     // Due in both: the queued instance's refresh waits for the slot, the other one refreshes meanwhile.
     expect(await queued.wrap('k', loader, dueOnce)).toBe(1);
     expect(await prompt.wrap('k', loader, dueOnce)).toBe(1);
     expect(await eventually(() => events.length === 1)).toBe(true);
     expect(events[0]).toEqual({ key: 'k', value: 2 });
-    slot.open();
-    expect(await blocker).toBe('done');
+    blocker.release();
+    expect(await blocker.done).toBe('blocker');
     // Under the lock, the queued refresh finds version 2, not due: it does not load version 3.
     expect(await eventually(() => poolIsIdle(queued.adapter.pool))).toBe(true);
     await sleep(200);

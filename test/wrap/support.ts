@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { PostgresCache } from '../../src/index.js';
 import { fillLockKey } from '../../src/store/wrap/advisory-lock.js';
 
 /** A loader that counts its runs. */
@@ -18,6 +19,22 @@ export function gate() {
     open = resolve;
   });
   return { opened, open };
+}
+
+/**
+ * Takes a holder slot of `cache` (its only one, with a pool of two) with a fill of `key` that runs until `release()`;
+ * resolves once that fill's loader runs. `done` is the fill's wrap(), which answers `key`.
+ */
+export async function holdSlot(cache: PostgresCache, key: string) {
+  const slot = gate();
+  const running = gate();
+  const done = cache.wrap(key, async () => {
+    running.open();
+    await slot.opened;
+    return key;
+  });
+  await running.opened;
+  return { release: slot.open, done };
 }
 
 /** The fill lock of a key as wrap() takes it (Keyv's `namespace:key` in that namespace). */
