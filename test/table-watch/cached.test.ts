@@ -308,13 +308,17 @@ describe('cached()', () => {
   it('with a windowed rule, a result loaded before its row changed is refused once the event arrives, before the window evicts', async () => {
     await setName(61, 'old');
     const held = gate();
+    const firstRead = gate();
     let runs = 0;
     const slow = track(
       cached(
         async (id: number) => {
           runs++;
           const { rows } = await pool.query(`SELECT name FROM ${users} WHERE id = $1`, [id]);
-          if (runs === 1) await held.opened;
+          if (runs === 1) {
+            firstRead.open();
+            await held.opened;
+          }
           return rows[0]?.name as string;
         },
         {
@@ -335,7 +339,8 @@ describe('cached()', () => {
     await sleep(300);
     const events = slow.invalidation?.stats.events ?? 0;
     const first = slow(61);
-    expect(await eventually(() => runs === 1, 15_000)).toBe(true);
+    // The row is changed once the first run has read it, not while its query is on its way.
+    await firstRead.opened;
     await pool.query(`UPDATE ${users} SET name = 'new' WHERE id = 61`);
     expect(await eventually(() => (slow.invalidation?.stats.events ?? 0) > events, 15_000)).toBe(true);
     held.open();
