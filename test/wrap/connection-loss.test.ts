@@ -70,7 +70,10 @@ describe("lockMode 'transaction' under a server-wide idle-in-transaction timeout
         first.wrap('k', loader('first')),
         new Promise((resolve) => setTimeout(resolve, 50)).then(() => second.wrap('k', loader('second'))),
       ]);
-      expect(await answers).toEqual(['first', 'first']);
+      // Whichever takes the lock first (50 ms is no promise on a busy machine), the other gets its value.
+      const [one, other] = await answers;
+      expect(other).toBe(one);
+      expect(['first', 'second']).toContain(one);
       expect(runs).toBe(1);
     } finally {
       await Promise.all([first.disconnect(), second.disconnect()]);
